@@ -1,0 +1,81 @@
+"""create_app: wiring only. State lives behind AppKeys, created in cleanup contexts (no singletons)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from .config import Settings
+from .http import inference, models
+from .http.middlewares import errors_middleware
+from .keys import ENGINE, PLUGINS, SETTINGS
+from .pipeline.execute import Engine
+from .pipeline.stages import Pipeline
+from .plugins import load_plugins
+from .providers.executor import Providers
+from .providers.upstream import UpstreamClient
+
+APP_DIR = web.AppKey("app_dir", Path)
+
+
+def create_app(settings: Settings, *, app_dir: Path | None = None, extra_plugins: Iterable[object] = ()) -> web.Application:
+    """Build the app; raises ConfigError (every problem, with its path) before anything starts."""
+    loaded = load_plugins(settings, extra_plugins)
+    app = web.Application(
+        middlewares=[errors_middleware],
+        client_max_size=settings.client.max_request_body_size_mb * 1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[PLUGINS] = loaded
+    app[APP_DIR] = app_dir or Path.cwd()
+    app.cleanup_ctx.append(_engine_context)
+    app.cleanup_ctx.append(_plugin_lifespans)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    for prefix in ("/anthropic", ""):
+        app.router.add_post(f"{prefix}/v1/messages", inference.messages)
+        app.router.add_post(f"{prefix}/v1/messages/count_tokens", inference.count_tokens)
+    app.router.add_get("/anthropic/v1/models", models.list_models)
+    app.router.add_get("/anthropic/v1/models/{model_id:.+}", models.get_model)
+    for prefix in ("/openai", ""):
+        app.router.add_post(f"{prefix}/v1/chat/completions", inference.chat_completions)
+        app.router.add_get(f"{prefix}/v1/models", models.list_models)
+        app.router.add_get(f"{prefix}/v1/models/{{model_id:.+}}", models.get_model)
+    app.router.add_get("/health", health)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _engine_context(app: web.Application) -> AsyncIterator[None]:
+    """The app's one upstream ClientSession, its providers, its pipeline and the observer queue's drainer."""
+    loaded = app[PLUGINS]
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        pipeline = Pipeline(loaded.pm)
+        providers = Providers(loaded.providers.build(app[SETTINGS], UpstreamClient(session)))
+        app[ENGINE] = Engine(pipeline, providers, loaded.configs)
+        stop = asyncio.Event()
+        drainer = asyncio.create_task(pipeline.drain_observers(stop))
+        try:
+            yield
+        finally:
+            stop.set()  # observers still queued run before the session closes
+            await drainer
+
+
+async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for manager in app[PLUGINS].pm.hook.gw_lifespan(app=app):
+            if manager is not None:
+                await stack.enter_async_context(manager)
+        yield

@@ -1,0 +1,78 @@
+"""The canonical call, result and stream chunk that travel through the pipeline (Anthropic semantics).
+
+Raw bytes ride along with the typed values so that a provider of the client's own dialect can relay them
+untouched (ARCHITECTURE decision 2). The stage facade drops the bytes as soon as a plugin replaces the typed
+value they were decoded from, so a relayed body never disagrees with what the plugins decided.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+
+from .errors import GatewayError
+from .schemas.anthropic import Message, MessagesRequest, StreamEvent
+
+Dialect = Literal["anthropic", "openai"]
+
+
+class Target(Struct, frozen=True):
+    """One place a call can be served: a configured provider and the model name it knows."""
+
+    provider: str
+    model: str
+
+
+class RoutePlan(Struct, frozen=True):
+    """Targets in the order to try them: the primary first, then fallbacks."""
+
+    targets: tuple[Target, ...]
+
+
+class NativeBody(Struct, frozen=True):
+    """A JSON body exactly as received, with the dialect it is written in."""
+
+    dialect: Dialect
+    body: bytes
+
+
+class ChatCall(Struct, frozen=True, kw_only=True):
+    """One inference request. Frozen: change it with `msgspec.structs.replace`."""
+
+    dialect: Dialect  # the client's dialect
+    model: str  # the model string as the client sent it
+    stream: bool
+    request: MessagesRequest  # canonical request; max_tokens is always set
+    native: NativeBody | None = None  # the client's body, relayed to a provider of the same dialect
+    include_usage: bool = False  # OpenAI clients: stream_options.include_usage
+    target: Target | None = None  # set for each attempt, before gw_transform_request
+    extra_headers: tuple[tuple[str, str], ...] = ()  # client headers a same-dialect upstream should get
+    # Why the client's body has no canonical form (e.g. OpenAI `n: 2`). Only a provider of the client's own
+    # dialect can serve such a call, from `native`; any other raises this error.
+    translation_error: GatewayError | None = None
+
+
+class ChatResult(Struct, frozen=True, kw_only=True):
+    """A complete (non-streaming) answer."""
+
+    message: Message
+    native: NativeBody | None = None  # the provider's body, relayed to a client of the same dialect
+    headers: tuple[tuple[str, str], ...] = ()  # upstream response headers worth relaying (request-id, ...)
+
+
+class Chunk(Struct, frozen=True):
+    """What one upstream SSE frame means, as canonical events, plus the frame itself for relaying."""
+
+    events: tuple[StreamEvent, ...]
+    frame: bytes | None = None
+    frame_dialect: Dialect | None = None
+
+
+class Principal(Struct, frozen=True, kw_only=True):
+    """Who is calling, as decided by gw_authenticate."""
+
+    id: str
+    name: str = ""
+    kind: str = "anonymous"
+

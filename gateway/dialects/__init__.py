@@ -1,0 +1,1 @@
+"""Client dialects: decode a request into a ChatCall, encode answers, stream frames and errors back."""

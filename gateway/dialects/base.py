@@ -1,0 +1,64 @@
+"""What every client dialect provides, and the JSON decoding errors they share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import msgspec
+
+from ..errors import GatewayError, InvalidRequest
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
+    from ..call import ChatCall, ChatResult, Chunk, Dialect
+    from ..config import Settings
+
+T = TypeVar("T")
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+class StreamEncoder(Protocol):
+    def encode(self, chunk: Chunk) -> bytes:
+        """The bytes to send the client for one chunk (maybe none)."""
+        ...
+
+    def error(self, exc: GatewayError) -> bytes:
+        """The terminal error event, after which nothing more is sent."""
+        ...
+
+
+class ClientDialect(Protocol):
+    name: Dialect
+    request_id_header: str
+
+    def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall: ...
+
+    def encode_result(self, call: ChatCall, result: ChatResult) -> bytes: ...
+
+    def stream_encoder(self, call: ChatCall) -> StreamEncoder: ...
+
+    def error_status(self, exc: GatewayError) -> int: ...
+
+    def error_body(self, exc: GatewayError, request_id: str) -> bytes: ...
+
+
+def decode_json(decode: Callable[[bytes], T], body: bytes) -> T:
+    """Decode a request body; every failure is a 400 naming the offending path, never a 500."""
+    if not body.strip():
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _AT_PATH.search(message)
+        if match is None:
+            raise InvalidRequest(f"invalid request body: {message}") from None
+        path = match.group("path")
+        raise InvalidRequest(f"{path}: {message[: match.start()]}", param=path or None) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest("request body is nested too deeply") from None

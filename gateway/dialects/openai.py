@@ -1,0 +1,91 @@
+"""The OpenAI Chat Completions dialect: requests are translated into the canonical call, answers back."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ..call import ChatCall, ChatResult, Chunk, Dialect, NativeBody
+from ..errors import GatewayError
+from ..schemas import openai as o
+from ..translate.request_to_anthropic import chat_request_to_messages
+from ..translate.response import message_to_chat_completion
+from ..translate.stream_to_openai import ChatChunkEncoder
+from .base import decode_json
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
+    from ..config import Settings
+
+_ENCODER = o.ENCODER
+# Our neutral error kinds (Anthropic's names) as OpenAI spells them: (type, code).
+_OPENAI_ERRORS = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "authentication_error": ("authentication_error", "invalid_api_key"),
+    "billing_error": ("insufficient_quota", "insufficient_quota"),
+    "permission_error": ("permission_error", None),
+    "not_found_error": ("not_found_error", "model_not_found"),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
+    "api_error": ("server_error", None),
+    "overloaded_error": ("server_error", "overloaded"),
+    "timeout_error": ("timeout_error", None),
+}
+
+
+class OpenAIDialect:
+    name: Dialect = "openai"
+    request_id_header = "x-request-id"
+
+    def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall:
+        request = decode_json(o.REQUEST_DECODER.decode, body)
+        canonical = chat_request_to_messages(request, default_max_tokens=settings.client.default_max_tokens)
+        options = request.stream_options
+        return ChatCall(
+            dialect="openai",
+            model=request.model,
+            stream=request.stream is True,
+            request=canonical,
+            native=NativeBody(dialect="openai", body=body),
+            include_usage=isinstance(options, o.StreamOptions) and options.include_usage is True,
+        )
+
+    def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:
+        if result.native is not None and result.native.dialect == "openai":
+            return result.native.body
+        completion = message_to_chat_completion(result.message, model=call.model, created=int(time.time()))
+        return _ENCODER.encode(completion)
+
+    def stream_encoder(self, call: ChatCall) -> OpenAIStreamEncoder:
+        return OpenAIStreamEncoder(call)
+
+    def error_status(self, exc: GatewayError) -> int:
+        # 529 is Anthropic's; OpenAI clients know 503 (and retry any 5xx either way).
+        return 503 if exc.status == 529 else exc.status
+
+    def error_body(self, exc: GatewayError, request_id: str) -> bytes:
+        return _ENCODER.encode(o.ErrorResponse(error=error_object(exc)))
+
+
+class OpenAIStreamEncoder:
+    """Feeds every event to the chunk encoder (its state must follow the stream) but relays an OpenAI
+    upstream's own frames when it has them."""
+
+    def __init__(self, call: ChatCall) -> None:
+        self._chunks = ChatChunkEncoder(model=call.model, include_usage=call.include_usage, created=int(time.time()))
+
+    def encode(self, chunk: Chunk) -> bytes:
+        out = b"".join([self._chunks.feed(event) for event in chunk.events])
+        if chunk.frame is not None and chunk.frame_dialect == "openai":
+            return chunk.frame
+        return out
+
+    def error(self, exc: GatewayError) -> bytes:
+        kind, _ = _OPENAI_ERRORS.get(exc.kind, ("server_error", None))
+        return self._chunks.error(kind, exc.message)
+
+
+def error_object(exc: GatewayError) -> o.ErrorObject:
+    kind, code = _OPENAI_ERRORS.get(exc.kind, (exc.kind, None))
+    return o.ErrorObject(message=exc.message, type=kind, param=exc.param, code=code)

@@ -1,0 +1,1 @@
+"""HTTP surface: middlewares, route handlers and the SSE writer."""

@@ -1,0 +1,105 @@
+"""Inference routes: decode in the route's dialect, run the engine, answer (JSON or SSE) in the same dialect."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import aclosing
+
+import msgspec
+from aiohttp import web
+
+from ..call import ChatCall, ChatResult, NativeBody
+from ..dialects.base import ClientDialect, decode_json
+from ..errors import AuthenticationFailed, GatewayError, InvalidRequest
+from ..keys import ENGINE, REQUEST_ID, SETTINGS
+from ..pipeline.context import CallContext
+from ..schemas import anthropic as a
+from .middlewares import ANTHROPIC, OPENAI, route_prefix
+from .sse import SseStream
+
+log = logging.getLogger("gateway.http")
+_COUNT_ENCODER = msgspec.json.Encoder()
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _inference(request, ANTHROPIC, route_prefix(request))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _inference(request, OPENAI, route_prefix(request))
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    ctx = await start_call(request, route_prefix(request))
+    body = await read_body(request)
+    params = decode_json(a.COUNT_TOKENS_DECODER.decode, body)
+    canonical = a.MessagesRequest(
+        **{f: getattr(params, f) for f in params.__struct_fields__}, max_tokens=1
+    )
+    call = ChatCall(dialect="anthropic", model=params.model, stream=False, request=canonical,
+                    native=NativeBody(dialect="anthropic", body=body))
+    tokens = await request.app[ENGINE].count_tokens(call, ctx)
+    return web.Response(body=_COUNT_ENCODER.encode(a.CountTokensResponse(input_tokens=tokens)),
+                        content_type="application/json")
+
+
+async def start_call(request: web.Request, prefix: str) -> CallContext:
+    """A fresh call context, with the caller authenticated (or refused when a key is required)."""
+    settings = request.app[SETTINGS]
+    ctx = CallContext(request_id=request[REQUEST_ID], app=request.app, settings=settings,
+                      headers=request.headers, route_prefix=prefix,
+                      plugin_configs=request.app[ENGINE].plugin_configs)
+    ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
+    if ctx.principal is None and settings.client.enforce_auth_on_inference:
+        raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
+    return ctx
+
+
+async def read_body(request: web.Request) -> bytes:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type and "json" not in content_type:
+        raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
+    return await request.read()
+
+
+async def _inference(request: web.Request, dialect: ClientDialect, prefix: str) -> web.StreamResponse:
+    ctx = await start_call(request, prefix)
+    call = dialect.decode_call(await read_body(request), request.headers, ctx.settings)
+    if call.stream:
+        return await _stream(request, dialect, call, ctx)
+    result = await request.app[ENGINE].complete(call, ctx)
+    return web.Response(
+        body=dialect.encode_result(call, result),
+        content_type="application/json",
+        headers=_answer_headers(dialect, result, ctx),
+    )
+
+
+async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, ctx: CallContext) -> web.StreamResponse:
+    call, chunks = await request.app[ENGINE].stream(call, ctx)
+    encoder = dialect.stream_encoder(call)
+    sse = SseStream(request, {dialect.request_id_header: ctx.request_id})
+    async with aclosing(chunks):  # type: ignore[type-var]
+        await sse.open()
+        try:
+            async for chunk in chunks:
+                data = encoder.encode(chunk)
+                if data:
+                    await sse.write(data)
+        except GatewayError as exc:
+            await sse.write(encoder.error(exc))
+        except ConnectionResetError:
+            log.info("client went away during stream %s", ctx.request_id)
+        except Exception:
+            log.exception("stream %s failed", ctx.request_id)
+            await sse.write(encoder.error(GatewayError("internal error in the gateway")))
+        finally:
+            await sse.close()
+    return sse.response
+
+
+def _answer_headers(dialect: ClientDialect, result: ChatResult, ctx: CallContext) -> dict[str, str]:
+    headers = {dialect.request_id_header: ctx.request_id}
+    if result.native is not None and result.native.dialect == dialect.name:
+        headers.update(result.headers)  # relayed body: relay the upstream's request id with it
+    return headers

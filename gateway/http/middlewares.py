@@ -1,0 +1,83 @@
+"""The one place where errors become HTTP answers, in the dialect of the route that was called."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..dialects.anthropic import AnthropicDialect
+from ..dialects.base import ClientDialect
+from ..dialects.openai import OpenAIDialect
+from ..errors import GatewayError, NotFound, RequestTooLarge, kind_for_status
+from ..keys import REQUEST_ID
+
+log = logging.getLogger("gateway.http")
+ANTHROPIC = AnthropicDialect()
+OPENAI = OpenAIDialect()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def dialect_of(request: web.Request) -> ClientDialect:
+    """Anthropic for /anthropic/... and /v1/messages...; /v1/models by its anthropic-version header."""
+    path = request.path
+    if path.startswith(("/anthropic/", "/v1/messages")):
+        return ANTHROPIC
+    if path.startswith("/v1/models") and "anthropic-version" in request.headers:
+        return ANTHROPIC
+    return OPENAI
+
+
+def route_prefix(request: web.Request) -> str:
+    """Which provider a bare model name defaults to: "anthropic", "openai", or "" on the bare /v1 routes."""
+    path = request.path
+    if path.startswith("/anthropic/"):
+        return "anthropic"
+    if path.startswith("/openai/"):
+        return "openai"
+    return ""
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = new_request_id()
+    request[REQUEST_ID] = request_id
+    dialect = dialect_of(request)
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = error_response(dialect, exc, request_id)
+    except web.HTTPException as exc:
+        response = error_response(dialect, _from_http_exception(exc, request), request_id)
+    except Exception:
+        log.exception("unhandled error in request %s %s (%s)", request.method, request.path, request_id)
+        response = error_response(dialect, GatewayError("internal error in the gateway"), request_id)
+    if not response.prepared:
+        response.headers.setdefault(dialect.request_id_header, request_id)
+    return response
+
+
+def error_response(dialect: ClientDialect, exc: GatewayError, request_id: str) -> web.Response:
+    headers = {dialect.request_id_header: request_id}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(max(int(exc.retry_after + 0.999), 0))
+    return web.Response(
+        status=dialect.error_status(exc),
+        body=dialect.error_body(exc, request_id),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request) -> GatewayError:
+    if exc.status == 404:
+        return NotFound(f"route not found: {request.method} {request.path}")
+    if exc.status == 413:
+        return RequestTooLarge(f"request body is too large: {exc.text}")
+    return GatewayError(exc.reason or exc.text or "error", status=exc.status, kind=kind_for_status(exc.status))

@@ -1,0 +1,133 @@
+"""The stage flow of one call, shared by the synchronous routes (and, later, async jobs).
+
+authorize -> cache_lookup -> route -> prepare_tools -> for each planned target: transform_request ->
+provider (with retries) -> transform_response | transform_chunk; record_usage and cache_store go to observers.
+A target that fails with an upstream error hands over to the next one (a fallback) until the plan runs out;
+the client then gets the primary target's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
+
+from ..call import ChatCall, ChatResult, Chunk, RoutePlan
+from ..errors import GatewayError, InvalidRequest, UpstreamError
+from ..streaming import UsageTracker, message_to_events
+
+if TYPE_CHECKING:
+    from ..providers.executor import Providers
+    from .context import CallContext
+    from .stages import Pipeline
+
+
+class Engine:
+    """The pipeline and the providers of one app: what a route handler or a job worker runs a call with."""
+
+    def __init__(self, pipeline: Pipeline, providers: Providers, plugin_configs: dict[type, object]) -> None:
+        self.pipeline = pipeline
+        self.providers = providers
+        self.plugin_configs = plugin_configs
+
+    async def complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
+        call, cached = await self._prepare(call, ctx)
+        if cached is not None:
+            return cached
+        assert ctx.plan is not None
+        first_error: GatewayError | None = None
+        for index, target in enumerate(ctx.plan.targets):
+            ctx.fallback_index = index
+            attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
+            try:
+                result = await self.providers.complete(attempt, ctx)
+            except UpstreamError as exc:
+                if not _falls_back(exc):
+                    raise
+                first_error = first_error or exc
+                continue
+            ctx.served_by = target
+            result = await self.pipeline.transform_response(attempt, result, ctx)
+            self.pipeline.record_usage(attempt, result.message.usage, ctx)
+            self.pipeline.cache_store(attempt, result, ctx)
+            return result
+        assert first_error is not None
+        raise first_error
+
+    async def stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
+        """Open a stream; errors before its first chunk raise here, so they can still be HTTP errors."""
+        call, cached = await self._prepare(call, ctx)
+        if cached is not None:
+            events = message_to_events(cached.message)
+            return call, _iterate([Chunk(events=tuple(events))])
+        assert ctx.plan is not None
+        first_error: GatewayError | None = None
+        for index, target in enumerate(ctx.plan.targets):
+            ctx.fallback_index = index
+            attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
+            try:
+                chunks = await self.providers.open_stream(attempt, ctx)
+            except UpstreamError as exc:
+                if not _falls_back(exc):
+                    raise
+                first_error = first_error or exc
+                continue
+            ctx.served_by = target
+            return attempt, self._observed(attempt, chunks, ctx)
+        assert first_error is not None
+        raise first_error
+
+    async def count_tokens(self, call: ChatCall, ctx: CallContext) -> int:
+        plan = await self._plan(call, ctx)
+        return await self.providers.count_tokens(replace(call, target=plan.targets[0]), ctx)
+
+    async def _prepare(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, ChatResult | None]:
+        await self.pipeline.authorize(call, ctx)
+        cached = await self.pipeline.cache_lookup(call, ctx)
+        if cached is not None:
+            return call, cached
+        await self._plan(call, ctx)
+        tools = await self.pipeline.prepare_tools(call, ctx)
+        if tools:
+            existing = call.request.tools if isinstance(call.request.tools, list) else []
+            call = replace(call, request=replace(call.request, tools=[*existing, *tools]), native=None)
+        return call, None
+
+    async def _plan(self, call: ChatCall, ctx: CallContext) -> RoutePlan:
+        plan = await self.pipeline.route(call, ctx)
+        if plan is None or not plan.targets:
+            raise InvalidRequest(
+                f"no provider serves model {call.model!r}; name it as provider/model", param="model"
+            )
+        ctx.plan = plan
+        return plan
+
+    async def _observed(self, call: ChatCall, chunks: AsyncIterator[Chunk], ctx: CallContext) -> AsyncIterator[Chunk]:
+        """Pass chunks through gw_transform_chunk and record the stream's usage once it ends."""
+        tracker = UsageTracker()
+        try:
+            async for chunk in chunks:
+                chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
+                for event in chunk.events:
+                    tracker.feed(event)
+                yield chunk
+        finally:
+            await _aclose(chunks)
+            self.pipeline.record_usage(call, tracker.usage, ctx)
+
+
+def _falls_back(exc: UpstreamError) -> bool:
+    """Another target may succeed where this one was down, throttled or refused our key; not on a bad request."""
+    return exc.status >= 500 or exc.status in (401, 402, 403, 408, 429)
+
+
+async def _iterate(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def _aclose(chunks: AsyncIterator[Chunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,91 @@
+"""Building an app's plugin manager: hookspecs, entry-point plugins, config `plugins[]`, typed plugin configs."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from msgspec import Struct
+
+from . import hookspecs
+from .config import ConfigError, PluginConfigRegistry, Settings, convert_config
+from .providers.registry import ProviderRegistry
+
+ENTRY_POINT_GROUP = "gateway"
+
+
+class LoadedPlugins(Struct, kw_only=True):
+    """A ready plugin manager with what its start-up hooks registered."""
+
+    pm: pluggy.PluginManager
+    providers: ProviderRegistry
+    configs: dict[type, object]  # each plugin's validated config, by the Struct type it registered
+
+
+def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlugins:
+    """Register built-in and third-party plugins, apply `plugins[]`, and validate every plugin config.
+
+    Raises ConfigError listing every problem with its JSON path.
+    """
+    pm = pluggy.PluginManager(hookspecs.NAME)
+    pm.add_hookspecs(hookspecs)
+    errors = _register(pm, settings, extra)
+    pm.check_pending()
+    providers = ProviderRegistry()
+    pm.hook.gw_register_providers(registry=providers)
+    config_types = PluginConfigRegistry()
+    pm.hook.gw_register_config(registry=config_types)
+    errors += providers.check(settings)
+    configs, config_errors = _plugin_configs(settings, config_types)
+    errors += config_errors
+    if errors:
+        raise ConfigError(errors)
+    return LoadedPlugins(pm=pm, providers=providers, configs=configs)
+
+
+def _register(pm: pluggy.PluginManager, settings: Settings, extra: Iterable[object]) -> list[str]:
+    errors: list[str] = []
+    available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for index, entry in enumerate(settings.plugins):
+        if entry.path is None and entry.name not in available:
+            errors.append(f"$.plugins[{index}].name: no installed plugin is named {entry.name!r}; set `path`")
+        if not entry.enabled:
+            pm.set_blocked(entry.name)
+    for name, ep in available.items():
+        if not pm.is_blocked(name):
+            pm.register(ep.load(), name=name)
+    for index, entry in enumerate(settings.plugins):
+        if entry.path is not None and entry.enabled:
+            module = _import(entry.path, f"$.plugins[{index}].path", errors)
+            if module is not None:
+                pm.register(module, name=entry.name)
+    for plugin in extra:
+        pm.register(plugin)
+    return errors
+
+
+def _import(path: str, where: str, errors: list[str]) -> ModuleType | None:
+    try:
+        return importlib.import_module(path)
+    except ImportError as exc:
+        errors.append(f"{where}: cannot import {path!r}: {exc}")
+        return None
+
+
+def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple[dict[type, object], list[str]]:
+    raw: dict[str, tuple[str, dict[str, Any]]] = {
+        entry.name: (f"$.plugins[{i}].config", entry.config) for i, entry in enumerate(settings.plugins)
+    }
+    configs: dict[type, object] = {}
+    errors: list[str] = []
+    for name, config_type in registry.types.items():
+        where, value = raw.get(name, (f"$.plugins[{name}].config", {}))
+        try:
+            configs[config_type] = convert_config(value, config_type, where)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    return configs, errors

@@ -1,0 +1,36 @@
+"""Request bodies for providers: the client's own bytes where they can be relayed, else the canonical encoding."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..call import ChatCall
+
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENCODER = msgspec.json.Encoder()
+
+
+def relayable(call: ChatCall, dialect: str | None) -> bool:
+    """True when the provider speaks the client's dialect and no plugin changed the request."""
+    return call.native is not None and call.native.dialect == dialect
+
+
+def require_canonical(call: ChatCall) -> None:
+    """A call whose body has no canonical form can only be relayed."""
+    if call.translation_error is not None:
+        raise call.translation_error
+
+
+def relay_body(call: ChatCall, model: str, set_fields: dict[str, bytes] | None = None) -> bytes:
+    """The client's body with `model` set to the upstream's name (and some top-level fields replaced).
+
+    Values stay raw JSON, so every field the client sent, known to us or not, reaches the upstream byte-exact.
+    """
+    assert call.native is not None
+    if model == call.model and not set_fields:
+        return call.native.body
+    fields = _FIELDS.decode(call.native.body)
+    fields["model"] = msgspec.Raw(_ENCODER.encode(model))
+    for name, value in (set_fields or {}).items():
+        fields[name] = msgspec.Raw(value)
+    return _ENCODER.encode(fields)

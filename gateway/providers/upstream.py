@@ -1,0 +1,81 @@
+"""The app's one HTTP client towards providers: timeouts, connection errors and error bodies made typed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import aiohttp
+from msgspec import Struct
+from multidict import CIMultiDictProxy
+
+from ..errors import UpstreamError, UpstreamTimeout
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+class UpstreamReply(Struct, frozen=True):
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class UpstreamClient:
+    """Thin wrapper over the app's ClientSession (one per app, owned by the app's cleanup context)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> UpstreamReply:
+        """POST and read the whole answer; the timeout covers the whole call."""
+        client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=CONNECT_TIMEOUT_S)
+        try:
+            async with self._session.post(url, data=body, headers=headers, timeout=client_timeout) as resp:
+                return UpstreamReply(status=resp.status, headers=resp.headers, body=await resp.read())
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream did not answer within {timeout:g}s", retryable=True) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], idle_timeout: float
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST and hand over the open response; reads time out after `idle_timeout` seconds of silence.
+
+        The connection is closed (not returned to the pool) unless the body was read to the end, so an
+        abandoned stream also stops the upstream's generation.
+        """
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout)
+        try:
+            resp = await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream sent nothing for {idle_timeout:g}s", retryable=True) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
+        try:
+            yield resp
+        finally:
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+
+async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except (aiohttp.ClientError, TimeoutError):
+        return b""
+
+
+def retry_after_seconds(headers: CIMultiDictProxy[str]) -> float | None:
+    """Seconds from retry-after-ms or retry-after (the seconds form; an HTTP date counts as absent)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(float(value) * scale, 0.0)
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,1 @@
+"""Wire and canonical types. The canonical call has Anthropic Messages semantics (see ARCHITECTURE.md)."""

@@ -1,0 +1,122 @@
+"""POST /v1/messages (and count_tokens) on an Anthropic-compatible upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import aiohttp
+import msgspec
+from msgspec.structs import replace
+
+from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, NativeBody, ProviderKey, UpstreamError
+from gateway.errors import UpstreamTimeout
+from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.body import relay_body, relayable, require_canonical
+from gateway.providers.upstream import read_error_body
+from gateway.schemas import anthropic as a
+from gateway.sse import iter_frames
+
+from .errors import error_from_reply
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+_COUNT = msgspec.json.Decoder(a.CountTokensResponse)
+
+
+class AnthropicOptions(ConfigStruct):
+    version: str = "2023-06-01"  # anthropic-version to send when the client sent none
+
+
+class AnthropicProvider:
+    kind: ClassVar[str] = "anthropic"
+    dialect = "anthropic"
+    options_type = AnthropicOptions
+    requires_keys: ClassVar[bool] = True
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+        network = setup.config.network_config
+        self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._timeout = network.default_request_timeout_in_seconds
+        self._idle = network.stream_idle_timeout_in_seconds
+        self._version: str = setup.options.version
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        reply = await self.setup.http.post(
+            self._base + "/v1/messages", self._body(call, stream=False), self._headers(call, key), self._timeout
+        )
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        try:
+            message = a.MESSAGE_DECODER.decode(reply.body)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise UpstreamError(f"upstream sent an invalid Message: {exc}") from None
+        if message.model != call.model and not relayable(call, self.dialect):
+            message = replace(message, model=call.model)
+        request_id = reply.headers.get("request-id")
+        return ChatResult(
+            message=message,
+            native=NativeBody(dialect="anthropic", body=reply.body),
+            headers=(("request-id", request_id),) if request_id else (),
+        )
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        url, body = self._base + "/v1/messages", self._body(call, stream=True)
+        async with self.setup.http.stream(url, body, self._headers(call, key), self._idle) as resp:
+            if resp.status >= 400:
+                raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
+            try:
+                async for chunk in _chunks(resp):
+                    yield chunk
+            except TimeoutError:
+                raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        body = self._body(call, stream=False)
+        reply = await self.setup.http.post(
+            self._base + "/v1/messages/count_tokens", body, self._headers(call, key), self._timeout
+        )
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        return _COUNT.decode(reply.body).input_tokens
+
+    def known_models(self) -> list[str]:
+        return models_named_by_keys(self.setup.config)
+
+    def _body(self, call: ChatCall, *, stream: bool) -> bytes:
+        assert call.target is not None
+        if relayable(call, self.dialect):
+            return relay_body(call, call.target.model)
+        require_canonical(call)
+        request = replace(call.request, model=call.target.model, stream=True if stream else msgspec.UNSET)
+        return a.ENCODER.encode(request)
+
+    def _headers(self, call: ChatCall, key: ProviderKey) -> dict[str, str]:
+        headers = {"content-type": "application/json", "anthropic-version": self._version}
+        if call.dialect == "anthropic":
+            headers.update(call.extra_headers)
+        headers.update(self.setup.config.network_config.extra_headers)
+        headers["x-api-key"] = key.value
+        return headers
+
+
+async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
+    """One chunk per upstream frame, its bytes kept for relaying; an `error` event ends the stream."""
+    finished = False
+    async for frame in iter_frames(resp.content):
+        if frame.event not in a.KNOWN_EVENTS:
+            yield Chunk(events=(), frame=frame.raw, frame_dialect="anthropic")  # unknown: relay, don't parse
+            continue
+        try:
+            event = a.EVENT_DECODER.decode(frame.data)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise UpstreamError(f"upstream sent an invalid {frame.event} event: {exc}") from None
+        if isinstance(event, a.StreamError):
+            raise UpstreamError(event.error.message, status=529 if event.error.type == "overloaded_error" else 500,
+                                kind=event.error.type)
+        finished = finished or isinstance(event, a.MessageStop)
+        yield Chunk(events=(event,), frame=frame.raw, frame_dialect="anthropic")
+    if not finished:
+        raise UpstreamError("upstream stream ended before message_stop")

@@ -1,0 +1,111 @@
+"""Deterministic replies: a tool call when tools are offered (unless tool_choice is none or the turn answers a
+tool result), otherwise text that echoes the last user message. Latency and chunking are configurable."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Annotated, ClassVar
+
+import msgspec
+from msgspec import Meta, field
+
+from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey
+from gateway.providers.base import ProviderSetup
+from gateway.schemas import anthropic as a
+from gateway.streaming import message_to_events
+from gateway.tokens import count_text, estimate_input_tokens
+
+
+class MockOptions(ConfigStruct):
+    latency_ms: Annotated[float, Meta(ge=0)] = 0.0  # before the answer (before the first chunk when streaming)
+    chunk_delay_ms: Annotated[float, Meta(ge=0)] = 0.0  # between stream chunks
+    chunks: Annotated[int, Meta(ge=1, le=10_000)] = 4  # text deltas per text block when streaming
+    models: list[str] = field(default_factory=lambda: ["mock-claude", "mock-gpt"])  # what the models routes list
+
+
+class MockProvider:
+    kind: ClassVar[str] = "mock"
+    dialect = None
+    options_type = MockOptions
+    requires_keys: ClassVar[bool] = False
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+        self.options: MockOptions = setup.options
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        await self._sleep(self.options.latency_ms)
+        return ChatResult(message=reply_to(call))
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        await self._sleep(self.options.latency_ms)
+        for event in message_to_events(reply_to(call), self.options.chunks):
+            yield Chunk(events=(event,))
+            if isinstance(event, a.ContentBlockDelta):
+                await self._sleep(self.options.chunk_delay_ms)
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        return estimate_input_tokens(call.request)
+
+    def known_models(self) -> list[str]:
+        return list(self.options.models)
+
+    @staticmethod
+    async def _sleep(ms: float) -> None:
+        if ms > 0:
+            await asyncio.sleep(ms / 1000)
+
+
+def reply_to(call: ChatCall) -> a.Message:
+    request = call.request
+    tool = _tool_to_call(request)
+    if tool is not None:
+        content = [a.ContentBlock(type="tool_use", id=_stable_id("toolu_", request), name=tool.name,
+                                  input=msgspec.Raw(b"{}"))]
+        stop_reason = "tool_use"
+    else:
+        text = f"Mock reply to: {_last_user_text(request)[:200]}"
+        content = [a.ContentBlock(type="text", text=text)]
+        stop_reason = "end_turn"
+    output = sum(count_text(b.text) if isinstance(b.text, str) else 8 for b in content)
+    usage = a.Usage(input_tokens=estimate_input_tokens(request), output_tokens=output)
+    return a.Message(id=_stable_id("msg_mock_", request), model=call.model, content=content,
+                     stop_reason=stop_reason, usage=usage)
+
+
+def _tool_to_call(request: a.MessagesRequest) -> a.Tool | None:
+    if not isinstance(request.tools, list) or not request.tools:
+        return None
+    choice = request.tool_choice
+    if isinstance(choice, a.ToolChoice):
+        if choice.type == "none":
+            return None
+        if choice.type == "tool":
+            return next((t for t in request.tools if t.name == choice.name), request.tools[0])
+    if _answers_tool_result(request):
+        return None
+    return request.tools[0]
+
+
+def _answers_tool_result(request: a.MessagesRequest) -> bool:
+    last = request.messages[-1].content
+    return isinstance(last, list) and any(block.type == "tool_result" for block in last)
+
+
+def _last_user_text(request: a.MessagesRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            return message.content
+        texts = [b.text for b in message.content if b.type == "text" and isinstance(b.text, str)]
+        if texts:
+            return " ".join(texts)
+    return ""
+
+
+def _stable_id(prefix: str, request: a.MessagesRequest) -> str:
+    """Deterministic ids: the same request gets the same answer, ids included."""
+    return prefix + hashlib.sha256(a.ENCODER.encode(request.messages)).hexdigest()[:24]

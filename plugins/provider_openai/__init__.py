@@ -1,0 +1,13 @@
+"""The OpenAI Chat Completions provider, for OpenAI itself and any compatible server (vLLM, Ollama, Groq, ...)."""
+
+from __future__ import annotations
+
+from gateway import hookimpl
+from gateway.providers.registry import ProviderRegistry
+
+from .provider import OpenAIProvider
+
+
+@hookimpl
+def gw_register_providers(registry: ProviderRegistry) -> None:
+    registry.add(OpenAIProvider)

@@ -1,0 +1,123 @@
+"""POST /v1/chat/completions on OpenAI or an OpenAI-compatible server (set `network_config.base_url`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar, Literal
+
+import aiohttp
+import msgspec
+
+from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, NativeBody, ProviderKey, UpstreamError
+from gateway.errors import UpstreamTimeout
+from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.body import relay_body, relayable, require_canonical
+from gateway.providers.upstream import read_error_body
+from gateway.schemas import openai as o
+from gateway.sse import iter_frames
+from gateway.tokens import estimate_input_tokens
+from gateway.translate.request_to_openai import messages_to_chat_request
+from gateway.translate.response import chat_completion_to_message
+from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
+
+from .errors import error_from_reply, error_message
+
+DEFAULT_BASE_URL = "https://api.openai.com"
+DONE = b"[DONE]"
+DONE_FRAME = b"data: [DONE]\n\n"
+INCLUDE_USAGE = b'{"include_usage":true}'
+
+
+class OpenAIOptions(ConfigStruct):
+    # OpenAI itself wants max_completion_tokens (reasoning models reject max_tokens); many servers want max_tokens.
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+
+
+class OpenAIProvider:
+    kind: ClassVar[str] = "openai"
+    dialect = "openai"
+    options_type = OpenAIOptions
+    requires_keys: ClassVar[bool] = True
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+        network = setup.config.network_config
+        self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._timeout = network.default_request_timeout_in_seconds
+        self._idle = network.stream_idle_timeout_in_seconds
+        self._options: OpenAIOptions = setup.options
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        url = self._base + "/v1/chat/completions"
+        reply = await self.setup.http.post(url, self._body(call, stream=False), self._headers(key), self._timeout)
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        try:
+            completion = o.COMPLETION_DECODER.decode(reply.body)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise UpstreamError(f"upstream sent an invalid chat.completion: {exc}") from None
+        request_id = reply.headers.get("x-request-id")
+        return ChatResult(
+            message=chat_completion_to_message(completion, model=call.model),
+            native=NativeBody(dialect="openai", body=reply.body),
+            headers=(("x-request-id", request_id),) if request_id else (),
+        )
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        url, body = self._base + "/v1/chat/completions", self._body(call, stream=True)
+        async with self.setup.http.stream(url, body, self._headers(key), self._idle) as resp:
+            if resp.status >= 400:
+                raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
+            try:
+                async for chunk in _chunks(resp, call):
+                    yield chunk
+            except TimeoutError:
+                raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        return estimate_input_tokens(call.request)  # Chat Completions has no counting endpoint
+
+    def known_models(self) -> list[str]:
+        return models_named_by_keys(self.setup.config)
+
+    def _body(self, call: ChatCall, *, stream: bool) -> bytes:
+        assert call.target is not None
+        if relayable(call, self.dialect):
+            # Usage is how budgets and logs learn the cost of a stream: always ask for it.
+            return relay_body(call, call.target.model, {"stream_options": INCLUDE_USAGE} if stream else None)
+        require_canonical(call)
+        request = messages_to_chat_request(
+            call.request, model=call.target.model, max_tokens_field=self._options.max_tokens_field, stream=stream
+        )
+        return o.ENCODER.encode(request)
+
+    def _headers(self, key: ProviderKey) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.setup.config.network_config.extra_headers}
+        headers["authorization"] = f"Bearer {key.value}"
+        return headers
+
+
+async def _chunks(resp: aiohttp.ClientResponse, call: ChatCall) -> AsyncIterator[Chunk]:
+    """One chunk per upstream frame. The usage-only frame we asked for is not relayed to a client that did
+    not ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied."""
+    translator = OpenAIStreamTranslator(model=call.model)
+    async for frame in iter_frames(resp.content):
+        if frame.data == DONE:
+            yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
+            return
+        if not frame.data:
+            continue  # comments and keep-alives
+        chunk = _decode_chunk(frame.data)
+        relay = frame.raw if chunk.choices or call.include_usage else None
+        yield Chunk(events=tuple(translator.feed(chunk)), frame=relay, frame_dialect="openai")
+    yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
+
+
+def _decode_chunk(data: bytes) -> o.ChatCompletionChunk:
+    try:
+        return o.CHUNK_DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        message = error_message(data) or "upstream sent an invalid chunk"
+        raise UpstreamError(message) from None
