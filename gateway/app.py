@@ -23,7 +23,9 @@ from .providers.upstream import UpstreamClient
 APP_DIR = web.AppKey("app_dir", Path)
 
 
-def create_app(settings: Settings, *, app_dir: Path | None = None, extra_plugins: Iterable[object] = ()) -> web.Application:
+def create_app(
+    settings: Settings, *, app_dir: Path | None = None, extra_plugins: Iterable[object] = ()
+) -> web.Application:
     """Build the app; raises ConfigError (every problem, with its path) before anything starts."""
     loaded = load_plugins(settings, extra_plugins)
     app = web.Application(

@@ -75,4 +75,3 @@ class Principal(Struct, frozen=True, kw_only=True):
     id: str
     name: str = ""
     kind: str = "anonymous"
-

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "schema":
+        print(config_schema())
+        return 0
     return serve(args.config, args.host, args.port, args.app_dir)
 
 
@@ -31,7 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--app-dir", type=Path, default=None, help="where the gateway keeps its data")
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
+    commands.add_parser("schema", help="print the JSON Schema of the config file (kept in config/schema.json)")
     return parser
+
+
+def config_schema() -> str:
+    import json
+
+    import msgspec
+
+    from .config import Settings
+
+    return json.dumps(msgspec.json.schema(Settings), indent=2, sort_keys=True)
 
 
 def check_config(path: str) -> int:
@@ -50,13 +64,22 @@ def check_config(path: str) -> int:
 def serve(config_path: str, host: str, port: int, app_dir: Path | None) -> int:
     from .app import create_app
 
-    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         app = create_app(read_config(config_path), app_dir=app_dir)
     except ConfigError as exc:
-        print(f"gateway: invalid config {config_path}: {exc.errors[0]}"
-              + (f" (and {len(exc.errors) - 1} more; run `gateway check-config {config_path}`)" if len(exc.errors) > 1 else ""),
-              file=sys.stderr)
+        print(
+            f"gateway: invalid config {config_path}: {exc.errors[0]}"
+            + (
+                f" (and {len(exc.errors) - 1} more; run `gateway check-config {config_path}`)"
+                if len(exc.errors) > 1
+                else ""
+            ),
+            file=sys.stderr,
+        )
         return 2
     if app_dir is not None:
         app_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ class ConfigStruct(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     """Config Structs are strict: an unknown key is an error with its path (it is usually a typo)."""
 
 
-class ProviderKey(ConfigStruct):
+class ProviderKey(ConfigStruct, frozen=True):
     name: str = ""
     value: str = ""
     models: list[str] = field(default_factory=lambda: ["*"])  # ["*"]: every model; []: none
@@ -40,7 +40,7 @@ class ProviderKey(ConfigStruct):
         return f"ProviderKey(name={self.name!r}, models={self.models!r}, weight={self.weight})"
 
 
-class NetworkConfig(ConfigStruct):
+class NetworkConfig(ConfigStruct, frozen=True):
     base_url: str | None = None  # the provider's origin without /v1; the provider appends its paths
     extra_headers: dict[str, str] = field(default_factory=dict)
     default_request_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_TIMEOUT_S
@@ -50,31 +50,31 @@ class NetworkConfig(ConfigStruct):
     retry_backoff_max: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_MAX_MS  # milliseconds
 
 
-class CustomProviderConfig(ConfigStruct):
+class CustomProviderConfig(ConfigStruct, frozen=True):
     base_provider_type: str  # the provider kind this entry is an instance of, e.g. "openai" for vLLM
 
 
-class ProviderConfig(ConfigStruct):
+class ProviderConfig(ConfigStruct, frozen=True):
     keys: list[ProviderKey] = field(default_factory=list)
     network_config: NetworkConfig = field(default_factory=NetworkConfig)
     custom_provider_config: CustomProviderConfig | None = None
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
 
 
-class ClientConfig(ConfigStruct):
+class ClientConfig(ConfigStruct, frozen=True):
     max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 32
     default_max_tokens: Annotated[int, Meta(gt=0)] = DEFAULT_MAX_TOKENS  # when an OpenAI client sets none
     enforce_auth_on_inference: bool = False  # refuse inference calls that carry no key
 
 
-class PluginEntry(ConfigStruct):
+class PluginEntry(ConfigStruct, frozen=True):
     name: str
     enabled: bool = True
     path: str | None = None  # import path of a module to load as a plugin (not needed for entry points)
     config: dict[str, Any] = field(default_factory=dict)
 
 
-class Settings(ConfigStruct):
+class Settings(ConfigStruct, frozen=True):
     schema: str | None = field(default=None, name="$schema")
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     client: ClientConfig = field(default_factory=ClientConfig)

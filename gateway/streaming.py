@@ -77,7 +77,7 @@ class UsageTracker:
 
 def _merge(usage: a.Usage, delta: a.DeltaUsage) -> a.Usage:
     return a.Usage(
-        input_tokens=_or(delta.input_tokens, usage.input_tokens),
+        input_tokens=delta.input_tokens if isinstance(delta.input_tokens, int) else usage.input_tokens,
         output_tokens=delta.output_tokens,
         cache_creation_input_tokens=_or(delta.cache_creation_input_tokens, usage.cache_creation_input_tokens),
         cache_read_input_tokens=_or(delta.cache_read_input_tokens, usage.cache_read_input_tokens),

@@ -7,6 +7,7 @@ estimate for non-OpenAI models: close for English text, not exact, which count_t
 from __future__ import annotations
 
 import functools
+import warnings
 
 import msgspec
 
@@ -18,9 +19,11 @@ _JSON = msgspec.json.Encoder()
 
 @functools.cache  # the encoding is immutable and costs ~60 ms to build: build it once per process
 def _encoding():  # type: ignore[no-untyped-def]
-    import bpe_openai
+    with warnings.catch_warnings():  # bpe-openai 0.1.4 uses a deprecated importlib.resources call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai  # type: ignore[import-untyped]
 
-    return bpe_openai.get_encoding("o200k_base")
+        return bpe_openai.get_encoding("o200k_base")
 
 
 def count_text(text: str) -> int:

@@ -33,22 +33,32 @@ async def count_tokens(request: web.Request) -> web.Response:
     ctx = await start_call(request, route_prefix(request))
     body = await read_body(request)
     params = decode_json(a.COUNT_TOKENS_DECODER.decode, body)
-    canonical = a.MessagesRequest(
-        **{f: getattr(params, f) for f in params.__struct_fields__}, max_tokens=1
+    canonical = a.MessagesRequest(**{f: getattr(params, f) for f in params.__struct_fields__}, max_tokens=1)
+    call = ChatCall(
+        dialect="anthropic",
+        model=params.model,
+        stream=False,
+        request=canonical,
+        native=NativeBody(dialect="anthropic", body=body),
     )
-    call = ChatCall(dialect="anthropic", model=params.model, stream=False, request=canonical,
-                    native=NativeBody(dialect="anthropic", body=body))
     tokens = await request.app[ENGINE].count_tokens(call, ctx)
-    return web.Response(body=_COUNT_ENCODER.encode(a.CountTokensResponse(input_tokens=tokens)),
-                        content_type="application/json")
+    return web.Response(
+        body=_COUNT_ENCODER.encode(a.CountTokensResponse(input_tokens=tokens)),
+        content_type="application/json",
+    )
 
 
 async def start_call(request: web.Request, prefix: str) -> CallContext:
     """A fresh call context, with the caller authenticated (or refused when a key is required)."""
     settings = request.app[SETTINGS]
-    ctx = CallContext(request_id=request[REQUEST_ID], app=request.app, settings=settings,
-                      headers=request.headers, route_prefix=prefix,
-                      plugin_configs=request.app[ENGINE].plugin_configs)
+    ctx = CallContext(
+        request_id=request[REQUEST_ID],
+        app=request.app,
+        settings=settings,
+        headers=request.headers,
+        route_prefix=prefix,
+        plugin_configs=request.app[ENGINE].plugin_configs,
+    )
     ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
     if ctx.principal is None and settings.client.enforce_auth_on_inference:
         raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")

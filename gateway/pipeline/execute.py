@@ -97,9 +97,7 @@ class Engine:
     async def _plan(self, call: ChatCall, ctx: CallContext) -> RoutePlan:
         plan = await self.pipeline.route(call, ctx)
         if plan is None or not plan.targets:
-            raise InvalidRequest(
-                f"no provider serves model {call.model!r}; name it as provider/model", param="model"
-            )
+            raise InvalidRequest(f"no provider serves model {call.model!r}; name it as provider/model", param="model")
         ctx.plan = plan
         return plan
 

@@ -42,9 +42,7 @@ class Pipeline:
 
     def __init__(self, pm: pluggy.PluginManager, observe_queue_size: int = 10_000) -> None:
         self._table = build_table(pm, tuple(name for name, _ in STAGES))
-        self._observed: asyncio.Queue[tuple[tuple[Impl, ...], dict[str, Any]]] = asyncio.Queue(
-            observe_queue_size
-        )
+        self._observed: asyncio.Queue[tuple[tuple[Impl, ...], dict[str, Any]]] = asyncio.Queue(observe_queue_size)
 
     def has(self, stage: str) -> bool:
         return bool(self._table[stage])

@@ -77,7 +77,11 @@ class Providers:
         return self.get(call.target.provider), call.target
 
     async def _with_retries(
-        self, provider: Provider, target: Target, ctx: CallContext, attempt: Callable[[ProviderKey], Awaitable[T]]
+        self,
+        provider: Provider,
+        target: Target,
+        ctx: CallContext,
+        attempt: Callable[[ProviderKey], Awaitable[T]],
     ) -> T:
         network = provider.setup.config.network_config
         retry = 0
@@ -98,9 +102,10 @@ def _retry_delay(exc: UpstreamError, retry: int, network: NetworkConfig, rng: ra
     """Seconds to wait before the next attempt, or None when the error must go back to the client."""
     if not exc.retryable or retry >= network.max_retries:
         return None
-    if exc.retry_after is not None:
-        return exc.retry_after if exc.retry_after <= MAX_WAIT_S else None
-    backoff_ms = min(network.retry_backoff_initial * 2**retry, network.retry_backoff_max)
+    wait: float | None = exc.retry_after
+    if wait is not None:
+        return wait if wait <= MAX_WAIT_S else None
+    backoff_ms = float(min(network.retry_backoff_initial << retry, network.retry_backoff_max))
     return backoff_ms / 1000 * rng.uniform(0.8, 1.2)
 
 

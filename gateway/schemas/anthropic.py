@@ -40,9 +40,9 @@ class ContentBlock(Wire, kw_only=True):
     type: str
     text: str | UnsetType = UNSET
     # image / document
-    source: Source | UnsetType = UNSET
-    title: str | None | UnsetType = UNSET
-    context: str | None | UnsetType = UNSET
+    source: Source | str | UnsetType = UNSET  # a string on search_result blocks
+    title: str | UnsetType | None = UNSET
+    context: str | UnsetType | None = UNSET
     citations: Raw | UnsetType = UNSET
     # tool_use / server_tool_use
     id: str | UnsetType = UNSET
@@ -56,7 +56,7 @@ class ContentBlock(Wire, kw_only=True):
     thinking: str | UnsetType = UNSET
     signature: str | UnsetType = UNSET
     data: str | UnsetType = UNSET
-    cache_control: CacheControl | None | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType | None = UNSET
 
 
 class MessageParam(Wire, kw_only=True):
@@ -72,7 +72,7 @@ class Tool(Wire, kw_only=True):
     description: str | UnsetType = UNSET
     input_schema: Raw | UnsetType = UNSET
     strict: bool | UnsetType = UNSET
-    cache_control: CacheControl | None | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType | None = UNSET
 
 
 class ToolChoice(Wire, kw_only=True):
@@ -98,7 +98,7 @@ class OutputConfig(Wire, kw_only=True):
 
 
 class Metadata(Wire, kw_only=True):
-    user_id: str | None | UnsetType = UNSET
+    user_id: str | UnsetType | None = UNSET
 
 
 class MessagesRequest(Wire, kw_only=True):
@@ -185,9 +185,9 @@ class DeltaUsage(Wire, kw_only=True):
     """message_delta usage: cumulative; output_tokens is required, the rest only when known."""
 
     output_tokens: int = 0
-    input_tokens: int | None | UnsetType = UNSET
-    cache_creation_input_tokens: int | None | UnsetType = UNSET
-    cache_read_input_tokens: int | None | UnsetType = UNSET
+    input_tokens: int | UnsetType | None = UNSET
+    cache_creation_input_tokens: int | UnsetType | None = UNSET
+    cache_read_input_tokens: int | UnsetType | None = UNSET
 
 
 class ErrorBody(Struct, kw_only=True):

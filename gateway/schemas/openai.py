@@ -54,19 +54,19 @@ class ChatMessage(Wire, kw_only=True):
     """A request message of any role: system, developer, user, assistant, tool (legacy function too)."""
 
     role: str
-    content: str | list[ContentPart] | None | UnsetType = UNSET
+    content: str | list[ContentPart] | UnsetType | None = UNSET
     name: str | UnsetType = UNSET
-    tool_calls: list[ToolCall] | None | UnsetType = UNSET
+    tool_calls: list[ToolCall] | UnsetType | None = UNSET
     tool_call_id: str | UnsetType = UNSET
-    refusal: str | None | UnsetType = UNSET
-    reasoning_content: str | None | UnsetType = UNSET
+    refusal: str | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
 
 
 class FunctionDef(Wire, kw_only=True):
     name: str
     description: str | UnsetType = UNSET
     parameters: Raw | UnsetType = UNSET
-    strict: bool | None | UnsetType = UNSET
+    strict: bool | UnsetType | None = UNSET
 
 
 class ToolDef(Wire, kw_only=True):
@@ -93,7 +93,7 @@ class JsonSchemaFormat(Wire, kw_only=True):
     name: str
     schema: Raw | UnsetType = UNSET
     description: str | UnsetType = UNSET
-    strict: bool | None | UnsetType = UNSET
+    strict: bool | UnsetType | None = UNSET
 
 
 class ResponseFormat(Wire, kw_only=True):
@@ -111,42 +111,42 @@ class ChatRequest(Wire, kw_only=True):
 
     model: str
     messages: list[ChatMessage]
-    max_completion_tokens: int | None | UnsetType = UNSET
-    max_tokens: int | None | UnsetType = UNSET
-    temperature: float | None | UnsetType = UNSET
-    top_p: float | None | UnsetType = UNSET
-    top_k: int | UnsetType = UNSET  # not OpenAI's, but compatible servers accept it
-    n: int | None | UnsetType = UNSET
-    stop: str | list[str] | None | UnsetType = UNSET
-    stream: bool | None | UnsetType = UNSET
-    stream_options: StreamOptions | None | UnsetType = UNSET
+    max_completion_tokens: int | UnsetType | None = UNSET
+    max_tokens: int | UnsetType | None = UNSET
+    temperature: float | UnsetType | None = UNSET
+    top_p: float | UnsetType | None = UNSET
+    top_k: int | UnsetType | None = UNSET  # not OpenAI's, but compatible servers accept it
+    n: int | UnsetType | None = UNSET
+    stop: str | list[str] | UnsetType | None = UNSET
+    stream: bool | UnsetType | None = UNSET
+    stream_options: StreamOptions | UnsetType | None = UNSET
     tools: list[ToolDef] | UnsetType = UNSET
     tool_choice: str | ToolChoiceObject | UnsetType = UNSET
     parallel_tool_calls: bool | UnsetType = UNSET
     response_format: ResponseFormat | UnsetType = UNSET
-    reasoning_effort: str | None | UnsetType = UNSET
+    reasoning_effort: str | UnsetType | None = UNSET
     user: str | UnsetType = UNSET
     safety_identifier: str | UnsetType = UNSET
-    service_tier: str | None | UnsetType = UNSET
+    service_tier: str | UnsetType | None = UNSET
     metadata: Raw | UnsetType = UNSET
 
 
 class PromptTokensDetails(Wire, kw_only=True):
-    cached_tokens: int | None | UnsetType = UNSET
-    cache_write_tokens: int | None | UnsetType = UNSET
-    audio_tokens: int | None | UnsetType = UNSET
+    cached_tokens: int | UnsetType | None = UNSET
+    cache_write_tokens: int | UnsetType | None = UNSET
+    audio_tokens: int | UnsetType | None = UNSET
 
 
 class CompletionTokensDetails(Wire, kw_only=True):
-    reasoning_tokens: int | None | UnsetType = UNSET
+    reasoning_tokens: int | UnsetType | None = UNSET
 
 
 class CompletionUsage(Wire, kw_only=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    prompt_tokens_details: PromptTokensDetails | None | UnsetType = UNSET
-    completion_tokens_details: CompletionTokensDetails | None | UnsetType = UNSET
+    prompt_tokens_details: PromptTokensDetails | UnsetType | None = UNSET
+    completion_tokens_details: CompletionTokensDetails | UnsetType | None = UNSET
 
 
 class ResponseMessage(Wire, kw_only=True):
@@ -154,8 +154,8 @@ class ResponseMessage(Wire, kw_only=True):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCall] | UnsetType = UNSET
-    reasoning_content: str | None | UnsetType = UNSET
-    reasoning: str | None | UnsetType = UNSET  # OpenRouter spelling
+    reasoning_content: str | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET  # OpenRouter spelling
 
 
 class Choice(Wire, kw_only=True):
@@ -171,13 +171,13 @@ class ChatCompletion(Wire, kw_only=True):
     model: str
     choices: list[Choice]
     object: str = "chat.completion"
-    usage: CompletionUsage | None | UnsetType = UNSET
-    system_fingerprint: str | None | UnsetType = UNSET
-    service_tier: str | None | UnsetType = UNSET
+    usage: CompletionUsage | UnsetType | None = UNSET
+    system_fingerprint: str | UnsetType | None = UNSET
+    service_tier: str | UnsetType | None = UNSET
 
 
 class ToolCallDelta(Wire, kw_only=True):
-    index: int
+    index: int | UnsetType = UNSET  # some compatible servers leave it out
     id: str | UnsetType = UNSET
     type: str | UnsetType = UNSET
     function: FunctionCall | UnsetType = UNSET
@@ -185,11 +185,11 @@ class ToolCallDelta(Wire, kw_only=True):
 
 class ChoiceDelta(Wire, kw_only=True):
     role: str | UnsetType = UNSET
-    content: str | None | UnsetType = UNSET
-    refusal: str | None | UnsetType = UNSET
-    tool_calls: list[ToolCallDelta] | None | UnsetType = UNSET
-    reasoning_content: str | None | UnsetType = UNSET
-    reasoning: str | None | UnsetType = UNSET
+    content: str | UnsetType | None = UNSET
+    refusal: str | UnsetType | None = UNSET
+    tool_calls: list[ToolCallDelta] | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET
 
 
 class ChunkChoice(Wire, kw_only=True):
@@ -204,8 +204,8 @@ class ChatCompletionChunk(Wire, kw_only=True):
     model: str
     choices: list[ChunkChoice]
     object: str = "chat.completion.chunk"
-    usage: CompletionUsage | None | UnsetType = UNSET
-    system_fingerprint: str | None | UnsetType = UNSET
+    usage: CompletionUsage | UnsetType | None = UNSET
+    system_fingerprint: str | UnsetType | None = UNSET
 
 
 class ErrorObject(Struct, kw_only=True):

@@ -18,7 +18,10 @@ def error_from_reply(status: int, headers: CIMultiDictProxy[str], body: bytes) -
         error = a.ERROR_DECODER.decode(body).error
         kind, message = error.type, error.message
     except (msgspec.DecodeError, RecursionError):
-        kind, message = kind_for_status(status), body[:200].decode(errors="replace") or f"upstream status {status}"
+        kind, message = (
+            kind_for_status(status),
+            body[:200].decode(errors="replace") or f"upstream status {status}",
+        )
     return UpstreamError(
         message,
         status=status,
@@ -26,4 +29,3 @@ def error_from_reply(status: int, headers: CIMultiDictProxy[str], body: bytes) -
         retryable=status in RETRYABLE or status >= 500,
         retry_after=retry_after_seconds(headers),
     )
-

@@ -9,7 +9,16 @@ import aiohttp
 import msgspec
 from msgspec.structs import replace
 
-from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, NativeBody, ProviderKey, UpstreamError
+from gateway import (
+    CallContext,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    ConfigStruct,
+    NativeBody,
+    ProviderKey,
+    UpstreamError,
+)
 from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
@@ -23,7 +32,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 _COUNT = msgspec.json.Decoder(a.CountTokensResponse)
 
 
-class AnthropicOptions(ConfigStruct):
+class AnthropicOptions(ConfigStruct, frozen=True):
     version: str = "2023-06-01"  # anthropic-version to send when the client sent none
 
 
@@ -43,7 +52,10 @@ class AnthropicProvider:
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
         reply = await self.setup.http.post(
-            self._base + "/v1/messages", self._body(call, stream=False), self._headers(call, key), self._timeout
+            self._base + "/v1/messages",
+            self._body(call, stream=False),
+            self._headers(call, key),
+            self._timeout,
         )
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
@@ -114,8 +126,11 @@ async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
         except (msgspec.DecodeError, RecursionError) as exc:
             raise UpstreamError(f"upstream sent an invalid {frame.event} event: {exc}") from None
         if isinstance(event, a.StreamError):
-            raise UpstreamError(event.error.message, status=529 if event.error.type == "overloaded_error" else 500,
-                                kind=event.error.type)
+            raise UpstreamError(
+                event.error.message,
+                status=529 if event.error.type == "overloaded_error" else 500,
+                kind=event.error.type,
+            )
         finished = finished or isinstance(event, a.MessageStop)
         yield Chunk(events=(event,), frame=frame.raw, frame_dialect="anthropic")
     if not finished:

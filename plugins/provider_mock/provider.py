@@ -18,7 +18,7 @@ from gateway.streaming import message_to_events
 from gateway.tokens import count_text, estimate_input_tokens
 
 
-class MockOptions(ConfigStruct):
+class MockOptions(ConfigStruct, frozen=True):
     latency_ms: Annotated[float, Meta(ge=0)] = 0.0  # before the answer (before the first chunk when streaming)
     chunk_delay_ms: Annotated[float, Meta(ge=0)] = 0.0  # between stream chunks
     chunks: Annotated[int, Meta(ge=1, le=10_000)] = 4  # text deltas per text block when streaming
@@ -62,8 +62,9 @@ def reply_to(call: ChatCall) -> a.Message:
     request = call.request
     tool = _tool_to_call(request)
     if tool is not None:
-        content = [a.ContentBlock(type="tool_use", id=_stable_id("toolu_", request), name=tool.name,
-                                  input=msgspec.Raw(b"{}"))]
+        content = [
+            a.ContentBlock(type="tool_use", id=_stable_id("toolu_", request), name=tool.name, input=msgspec.Raw(b"{}"))
+        ]
         stop_reason = "tool_use"
     else:
         text = f"Mock reply to: {_last_user_text(request)[:200]}"
@@ -71,8 +72,13 @@ def reply_to(call: ChatCall) -> a.Message:
         stop_reason = "end_turn"
     output = sum(count_text(b.text) if isinstance(b.text, str) else 8 for b in content)
     usage = a.Usage(input_tokens=estimate_input_tokens(request), output_tokens=output)
-    return a.Message(id=_stable_id("msg_mock_", request), model=call.model, content=content,
-                     stop_reason=stop_reason, usage=usage)
+    return a.Message(
+        id=_stable_id("msg_mock_", request),
+        model=call.model,
+        content=content,
+        stop_reason=stop_reason,
+        usage=usage,
+    )
 
 
 def _tool_to_call(request: a.MessagesRequest) -> a.Tool | None:

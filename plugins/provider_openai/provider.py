@@ -8,7 +8,16 @@ from typing import ClassVar, Literal
 import aiohttp
 import msgspec
 
-from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, NativeBody, ProviderKey, UpstreamError
+from gateway import (
+    CallContext,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    ConfigStruct,
+    NativeBody,
+    ProviderKey,
+    UpstreamError,
+)
 from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
@@ -28,7 +37,7 @@ DONE_FRAME = b"data: [DONE]\n\n"
 INCLUDE_USAGE = b'{"include_usage":true}'
 
 
-class OpenAIOptions(ConfigStruct):
+class OpenAIOptions(ConfigStruct, frozen=True):
     # OpenAI itself wants max_completion_tokens (reasoning models reject max_tokens); many servers want max_tokens.
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
 
@@ -89,7 +98,10 @@ class OpenAIProvider:
             return relay_body(call, call.target.model, {"stream_options": INCLUDE_USAGE} if stream else None)
         require_canonical(call)
         request = messages_to_chat_request(
-            call.request, model=call.target.model, max_tokens_field=self._options.max_tokens_field, stream=stream
+            call.request,
+            model=call.target.model,
+            max_tokens_field=self._options.max_tokens_field,
+            stream=stream,
         )
         return o.ENCODER.encode(request)
 

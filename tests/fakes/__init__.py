@@ -1,0 +1,1 @@
+"""Fake upstream servers and wire builders for the gateway tests."""

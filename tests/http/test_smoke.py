@@ -1,0 +1,70 @@
+"""The shortest end-to-end paths: each official SDK, streaming and not, through each kind of provider."""
+
+from __future__ import annotations
+
+from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway
+from tests.fakes.upstream import (
+    FakeUpstream,
+    Reply,
+    anthropic_message,
+    anthropic_sse,
+    openai_sse,
+)
+
+
+async def test_anthropic_sdk_passthrough_to_anthropic(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("Hello there")))
+    async with gateway.anthropic() as client:
+        message = await client.messages.create(
+            model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert message.content[0].text == "Hello there"  # type: ignore[union-attr]
+    sent = fake_upstream.requests_to("/v1/messages")[0]
+    assert sent.headers["x-api-key"] == ANTHROPIC_KEY
+    assert CLIENT_KEY not in str(sent.headers)
+
+
+async def test_anthropic_sdk_stream_to_openai(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("Hel", "lo", "!"))))
+    async with gateway.anthropic() as client:
+        async with client.messages.stream(
+            model="openai/gpt-x", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+    assert text == "Hello!"
+    assert final.stop_reason == "end_turn"
+    sent = fake_upstream.requests_to("/v1/chat/completions")[0]
+    assert sent.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert sent.json["model"] == "gpt-x"  # type: ignore[index]
+
+
+async def test_openai_sdk_to_anthropic(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("From Claude")))
+    async with gateway.openai() as client:
+        completion = await client.chat.completions.create(
+            model="anthropic/claude-x", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert completion.choices[0].message.content == "From Claude"
+    assert completion.model == "anthropic/claude-x"
+
+
+async def test_openai_sdk_stream_passthrough(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("a", "b"))))
+    async with gateway.openai() as client:
+        stream = await client.chat.completions.create(
+            model="openai/gpt-x", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+    assert "".join(parts) == "ab"
+
+
+async def test_anthropic_stream_passthrough_relays_bytes(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    frames = anthropic_sse(("x", "y"))
+    fake_upstream.script("/v1/messages", Reply.sse(frames))
+    async with gateway.anthropic() as client:
+        async with client.messages.with_streaming_response.create(
+            model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "hi"}], stream=True
+        ) as response:
+            body = await response.read()
+    assert body == b"".join(frames)

@@ -1,0 +1,306 @@
+"""Every hook, exercised through a running gateway with a toy plugin (one `test_hook_<name>` each)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import aiohttp
+import anthropic
+import msgspec
+import pytest
+from aiohttp import web
+from msgspec.structs import replace
+
+from gateway import (
+    CallContext,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    ConfigStruct,
+    PermissionDenied,
+    Principal,
+    ProviderKey,
+    RoutePlan,
+    Target,
+    hookimpl,
+)
+from gateway.config import ConfigError
+from gateway.providers.base import ProviderSetup
+from gateway.schemas import anthropic as a
+from tests.conftest import Gateway, MakeGateway, upstream_config
+from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message
+
+MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+async def ask(gw: Gateway, model: str = "mock/m", **kw: Any) -> a.Message:
+    async with gw.anthropic() as client:
+        return await client.messages.create(model=model, max_tokens=32, messages=HELLO, **kw)  # type: ignore[arg-type,return-value]
+
+
+async def test_hook_gw_authenticate(make_gateway: MakeGateway) -> None:
+    class HeaderAuth:
+        @hookimpl
+        def gw_authenticate(self, request: web.Request, ctx: CallContext) -> Principal | None:
+            user = request.headers.get("x-toy-user")
+            return Principal(id=user, kind="toy") if user else None
+
+    seen: list[Principal | None] = []
+
+    class Spy:
+        @hookimpl
+        def gw_authorize(self, ctx: CallContext) -> None:
+            seen.append(ctx.principal)
+
+    gw = await make_gateway({**MOCK_ONLY, "client": {"enforce_auth_on_inference": True}}, [HeaderAuth(), Spy()])
+    async with aiohttp.ClientSession() as http:
+        body = {"model": "mock/m", "max_tokens": 5, "messages": HELLO}
+        async with http.post(gw.url + "/v1/messages", json=body) as refused:
+            assert refused.status == 401
+            assert (await refused.json())["error"]["type"] == "authentication_error"
+        async with http.post(gw.url + "/v1/messages", json=body, headers={"x-toy-user": "ada"}) as ok:
+            assert ok.status == 200
+    assert seen == [Principal(id="ada", kind="toy")]
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+async def test_hook_gw_authorize(make_gateway: MakeGateway, dialect: str) -> None:
+    class DenyForbidden:
+        @hookimpl
+        def gw_authorize(self, call: ChatCall) -> None:
+            if call.model.endswith("forbidden"):
+                raise PermissionDenied(f"model {call.model} is not allowed")
+
+    gw = await make_gateway(MOCK_ONLY, [DenyForbidden()])
+    if dialect == "anthropic":
+        with pytest.raises(anthropic.PermissionDeniedError, match="not allowed"):
+            await ask(gw, "mock/forbidden")
+        assert (await ask(gw, "mock/fine")).stop_reason == "end_turn"
+    else:
+        import openai
+
+        async with gw.openai() as client:
+            with pytest.raises(openai.PermissionDeniedError) as denied:
+                await client.chat.completions.create(model="mock/forbidden", messages=HELLO)  # type: ignore[arg-type]
+        assert denied.value.status_code == 403
+
+
+def canned(text: str) -> ChatResult:
+    block = a.ContentBlock(type="text", text=text)
+    return ChatResult(message=a.Message(id="msg_cached", model="cached", content=[block], stop_reason="end_turn"))
+
+
+async def test_hook_gw_cache_lookup(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    class Cache:
+        @hookimpl
+        async def gw_cache_lookup(self, call: ChatCall) -> ChatResult | None:
+            return canned("from cache") if call.model == "claude-cached" else None
+
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Cache()])
+    assert (await ask(gw, "claude-cached")).content[0].text == "from cache"  # type: ignore[union-attr]
+    async with gw.anthropic() as client:
+        async with client.messages.stream(model="claude-cached", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+            assert await stream.get_final_text() == "from cache"
+    assert fake_upstream.requests == []
+
+
+async def test_hook_gw_route(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    class Alias:
+        @hookimpl
+        def gw_route(self, call: ChatCall) -> RoutePlan | None:
+            if call.model != "smart":
+                return None
+            return RoutePlan(targets=(Target("openai", "gpt-x"), Target("anthropic", "claude-x")))
+
+    fake_upstream.script("/v1/chat/completions", Reply.error(500, "server_error", "down", dialect="openai"))
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("fallback answer")))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Alias()])
+    assert (await ask(gw, "smart")).content[0].text == "fallback answer"  # type: ignore[union-attr]
+    assert fake_upstream.requests_to("/v1/messages")[0].json["model"] == "claude-x"
+
+
+async def test_hook_gw_prepare_tools(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    class Tools:
+        @hookimpl
+        def gw_prepare_tools(self) -> list[a.Tool]:
+            return [a.Tool(name="clock", description="now", input_schema=msgspec.Raw(b'{"type":"object"}'))]
+
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("ok")))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Tools()])
+    await ask(gw, "claude-x")
+    sent = fake_upstream.requests_to("/v1/messages")[0].json
+    assert [t["name"] for t in sent["tools"]] == ["clock"]
+    assert sent["messages"] == HELLO
+
+
+async def test_hook_gw_transform_request(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    class Cool:
+        @hookimpl
+        def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> ChatCall:
+            assert call.target == Target("anthropic", "claude-x")
+            return replace(call, request=replace(call.request, temperature=0.25))
+
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("ok")))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Cool()])
+    await ask(gw, "claude-x")
+    sent = fake_upstream.requests_to("/v1/messages")[0].json
+    assert sent["temperature"] == 0.25 and sent["model"] == "claude-x"
+
+
+async def test_hook_gw_transform_response(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    class Shout:
+        @hookimpl
+        def gw_transform_response(self, result: ChatResult) -> ChatResult:
+            blocks = [replace(b, text=b.text.upper()) if isinstance(b.text, str) else b for b in result.message.content]
+            return replace(result, message=replace(result.message, content=blocks))
+
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("quiet")))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Shout()])
+    # A relayed (passthrough) body must not win over the plugin's change.
+    assert (await ask(gw, "claude-x")).content[0].text == "QUIET"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+async def test_hook_gw_transform_chunk(make_gateway: MakeGateway, dialect: str) -> None:
+    class Stars:
+        @hookimpl
+        def gw_transform_chunk(self, chunk: Chunk) -> Chunk | None:
+            events = tuple(
+                replace(e, delta=replace(e.delta, text="*"))
+                if isinstance(e, a.ContentBlockDelta) and isinstance(e.delta.text, str)
+                else e
+                for e in chunk.events
+            )
+            return Chunk(events=events)
+
+    gw = await make_gateway({"providers": {"mock": {"options": {"chunks": 3}}}}, [Stars()])
+    if dialect == "anthropic":
+        async with gw.anthropic() as client:
+            async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+                assert await stream.get_final_text() == "***"
+    else:
+        async with gw.openai() as client:
+            stream = await client.chat.completions.create(model="mock/m", messages=HELLO, stream=True)  # type: ignore[arg-type]
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert text == "***"
+
+
+async def test_hook_gw_record_usage(make_gateway: MakeGateway) -> None:
+    recorded: list[a.Usage] = []
+    done = asyncio.Event()
+
+    class Meter:
+        @hookimpl
+        async def gw_record_usage(self, usage: a.Usage) -> None:
+            recorded.append(usage)
+            if len(recorded) == 2:
+                done.set()
+
+    gw = await make_gateway(MOCK_ONLY, [Meter()])
+    answer = await ask(gw)
+    async with gw.anthropic() as client:
+        async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+            await stream.get_final_message()
+    await asyncio.wait_for(done.wait(), 5)
+    assert recorded[0].output_tokens == answer.usage.output_tokens > 0
+    assert recorded[1].input_tokens == answer.usage.input_tokens > 0
+
+
+async def test_hook_gw_cache_store(make_gateway: MakeGateway) -> None:
+    stored = asyncio.Queue[ChatResult]()
+
+    class Store:
+        @hookimpl
+        def gw_cache_store(self, call: ChatCall, result: ChatResult) -> None:
+            stored.put_nowait(result)
+
+    gw = await make_gateway(MOCK_ONLY, [Store()])
+    answer = await ask(gw)
+    assert (await asyncio.wait_for(stored.get(), 5)).message.id == answer.id
+
+
+class EchoProvider:
+    kind: ClassVar[str] = "echo"
+    dialect = None
+    options_type = ConfigStruct
+    requires_keys: ClassVar[bool] = False
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        return canned(f"echo {call.target.model if call.target else ''}")
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        yield Chunk(events=())
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        return 7
+
+    def known_models(self) -> list[str]:
+        return ["parrot"]
+
+
+async def test_hook_gw_register_providers(make_gateway: MakeGateway) -> None:
+    class Registers:
+        @hookimpl
+        def gw_register_providers(self, registry: Any) -> None:
+            registry.add(EchoProvider)
+
+    gw = await make_gateway({"providers": {"echo": {}}}, [Registers()])
+    assert (await ask(gw, "echo/parrot")).content[0].text == "echo parrot"  # type: ignore[union-attr]
+    async with gw.anthropic() as client:
+        assert [m.id async for m in client.models.list()] == ["echo/parrot"]
+
+
+class GreetingConfig(ConfigStruct, frozen=True):
+    greeting: str
+    times: int = 1
+
+
+async def test_hook_gw_register_config(make_gateway: MakeGateway) -> None:
+    class Greeter:
+        @hookimpl
+        def gw_register_config(self, registry: Any) -> None:
+            registry.add("greeter", GreetingConfig)
+
+        @hookimpl
+        def gw_cache_lookup(self, ctx: CallContext) -> ChatResult:
+            config = ctx.config(GreetingConfig)
+            return canned(config.greeting * config.times)
+
+    entry = {"name": "greeter", "path": "tests.plugins.test_hooks", "config": {"greeting": "hi", "times": 2}}
+    gw = await make_gateway({**MOCK_ONLY, "plugins": [entry]}, [Greeter()])
+    assert (await ask(gw)).content[0].text == "hihi"  # type: ignore[union-attr]
+    bad = {**MOCK_ONLY, "plugins": [{**entry, "config": {"times": "x"}}]}
+    with pytest.raises(ConfigError) as error:
+        await make_gateway(bad, [Greeter()])
+    assert sorted(error.value.errors) == [
+        "$.plugins[0].config.times: Expected `int`, got `str`",
+        "$.plugins[0].config: missing required key 'greeting'",
+    ]
+
+
+async def test_hook_gw_lifespan(make_gateway: MakeGateway) -> None:
+    events: list[str] = []
+
+    class Lifespan:
+        @hookimpl
+        def gw_lifespan(self, app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
+            @contextlib.asynccontextmanager
+            async def running() -> AsyncIterator[None]:
+                events.append("start")
+                yield
+                events.append("stop")
+
+            return running()
+
+    gw = await make_gateway(MOCK_ONLY, [Lifespan()])
+    assert events == ["start"]
+    await gw.app.shutdown()
+    await gw.app.cleanup()
+    assert events == ["start", "stop"]

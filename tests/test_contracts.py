@@ -1,0 +1,98 @@
+"""Contracts that keep the plugin API, the docs and the config schema honest (after datasette's test_docs)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway import hookspecs
+from gateway.cli import config_schema
+from gateway.config import read_config
+from gateway.pipeline.stages import STAGES
+from gateway.plugins import load_plugins
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("gw_")}
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_hookspec_is_a_stage_or_a_startup_hook() -> None:
+    stages = {name for name, _ in STAGES}
+    assert set(SPECS) == stages | set(hookspecs.STARTUP_HOOKS)
+    assert not stages & set(hookspecs.STARTUP_HOOKS)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_hook_is_documented_in_the_readme(name: str) -> None:
+    args = ", ".join(inspect.signature(SPECS[name]).parameters)
+    assert f"`{name}({args})`" in README
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_hook_has_a_test(name: str) -> None:
+    tests = (ROOT / "tests" / "plugins" / "test_hooks.py").read_text()
+    assert re.search(rf"def test_hook_{name}\b", tests)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_hook_has_a_docstring_naming_its_mode(name: str) -> None:
+    doc = SPECS[name].__doc__ or ""
+    assert "Mode:" in doc
+
+
+def test_request_stages_do_not_use_firstresult_and_builtins_use_no_wrappers() -> None:
+    from gateway.config import Settings
+
+    pm = load_plugins(Settings(providers={})).pm
+    for name, _ in STAGES:
+        caller = getattr(pm.hook, name)
+        assert not caller.spec.opts.get("firstresult"), name
+        for impl in caller.get_hookimpls():
+            assert not impl.wrapper and not impl.hookwrapper, (name, impl.plugin_name)
+
+
+def test_config_schema_file_is_current() -> None:
+    committed = json.loads((ROOT / "config" / "schema.json").read_text())
+    assert committed == json.loads(config_schema()), "run: python -m gateway schema > config/schema.json"
+
+
+def test_shipped_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    for name in ("demo.json", "example.json"):
+        load_plugins(read_config(ROOT / "config" / name))
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names)
+    return found
+
+
+def test_core_never_imports_plugins() -> None:
+    for path in (ROOT / "gateway").rglob("*.py"):
+        for module, _ in _imports(path):
+            assert not module.startswith("plugins"), f"{path} imports {module}"
+
+
+def test_plugins_import_only_public_gateway_names() -> None:
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for module, names in _imports(path):
+            if module.startswith("gateway"):
+                private = [n for n in [*module.split("."), *names] if n.startswith("_")]
+                assert not private, f"{path} imports private {module}: {private}"
+
+
+def test_no_module_is_over_600_lines() -> None:
+    for folder in ("gateway", "plugins"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert len(path.read_text().splitlines()) <= 600, path
