@@ -22,8 +22,9 @@ from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.providers.upstream import read_error_body
+from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
-from gateway.sse import iter_frames
+from gateway.sse import iter_batches
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
 from gateway.translate.response import chat_completion_to_message
@@ -112,18 +113,29 @@ class OpenAIProvider:
 
 
 async def _chunks(resp: aiohttp.ClientResponse, call: ChatCall) -> AsyncIterator[Chunk]:
-    """One chunk per upstream frame. The usage-only frame we asked for is not relayed to a client that did
+    """One chunk per upstream read. The usage-only frame we asked for is not relayed to a client that did
     not ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied."""
     translator = OpenAIStreamTranslator(model=call.model)
-    async for frame in iter_frames(resp.content):
-        if frame.data == DONE:
-            yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
-            return
-        if not frame.data:
-            continue  # comments and keep-alives
-        chunk = _decode_chunk(frame.data)
-        relay = frame.raw if chunk.choices or call.include_usage else None
-        yield Chunk(events=tuple(translator.feed(chunk)), frame=relay, frame_dialect="openai")
+    async for frames in iter_batches(resp.content):
+        events: list[a.StreamEvent] = []
+        relay: list[bytes] = []
+        for position, frame in enumerate(frames):
+            if frame.data == DONE:
+                events += translator.finish()
+                yield Chunk(events=tuple(events), frame=b"".join(relay) + DONE_FRAME, frame_dialect="openai")
+                return
+            if not frame.data:
+                continue  # comments and keep-alives
+            try:
+                chunk = _decode_chunk(frame.data)
+            except UpstreamError:
+                if position:
+                    yield Chunk(events=tuple(events), frame=b"".join(relay), frame_dialect="openai")
+                raise
+            events += translator.feed(chunk)
+            if chunk.choices or call.include_usage:
+                relay.append(frame.raw)
+        yield Chunk(events=tuple(events), frame=b"".join(relay), frame_dialect="openai")
     yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
 
 
