@@ -6,7 +6,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ..call import ChatCall, ChatResult, Chunk, Dialect, NativeBody
-from ..errors import GatewayError
+from ..errors import GatewayError, InvalidRequest
+from ..schemas import anthropic as a
 from ..schemas import openai as o
 from ..translate.request_to_anthropic import chat_request_to_messages
 from ..translate.response import message_to_chat_completion
@@ -40,7 +41,13 @@ class OpenAIDialect:
 
     def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall:
         request = decode_json(o.REQUEST_DECODER.decode, body)
-        canonical = chat_request_to_messages(request, default_max_tokens=settings.client.default_max_tokens)
+        default_max_tokens = settings.client.default_max_tokens
+        try:
+            canonical, error = chat_request_to_messages(request, default_max_tokens=default_max_tokens), None
+        except InvalidRequest as exc:
+            # Valid OpenAI that Anthropic cannot express (n > 1, audio, ...): an OpenAI provider can still relay it.
+            canonical = a.MessagesRequest(model=request.model, messages=[], max_tokens=default_max_tokens)
+            error = exc
         options = request.stream_options
         return ChatCall(
             dialect="openai",
@@ -49,6 +56,7 @@ class OpenAIDialect:
             request=canonical,
             native=NativeBody(dialect="openai", body=body),
             include_usage=isinstance(options, o.StreamOptions) and options.include_usage is True,
+            translation_error=error,
         )
 
     def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:

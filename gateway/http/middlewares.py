@@ -31,9 +31,13 @@ def dialect_of(request: web.Request) -> ClientDialect:
 
 
 def route_prefix(request: web.Request) -> str:
-    """Which provider a bare model name defaults to: "anthropic", "openai", or "" on the bare /v1 routes."""
+    """Which provider a bare model name defaults to: "anthropic", "openai", or "" on the bare /v1 routes.
+
+    /v1/messages is the alias of /anthropic/v1/messages (what ANTHROPIC_BASE_URL=http://host:8080 reaches),
+    so a bare Claude model there goes to `anthropic`, as Claude Code expects.
+    """
     path = request.path
-    if path.startswith("/anthropic/"):
+    if path.startswith(("/anthropic/", "/v1/messages")):
         return "anthropic"
     if path.startswith("/openai/"):
         return "openai"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..config import NetworkConfig, ProviderKey
 from ..errors import InvalidRequest, NotFound, UpstreamError
+from .body import relayable
 
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Target
@@ -74,7 +75,10 @@ class Providers:
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
-        return self.get(call.target.provider), call.target
+        provider = self.get(call.target.provider)
+        if call.translation_error is not None and not relayable(call, provider.dialect):
+            raise call.translation_error  # only a provider of the client's dialect can serve this body
+        return provider, call.target
 
     async def _with_retries(
         self,

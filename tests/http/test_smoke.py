@@ -68,3 +68,20 @@ async def test_anthropic_stream_passthrough_relays_bytes(gateway: Gateway, fake_
         ) as response:
             body = await response.read()
     assert body == b"".join(frames)
+
+
+async def test_claude_code_style_base_url_routes_bare_models_to_anthropic(
+    gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    """ANTHROPIC_BASE_URL=http://host:port makes the SDK post to /v1/messages with a bare Claude model."""
+    import anthropic
+
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("hi from claude")))
+    async with anthropic.AsyncAnthropic(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        message = await client.messages.create(
+            model="claude-x-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+        )
+        models = [m.id async for m in client.models.list()]
+    assert message.content[0].text == "hi from claude"  # type: ignore[union-attr]
+    assert fake_upstream.requests_to("/v1/messages")[0].json["model"] == "claude-x-latest"
+    assert "mock/mock-claude" in models
