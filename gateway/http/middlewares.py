@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -70,7 +71,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def error_response(dialect: ClientDialect, exc: GatewayError, request_id: str) -> web.Response:
     headers = {dialect.request_id_header: request_id}
     if exc.retry_after is not None:
-        headers["retry-after"] = str(max(int(exc.retry_after + 0.999), 0))
+        # Both SDKs prefer retry-after-ms; retry-after (whole seconds, rounded up) serves every other client.
+        headers["retry-after-ms"] = str(max(int(exc.retry_after * 1000), 0))
+        headers["retry-after"] = str(max(math.ceil(exc.retry_after), 0))
     return web.Response(
         status=dialect.error_status(exc),
         body=dialect.error_body(exc, request_id),

@@ -42,7 +42,7 @@ class Pipeline:
 
     def __init__(self, pm: pluggy.PluginManager, observe_queue_size: int = 10_000) -> None:
         self._table = build_table(pm, tuple(name for name, _ in STAGES))
-        self._observed: asyncio.Queue[tuple[tuple[Impl, ...], dict[str, Any]]] = asyncio.Queue(observe_queue_size)
+        self._observed: asyncio.Queue[tuple[tuple[Impl, ...], dict[str, Any]] | None] = asyncio.Queue(observe_queue_size)
 
     def has(self, stage: str) -> bool:
         return bool(self._table[stage])
@@ -109,14 +109,17 @@ class Pipeline:
                 log.error("observe queue full: dropped %s for request %s", stage, kwargs["ctx"].request_id)
 
     async def drain_observers(self, stop: asyncio.Event) -> None:
-        """Run queued observers until `stop` is set and the queue is empty (owned by the app's cleanup_ctx)."""
-        while not (stop.is_set() and self._observed.empty()):
-            try:
-                impls, kwargs = await asyncio.wait_for(self._observed.get(), timeout=0.2)
-            except TimeoutError:
-                continue
-            await run_observe(impls, kwargs)
-            self._observed.task_done()
+        """Run queued observers until `stop` is set, then the ones still queued (owned by the app's cleanup_ctx)."""
+        waker = asyncio.create_task(self._wake_on(stop))
+        try:
+            while (item := await self._observed.get()) is not None:
+                await run_observe(*item)
+        finally:
+            waker.cancel()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await self._observed.put(None)  # behind everything already queued, so that runs first
 
 
 def _without_stale_native_request(before: ChatCall, after: ChatCall) -> ChatCall:

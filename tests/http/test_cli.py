@@ -1,0 +1,252 @@
+"""The command line: `gateway serve` as a real process, and `gateway check-config` on good and bad files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.fakes.upstream import parse_sse
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = "config/demo.json"
+EXAMPLE = "config/example.json"
+START_TIMEOUT_S = 20.0
+RUN_TIMEOUT_S = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(**changes: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.pop("OPENAI_API_KEY", None)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m gateway ARGS` in the project root; a process still running after the timeout is killed."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=ROOT,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`gateway serve --config config/demo.json` on a free port; always killed at the end."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", DEMO, "--port", str(port)],
+            cwd=ROOT,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}", log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {proc.returncode}: {_text(log)}")
+            try:
+                async with session.get(url + "/health") as resp:
+                    if resp.status == 200:
+                        return await resp.json()  # type: ignore[no-any-return]
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"gateway not healthy after {START_TIMEOUT_S}s: {_text(log)}")
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, str, bytes]:
+    async with session.post(url, json=body, headers={"x-api-key": "any"}) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
+
+
+async def test_cli_serve_answers_both_dialects(server: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    proc, url, log = server
+    assert await _wait_healthy(proc, url, log) == {"status": "ok"}
+    prompt = [{"role": "user", "content": "ping"}]
+    async with aiohttp.ClientSession() as session:
+        a_body = {"model": "mock/mock-claude", "max_tokens": 50, "messages": prompt}
+        status, ctype, raw = await _post(session, url + "/anthropic/v1/messages", a_body)
+        assert status == 200 and ctype.startswith("application/json"), raw
+        message = json.loads(raw)
+        assert message["type"] == "message"
+        assert message["content"][0]["text"] == "Mock reply to: ping"
+
+        status, ctype, raw = await _post(session, url + "/anthropic/v1/messages", {**a_body, "stream": True})
+        assert status == 200 and ctype.startswith("text/event-stream")
+        events = parse_sse(raw)
+        assert events[0].event == "message_start" and events[-1].event == "message_stop"
+        text = "".join(e.json()["delta"].get("text", "") for e in events if e.event == "content_block_delta")
+        assert text == "Mock reply to: ping"
+
+        o_body = {"model": "mock/mock-gpt", "messages": prompt}
+        status, ctype, raw = await _post(session, url + "/v1/chat/completions", o_body)
+        assert status == 200 and ctype.startswith("application/json"), raw
+        completion = json.loads(raw)
+        assert completion["object"] == "chat.completion"
+        assert completion["choices"][0]["message"]["content"] == "Mock reply to: ping"
+
+        status, ctype, raw = await _post(session, url + "/v1/chat/completions", {**o_body, "stream": True})
+        assert status == 200 and ctype.startswith("text/event-stream")
+        frames = parse_sse(raw)
+        assert frames[-1].data == "[DONE]"
+        chunks = [f.json() for f in frames[:-1]]
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Mock reply to: ping"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("gateway did not exit within 10 s of SIGTERM") from None
+    assert code in (0, -signal.SIGTERM), _text(log)
+    assert "Traceback" not in _text(log)
+
+
+def test_cli_console_script_check_config_ok() -> None:
+    script = shutil.which("gateway", path=str(Path(sys.executable).parent))
+    assert script is not None, "the `gateway` console script is not installed next to the interpreter"
+    result = subprocess.run(
+        [script, "check-config", DEMO], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{DEMO}: ok"
+    assert result.stderr == ""
+
+
+def test_cli_console_script_help() -> None:
+    script = shutil.which("gateway", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0
+    assert "serve" in result.stdout and "check-config" in result.stdout
+
+
+def _bad_config(tmp_path: Path) -> Path:
+    config = {
+        "providers": {
+            "openai": {
+                "keys": [{"name": "o", "value": "env.GATEWAY_TEST_MISSING_VAR", "colour": "red"}],
+                "network_config": {"max_retries": "three"},
+            },
+            "mock": {},
+        },
+        "client": {"default_max_tokens": "lots"},
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+EXPECTED_BAD_PATHS = [
+    "$.providers.openai.keys[0].value",
+    "$.providers.openai.keys[0].colour",
+    "$.providers.openai.network_config.max_retries",
+    "$.client.default_max_tokens",
+]
+
+
+def test_cli_check_config_reports_every_error(tmp_path: Path) -> None:
+    result = _run("check-config", str(_bad_config(tmp_path)), env=_env(GATEWAY_TEST_MISSING_VAR=None))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    for path in EXPECTED_BAD_PATHS:
+        assert any(line.startswith(path + ": ") for line in lines), (path, lines)
+    assert any("GATEWAY_TEST_MISSING_VAR" in line for line in lines)
+    assert any("unknown key" in line for line in lines if line.startswith("$.providers.openai.keys[0].colour"))
+    assert all(line.startswith("$") for line in lines), lines
+    assert len(lines) == len(EXPECTED_BAD_PATHS), lines
+    assert "ok" not in result.stdout
+
+
+def test_cli_serve_bad_config_one_line(tmp_path: Path) -> None:
+    path = _bad_config(tmp_path)
+    result = _run("serve", "--config", str(path), "--port", str(_free_port()), env=_env(GATEWAY_TEST_MISSING_VAR=None))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert str(path) in lines[0]
+    assert any(p in lines[0] for p in EXPECTED_BAD_PATHS), lines[0]
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_cli_invalid_json_file(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"providers": {"mock": {}},}')
+    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(_free_port())]
+    result = _run(command, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "JSON" in lines[0]
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_cli_missing_config_file(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "absent.json"
+    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(_free_port())]
+    result = _run(command, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "absent.json" in lines[0], lines
+
+
+def test_cli_example_config_valid_with_env() -> None:
+    result = _run("check-config", EXAMPLE, env=_env(ANTHROPIC_API_KEY="sk-ant-x", OPENAI_API_KEY="sk-x"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{EXAMPLE}: ok"
+
+
+def test_cli_example_config_missing_env() -> None:
+    result = _run("check-config", EXAMPLE, env=_env(OPENAI_API_KEY="sk-x"))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("$.providers.anthropic.keys[0].value: ")
+    assert "ANTHROPIC_API_KEY" in lines[0]
