@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["first", "collect", "pipe", "observe"]
 log = logging.getLogger("gateway.pipeline")
+Observation = tuple[tuple[Impl, ...], dict[str, Any]]  # the observers of a stage and their arguments
 
 # Stage order lives here and only here.
 STAGES: tuple[tuple[str, Mode], ...] = (
@@ -42,7 +43,7 @@ class Pipeline:
 
     def __init__(self, pm: pluggy.PluginManager, observe_queue_size: int = 10_000) -> None:
         self._table = build_table(pm, tuple(name for name, _ in STAGES))
-        self._observed: asyncio.Queue[tuple[tuple[Impl, ...], dict[str, Any]] | None] = asyncio.Queue(observe_queue_size)
+        self._observed: asyncio.Queue[Observation | None] = asyncio.Queue(observe_queue_size)
 
     def has(self, stage: str) -> bool:
         return bool(self._table[stage])

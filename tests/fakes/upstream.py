@@ -103,9 +103,7 @@ class Reply:
     hang_after: int | None = None
 
     @staticmethod
-    def json(
-        body: object, status: int = 200, headers: Mapping[str, str] | None = None, *, delay: float = 0.0
-    ) -> Reply:
+    def json(body: object, status: int = 200, headers: Mapping[str, str] | None = None, *, delay: float = 0.0) -> Reply:
         """A JSON response, sent after `delay` seconds (a slow upstream)."""
         return Reply.raw(dumps(body).encode(), status, headers, delay=delay)
 
@@ -159,11 +157,7 @@ class Reply:
         code: str | None = None,
     ) -> Reply:
         """The dialect's error body, with its request-id header (`req_fake_error`) unless given."""
-        body = (
-            anthropic_error(kind, message)
-            if dialect == "anthropic"
-            else openai_error(kind, message, code=code)
-        )
+        body = anthropic_error(kind, message) if dialect == "anthropic" else openai_error(kind, message, code=code)
         merged = _merge({REQUEST_ID_HEADER[dialect]: "req_fake_error"}, headers)
         return Reply.json(body, status, merged)
 
@@ -192,9 +186,7 @@ class Recorded:
 
 def _unscripted(method: str, path: str) -> Reply:
     # Anthropic shape, but `error.message`/`error.type` also read fine as an OpenAI error.
-    return Reply.json(
-        anthropic_error("api_error", f"fake upstream: nothing scripted for {method} {path}"), 500
-    )
+    return Reply.json(anthropic_error("api_error", f"fake upstream: nothing scripted for {method} {path}"), 500)
 
 
 def _parse_json(body: bytes) -> Any:
@@ -244,9 +236,7 @@ class FakeUpstream:
     # `timeout` is part of the fakes' API on purpose: a forgotten event should fail the test, not hang it.
     async def wait_requests(self, n: int, path: str | None = None, timeout: float = 5.0) -> None:
         """Wait until at least n requests (to `path`, if given) have been recorded."""
-        await self._wait_for(
-            lambda: len(self.requests if path is None else self.requests_to(path)) >= n, timeout
-        )
+        await self._wait_for(lambda: len(self.requests if path is None else self.requests_to(path)) >= n, timeout)
 
     async def wait_closed_streams(self, n: int, timeout: float = 5.0) -> None:
         await self._wait_for(lambda: self.closed_streams >= n, timeout)
@@ -299,9 +289,7 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
-        recorded = Recorded(
-            request.method, request.path, dict(request.query), headers, body, _parse_json(body)
-        )
+        recorded = Recorded(request.method, request.path, dict(request.query), headers, body, _parse_json(body))
         self.requests.append(recorded)
         self._bump()
         reply = self._take(request.method, request.path)

@@ -139,19 +139,13 @@ def anthropic_error_frame(kind: str, message: str) -> bytes:
     return anthropic_frame("error", {"type": "error", "error": {"type": kind, "message": message}})
 
 
-def _anthropic_block(
-    index: int, block: Mapping[str, object], deltas: Sequence[Mapping[str, object]]
-) -> list[bytes]:
+def _anthropic_block(index: int, block: Mapping[str, object], deltas: Sequence[Mapping[str, object]]) -> list[bytes]:
     frames = [
-        anthropic_frame(
-            "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
-        )
+        anthropic_frame("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
     ]
     for delta in deltas:
         frames.append(
-            anthropic_frame(
-                "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-            )
+            anthropic_frame("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         )
     frames.append(anthropic_frame("content_block_stop", {"type": "content_block_stop", "index": index}))
     return frames
@@ -165,9 +159,7 @@ def _anthropic_blocks(
     if thinking:
         deltas: list[Mapping[str, object]] = [{"type": "thinking_delta", "thinking": t} for t in thinking]
         deltas.append({"type": "signature_delta", "signature": FAKE_SIGNATURE})
-        blocks.append(
-            _anthropic_block(len(blocks), {"type": "thinking", "thinking": "", "signature": ""}, deltas)
-        )
+        blocks.append(_anthropic_block(len(blocks), {"type": "thinking", "thinking": "", "signature": ""}, deltas))
     if text_chunks:
         deltas = [{"type": "text_delta", "text": t} for t in text_chunks]
         blocks.append(_anthropic_block(len(blocks), {"type": "text", "text": ""}, deltas))
@@ -276,9 +268,7 @@ def openai_completion(
     }
 
 
-def openai_error(
-    kind: str, message: str, *, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
+def openai_error(kind: str, message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """OpenAI error body, e.g. openai_error("rate_limit_exceeded", "Slow down")."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 

@@ -104,9 +104,7 @@ def test_anthropic_sse_event_sequence() -> None:
     starts = [d for d in datas if d["type"] == "content_block_start"]
     assert [s["index"] for s in starts] == [0, 1, 2]
     assert [s["content_block"]["type"] for s in starts] == ["thinking", "text", "tool_use"]
-    partial = [
-        d["delta"]["partial_json"] for d in datas if d.get("delta", {}).get("type") == "input_json_delta"
-    ]
+    partial = [d["delta"]["partial_json"] for d in datas if d.get("delta", {}).get("type") == "input_json_delta"]
     assert len(partial) >= 3 and partial[0] == ""
     assert json.loads("".join(partial)) == WEATHER.input
     assert datas[-2]["delta"]["stop_reason"] == "tool_use"
@@ -198,9 +196,7 @@ async def test_sse_close_after_drops_connection(up: FakeUpstream, http: aiohttp.
     assert (up.closed_streams, up.disconnects) == (0, 0)
 
 
-async def test_sse_hang_after_stalls_and_counts_client_leaving(
-    up: FakeUpstream, http: aiohttp.ClientSession
-) -> None:
+async def test_sse_hang_after_stalls_and_counts_client_leaving(up: FakeUpstream, http: aiohttp.ClientSession) -> None:
     frames = anthropic_sse()
     up.script("/s", Reply.sse(frames, hang_after=1))
     async with http.post(up.url + "/s") as resp:

@@ -38,9 +38,7 @@ def chunk(
     return o.CHUNK_DECODER.decode(json.dumps(body))
 
 
-def call(
-    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
-) -> dict[str, Any]:
+def call(index: int, *, id: str | None = None, name: str | None = None, args: str | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"index": index}
     if id is not None:
         entry["id"] = id
@@ -125,9 +123,7 @@ def json_deltas(events: list[dict[str, Any]], index: int) -> list[str]:
     return [
         e["delta"]["partial_json"]
         for e in events
-        if e["type"] == "content_block_delta"
-        and e["index"] == index
-        and e["delta"]["type"] == "input_json_delta"
+        if e["type"] == "content_block_delta" and e["index"] == index and e["delta"]["type"] == "input_json_delta"
     ]
 
 
@@ -209,17 +205,13 @@ def test_usage_chunk_after_finish_reason_lands_in_message_delta() -> None:
 
 
 def test_last_non_null_usage_wins() -> None:
-    events = translate(
-        [chunk({"content": "a"}, usage=usage(5, 1)), chunk({"content": "b"}), chunk(usage=usage(5, 2))]
-    )
+    events = translate([chunk({"content": "a"}, usage=usage(5, 1)), chunk({"content": "b"}), chunk(usage=usage(5, 2))])
     assert events[0]["message"]["usage"]["input_tokens"] == 5  # usage on the first chunk seeds message_start
     assert events[-2]["usage"]["output_tokens"] == 2
 
 
 def test_cached_tokens_usage() -> None:
-    events = translate(
-        [chunk({"content": "a"}, finish="stop"), chunk(choices=False, usage=usage(100, 9, cached=60))]
-    )
+    events = translate([chunk({"content": "a"}, finish="stop"), chunk(choices=False, usage=usage(100, 9, cached=60))])
     assert events[-2]["usage"] == {
         "output_tokens": 9,
         "input_tokens": 40,
@@ -426,9 +418,7 @@ def test_text_after_tools_closes_them_first() -> None:
 
 def test_only_choice_zero_is_translated() -> None:
     other = o.CHUNK_DECODER.decode(
-        json.dumps(
-            {"id": "c", "created": 1, "model": "m", "choices": [{"index": 1, "delta": {"content": "other"}}]}
-        )
+        json.dumps({"id": "c", "created": 1, "model": "m", "choices": [{"index": 1, "delta": {"content": "other"}}]})
     )
     events = translate([chunk({"content": "mine"}), other])
     assert accumulate(events).content[0].text == "mine"  # type: ignore[union-attr]
@@ -467,9 +457,7 @@ def test_sdk_messages_stream_end_to_end() -> None:
         max_retries=0,
         _strict_response_validation=True,
     )
-    with client.messages.stream(
-        model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
-    ) as s:
+    with client.messages.stream(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as s:
         text = "".join(s.text_stream)
         final = s.get_final_message()
     assert text == "Hi "

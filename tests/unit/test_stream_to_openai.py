@@ -25,9 +25,7 @@ CREATED = 1730000000
 
 def start(message_id: str = "msg_01A", input_tokens: int = 10, cache_read: int = 0) -> a.StreamEvent:
     usage = a.Usage(input_tokens=input_tokens, output_tokens=1, cache_read_input_tokens=cache_read)
-    return a.MessageStart(
-        message=a.Message(id=message_id, model="claude-x", content=[], stop_reason=None, usage=usage)
-    )
+    return a.MessageStart(message=a.Message(id=message_id, model="claude-x", content=[], stop_reason=None, usage=usage))
 
 
 def text(index: int, *parts: str) -> list[a.StreamEvent]:
@@ -48,16 +46,11 @@ def thinking(index: int, *parts: str) -> list[a.StreamEvent]:
     ]
 
 
-def tool(
-    index: int, tool_id: str, name: str, *parts: str, block_type: str = "tool_use"
-) -> list[a.StreamEvent]:
+def tool(index: int, tool_id: str, name: str, *parts: str, block_type: str = "tool_use") -> list[a.StreamEvent]:
     block = a.ContentBlock(type=block_type, id=tool_id, name=name, input=msgspec.Raw(b"{}"))
     return [
         a.ContentBlockStart(index=index, content_block=block),
-        *(
-            a.ContentBlockDelta(index=index, delta=a.Delta(type="input_json_delta", partial_json=p))
-            for p in parts
-        ),
+        *(a.ContentBlockDelta(index=index, delta=a.Delta(type="input_json_delta", partial_json=p)) for p in parts),
         a.ContentBlockStop(index=index),
     ]
 
@@ -307,9 +300,7 @@ def test_thinking_becomes_reasoning_content_and_signature_is_dropped() -> None:
     ],
 )
 def test_finish_reason_matrix(stop_reason: str, finish_reason: str) -> None:
-    assert (
-        final(encode([start(), *text(0, "x"), *end(stop_reason)])).choices[0].finish_reason == finish_reason
-    )
+    assert final(encode([start(), *text(0, "x"), *end(stop_reason)])).choices[0].finish_reason == finish_reason
 
 
 def test_message_stop_without_message_delta_still_finishes() -> None:
@@ -334,9 +325,7 @@ def test_events_before_message_start_still_get_a_role_chunk() -> None:
 
 def test_sdk_stream_helper_snapshot_role_is_assistant() -> None:
     raw = encode([start(), *text(0, "Hi", " there"), *tool(1, "toolu_1", "f", '{"a": 1}'), *end("tool_use")])
-    with client_for(raw).chat.completions.stream(
-        model=MODEL, messages=[{"role": "user", "content": "hi"}]
-    ) as s:
+    with client_for(raw).chat.completions.stream(model=MODEL, messages=[{"role": "user", "content": "hi"}]) as s:
         for _ in s:
             assert s.current_completion_snapshot.choices[0].message.role == "assistant"
         completion = s.get_final_completion()
