@@ -81,7 +81,11 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
         entry.name: (f"$.plugins[{i}].config", entry.config) for i, entry in enumerate(settings.plugins)
     }
     configs: dict[type, object] = {}
-    errors: list[str] = []
+    errors = [
+        f"{where}: no loaded plugin declares a config named {name!r} (it is the name given to registry.add)"
+        for name, (where, value) in raw.items()
+        if value and name not in registry.types
+    ]
     for name, config_type in registry.types.items():
         where, value = raw.get(name, (f"$.plugins[{name}].config", {}))
         try:

@@ -27,28 +27,35 @@ class SseStream:
             }
         )
         self._keepalive_s = keepalive_s
-        self._last_write = time.monotonic()
-        self._keepalive: asyncio.Task[None] | None = None
+        self._last_write = 0.0
+        # A timer, not a task per stream: most streams end before it ever fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._keepalive: asyncio.Future[None] | None = None  # held so the write is not garbage-collected
 
     async def open(self) -> None:
         await self.response.prepare(self._request)
-        self._keepalive = asyncio.create_task(self._keep_alive())
+        self._last_write = time.monotonic()
+        self._timer = asyncio.get_running_loop().call_later(self._keepalive_s, self._check_idle)
 
     async def write(self, data: bytes) -> None:
         self._last_write = time.monotonic()
         await self.response.write(data)
 
     async def close(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keepalive
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         with contextlib.suppress(ConnectionResetError):
             await self.response.write_eof()
 
-    async def _keep_alive(self) -> None:
+    def _check_idle(self) -> None:
+        idle = time.monotonic() - self._last_write
+        if idle >= self._keepalive_s:
+            self._last_write = time.monotonic()
+            self._keepalive = asyncio.ensure_future(self._send_keepalive())
+            idle = 0.0
+        self._timer = asyncio.get_running_loop().call_later(self._keepalive_s - idle, self._check_idle)
+
+    async def _send_keepalive(self) -> None:
         with contextlib.suppress(ConnectionResetError):
-            while True:
-                await asyncio.sleep(self._keepalive_s)
-                if time.monotonic() - self._last_write >= self._keepalive_s:
-                    await self.write(KEEPALIVE)
+            await self.response.write(KEEPALIVE)

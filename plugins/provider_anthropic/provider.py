@@ -24,7 +24,7 @@ from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.providers.upstream import read_error_body
 from gateway.schemas import anthropic as a
-from gateway.sse import SseFrame, iter_batches
+from gateway.sse import END, SseFrame, iter_batches
 
 from .errors import error_from_reply
 
@@ -117,15 +117,15 @@ class AnthropicProvider:
 async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
     """One chunk per upstream read, its bytes kept for relaying; an `error` event ends the stream."""
     finished = False
-    async for frames in iter_batches(resp.content):
+    async for batch in iter_batches(resp.content):
         events: list[a.StreamEvent] = []
-        for position, frame in enumerate(frames):
+        for position, frame in enumerate(batch.frames):
             if frame.event not in a.KNOWN_EVENTS:
                 continue  # relayed with the batch's bytes to Anthropic clients, not parsed
             event = _decode_event(frame)
             if isinstance(event, a.StreamError):
                 if position:
-                    yield _relayed(events, frames[:position])
+                    yield _relayed(events, b"".join([f.raw + END for f in batch.frames[:position]]))
                 raise UpstreamError(
                     event.error.message,
                     status=529 if event.error.type == "overloaded_error" else 500,
@@ -133,13 +133,13 @@ async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
                 )
             finished = finished or isinstance(event, a.MessageStop)
             events.append(event)
-        yield _relayed(events, frames)
+        yield _relayed(events, batch.raw)
     if not finished:
         raise UpstreamError("upstream stream ended before message_stop")
 
 
-def _relayed(events: list[a.StreamEvent], frames: list[SseFrame]) -> Chunk:
-    return Chunk(events=tuple(events), frame=b"".join([f.raw for f in frames]), frame_dialect="anthropic")
+def _relayed(events: list[a.StreamEvent], raw: bytes) -> Chunk:
+    return Chunk(events=tuple(events), frame=raw, frame_dialect="anthropic")
 
 
 def _decode_event(frame: SseFrame) -> a.StreamEvent:

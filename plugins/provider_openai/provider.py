@@ -24,7 +24,7 @@ from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.providers.upstream import read_error_body
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
-from gateway.sse import iter_batches
+from gateway.sse import END, SseBatch, iter_batches
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
 from gateway.translate.response import chat_completion_to_message
@@ -116,13 +116,14 @@ async def _chunks(resp: aiohttp.ClientResponse, call: ChatCall) -> AsyncIterator
     """One chunk per upstream read. The usage-only frame we asked for is not relayed to a client that did
     not ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied."""
     translator = OpenAIStreamTranslator(model=call.model)
-    async for frames in iter_batches(resp.content):
+    async for batch in iter_batches(resp.content):
         events: list[a.StreamEvent] = []
-        relay: list[bytes] = []
-        for position, frame in enumerate(frames):
+        hidden: set[int] = set()
+        for position, frame in enumerate(batch.frames):
             if frame.data == DONE:
                 events += translator.finish()
-                yield Chunk(events=tuple(events), frame=b"".join(relay) + DONE_FRAME, frame_dialect="openai")
+                relayed = _relayed(batch, position, hidden) + DONE_FRAME
+                yield Chunk(events=tuple(events), frame=relayed, frame_dialect="openai")
                 return
             if not frame.data:
                 continue  # comments and keep-alives
@@ -130,13 +131,20 @@ async def _chunks(resp: aiohttp.ClientResponse, call: ChatCall) -> AsyncIterator
                 chunk = _decode_chunk(frame.data)
             except UpstreamError:
                 if position:
-                    yield Chunk(events=tuple(events), frame=b"".join(relay), frame_dialect="openai")
+                    yield Chunk(events=tuple(events), frame=_relayed(batch, position, hidden), frame_dialect="openai")
                 raise
             events += translator.feed(chunk)
-            if chunk.choices or call.include_usage:
-                relay.append(frame.raw)
-        yield Chunk(events=tuple(events), frame=b"".join(relay), frame_dialect="openai")
+            if not chunk.choices and not call.include_usage:
+                hidden.add(position)
+        yield Chunk(events=tuple(events), frame=_relayed(batch, len(batch.frames), hidden), frame_dialect="openai")
     yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
+
+
+def _relayed(batch: SseBatch, upto: int, hidden: set[int]) -> bytes:
+    """The bytes of the batch's first `upto` frames, less the hidden ones (usually: the whole batch as read)."""
+    if upto == len(batch.frames) and not hidden:
+        return batch.raw
+    return b"".join([f.raw + END for i, f in enumerate(batch.frames[:upto]) if i not in hidden])
 
 
 def _decode_chunk(data: bytes) -> o.ChatCompletionChunk:
