@@ -67,14 +67,14 @@ class Engine:
             ctx.fallback_index = index
             attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
             try:
-                chunks = await self.providers.open_stream(attempt, ctx)
+                first, rest = await self.providers.open_stream(attempt, ctx)
             except UpstreamError as exc:
                 if not _falls_back(exc):
                     raise
                 first_error = first_error or exc
                 continue
             ctx.served_by = target
-            return attempt, self._observed(attempt, chunks, ctx)
+            return attempt, self._observed(attempt, first, rest, ctx)
         assert first_error is not None
         raise first_error
 
@@ -101,17 +101,23 @@ class Engine:
         ctx.plan = plan
         return plan
 
-    async def _observed(self, call: ChatCall, chunks: AsyncIterator[Chunk], ctx: CallContext) -> AsyncIterator[Chunk]:
+    async def _observed(
+        self, call: ChatCall, first: Chunk, rest: AsyncIterator[Chunk], ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
         """Pass chunks through gw_transform_chunk and record the stream's usage once it ends."""
         tracker = UsageTracker()
+        transform = self.pipeline.has("gw_transform_chunk")
+        chunk: Chunk | None = first
         try:
-            async for chunk in chunks:
-                chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
+            while chunk is not None:
+                if transform:
+                    chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
                 for event in chunk.events:
                     tracker.feed(event)
                 yield chunk
+                chunk = await anext(rest, None)
         finally:
-            await _aclose(chunks)
+            await _aclose(rest)
             self.pipeline.record_usage(call, tracker.usage, ctx)
 
 

@@ -58,8 +58,11 @@ class Providers:
         provider, target = self._resolve(call)
         return await self._with_retries(provider, target, ctx, lambda key: provider.count_tokens(call, key, ctx))
 
-    async def open_stream(self, call: ChatCall, ctx: CallContext) -> AsyncIterator[Chunk]:
-        """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's."""
+    async def open_stream(self, call: ChatCall, ctx: CallContext) -> tuple[Chunk, AsyncIterator[Chunk]]:
+        """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's.
+
+        Returns the first chunk and the open stream of the rest (the caller must close it).
+        """
         provider, target = self._resolve(call)
 
         async def first_chunk(key: ProviderKey) -> tuple[Chunk, AsyncIterator[Chunk]]:
@@ -70,8 +73,7 @@ class Providers:
                 await _close(stream)
                 raise
 
-        first, rest = await self._with_retries(provider, target, ctx, first_chunk)
-        return _prepend(first, rest)
+        return await self._with_retries(provider, target, ctx, first_chunk)
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
@@ -111,15 +113,6 @@ def _retry_delay(exc: UpstreamError, retry: int, network: NetworkConfig, rng: ra
         return wait if wait <= MAX_WAIT_S else None
     backoff_ms = float(min(network.retry_backoff_initial << retry, network.retry_backoff_max))
     return backoff_ms / 1000 * rng.uniform(0.8, 1.2)
-
-
-async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await _close(rest)
 
 
 async def _close(stream: AsyncIterator[Chunk]) -> None:

@@ -24,7 +24,7 @@ from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.providers.upstream import read_error_body
 from gateway.schemas import anthropic as a
-from gateway.sse import END, SseFrame, iter_batches
+from gateway.sse import END, SseBatch, SseFrame, iter_batches
 
 from .errors import error_from_reply
 
@@ -77,13 +77,21 @@ class AnthropicProvider:
         async with self.setup.http.stream(url, body, self._headers(call, key), self._idle) as resp:
             if resp.status >= 400:
                 raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
+            finished = False
             try:
-                async for chunk in _chunks(resp):
-                    yield chunk
+                async for batch in iter_batches(resp.content):
+                    chunk, error = _chunk_of(batch)
+                    if chunk.frame:
+                        yield chunk
+                    if error is not None:
+                        raise error
+                    finished = bool(chunk.events) and isinstance(chunk.events[-1], a.MessageStop)
             except TimeoutError:
                 raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
             except aiohttp.ClientError as exc:
                 raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+            if not finished:
+                raise UpstreamError("upstream stream ended before message_stop")
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         body = self._body(call, stream=False)
@@ -114,28 +122,20 @@ class AnthropicProvider:
         return headers
 
 
-async def _chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
-    """One chunk per upstream read, its bytes kept for relaying; an `error` event ends the stream."""
-    finished = False
-    async for batch in iter_batches(resp.content):
-        events: list[a.StreamEvent] = []
-        for position, frame in enumerate(batch.frames):
-            if frame.event not in a.KNOWN_EVENTS:
-                continue  # relayed with the batch's bytes to Anthropic clients, not parsed
-            event = _decode_event(frame)
-            if isinstance(event, a.StreamError):
-                if position:
-                    yield _relayed(events, b"".join([f.raw + END for f in batch.frames[:position]]))
-                raise UpstreamError(
-                    event.error.message,
-                    status=529 if event.error.type == "overloaded_error" else 500,
-                    kind=event.error.type,
-                )
-            finished = finished or isinstance(event, a.MessageStop)
-            events.append(event)
-        yield _relayed(events, batch.raw)
-    if not finished:
-        raise UpstreamError("upstream stream ended before message_stop")
+def _chunk_of(batch: SseBatch) -> tuple[Chunk, UpstreamError | None]:
+    """The events of one upstream read with its bytes for relaying, and the error an `error` event carries
+    (the chunk then holds what came before it)."""
+    events: list[a.StreamEvent] = []
+    for position, frame in enumerate(batch.frames):
+        if frame.event not in a.KNOWN_EVENTS:
+            continue  # relayed with the batch's bytes to Anthropic clients, not parsed
+        event = _decode_event(frame)
+        if isinstance(event, a.StreamError):
+            status = 529 if event.error.type == "overloaded_error" else 500
+            error = UpstreamError(event.error.message, status=status, kind=event.error.type)
+            return _relayed(events, b"".join([f.raw + END for f in batch.frames[:position]])), error
+        events.append(event)
+    return _relayed(events, batch.raw), None
 
 
 def _relayed(events: list[a.StreamEvent], raw: bytes) -> Chunk:

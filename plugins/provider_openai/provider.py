@@ -22,19 +22,16 @@ from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.providers.upstream import read_error_body
-from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
-from gateway.sse import END, SseBatch, iter_batches
+from gateway.sse import iter_batches
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
 from gateway.translate.response import chat_completion_to_message
-from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
 
-from .errors import error_from_reply, error_message
+from .errors import error_from_reply
+from .streaming import StreamRelay
 
 DEFAULT_BASE_URL = "https://api.openai.com"
-DONE = b"[DONE]"
-DONE_FRAME = b"data: [DONE]\n\n"
 INCLUDE_USAGE = b'{"include_usage":true}'
 
 
@@ -78,13 +75,21 @@ class OpenAIProvider:
         async with self.setup.http.stream(url, body, self._headers(key), self._idle) as resp:
             if resp.status >= 400:
                 raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
+            relay = StreamRelay(call)
             try:
-                async for chunk in _chunks(resp, call):
-                    yield chunk
+                async for batch in iter_batches(resp.content):
+                    chunk, done, error = relay.chunk_of(batch)
+                    if chunk.events or chunk.frame:
+                        yield chunk
+                    if error is not None:
+                        raise error
+                    if done:
+                        return
             except TimeoutError:
                 raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
             except aiohttp.ClientError as exc:
                 raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+            yield relay.end()  # EOF without [DONE]
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         return estimate_input_tokens(call.request)  # Chat Completions has no counting endpoint
@@ -110,46 +115,3 @@ class OpenAIProvider:
         headers = {"content-type": "application/json", **self.setup.config.network_config.extra_headers}
         headers["authorization"] = f"Bearer {key.value}"
         return headers
-
-
-async def _chunks(resp: aiohttp.ClientResponse, call: ChatCall) -> AsyncIterator[Chunk]:
-    """One chunk per upstream read. The usage-only frame we asked for is not relayed to a client that did
-    not ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied."""
-    translator = OpenAIStreamTranslator(model=call.model)
-    async for batch in iter_batches(resp.content):
-        events: list[a.StreamEvent] = []
-        hidden: set[int] = set()
-        for position, frame in enumerate(batch.frames):
-            if frame.data == DONE:
-                events += translator.finish()
-                relayed = _relayed(batch, position, hidden) + DONE_FRAME
-                yield Chunk(events=tuple(events), frame=relayed, frame_dialect="openai")
-                return
-            if not frame.data:
-                continue  # comments and keep-alives
-            try:
-                chunk = _decode_chunk(frame.data)
-            except UpstreamError:
-                if position:
-                    yield Chunk(events=tuple(events), frame=_relayed(batch, position, hidden), frame_dialect="openai")
-                raise
-            events += translator.feed(chunk)
-            if not chunk.choices and not call.include_usage:
-                hidden.add(position)
-        yield Chunk(events=tuple(events), frame=_relayed(batch, len(batch.frames), hidden), frame_dialect="openai")
-    yield Chunk(events=tuple(translator.finish()), frame=DONE_FRAME, frame_dialect="openai")
-
-
-def _relayed(batch: SseBatch, upto: int, hidden: set[int]) -> bytes:
-    """The bytes of the batch's first `upto` frames, less the hidden ones (usually: the whole batch as read)."""
-    if upto == len(batch.frames) and not hidden:
-        return batch.raw
-    return b"".join([f.raw + END for i, f in enumerate(batch.frames[:upto]) if i not in hidden])
-
-
-def _decode_chunk(data: bytes) -> o.ChatCompletionChunk:
-    try:
-        return o.CHUNK_DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError):
-        message = error_message(data) or "upstream sent an invalid chunk"
-        raise UpstreamError(message) from None

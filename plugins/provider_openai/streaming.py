@@ -1,0 +1,66 @@
+"""OpenAI stream frames as canonical chunks: translated events plus the frames' bytes for OpenAI clients."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway import ChatCall, Chunk, UpstreamError
+from gateway.schemas import anthropic as a
+from gateway.schemas import openai as o
+from gateway.sse import END, SseBatch
+from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
+
+from .errors import error_message
+
+DONE = b"[DONE]"
+DONE_FRAME = b"data: [DONE]\n\n"
+
+
+class StreamRelay:
+    """One chunk per upstream read. The usage-only frame we asked for is not relayed to a client that did not
+    ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied by `end()`."""
+
+    def __init__(self, call: ChatCall) -> None:
+        self._translator = OpenAIStreamTranslator(model=call.model)
+        self._client_wants_usage = call.include_usage
+
+    def chunk_of(self, batch: SseBatch) -> tuple[Chunk, bool, UpstreamError | None]:
+        """The batch as a chunk, whether [DONE] ended the stream, and the error a broken frame carries."""
+        events: list[a.StreamEvent] = []
+        hidden: set[int] = set()
+        for position, frame in enumerate(batch.frames):
+            if frame.data == DONE:
+                events += self._translator.finish()
+                return _chunk(events, _relayed(batch, position, hidden) + DONE_FRAME), True, None
+            if not frame.data:
+                continue  # comments and keep-alives
+            try:
+                chunk = _decode_chunk(frame.data)
+            except UpstreamError as error:
+                return _chunk(events, _relayed(batch, position, hidden)), True, error
+            events += self._translator.feed(chunk)
+            if not chunk.choices and not self._client_wants_usage:
+                hidden.add(position)
+        return _chunk(events, _relayed(batch, len(batch.frames), hidden)), False, None
+
+    def end(self) -> Chunk:
+        return _chunk(self._translator.finish(), DONE_FRAME)
+
+
+def _chunk(events: list[a.StreamEvent], relayed: bytes) -> Chunk:
+    return Chunk(events=tuple(events), frame=relayed, frame_dialect="openai")
+
+
+def _relayed(batch: SseBatch, upto: int, hidden: set[int]) -> bytes:
+    """The bytes of the batch's first `upto` frames, less the hidden ones (usually: the whole batch as read)."""
+    if upto == len(batch.frames) and not hidden:
+        return batch.raw
+    return b"".join([f.raw + END for i, f in enumerate(batch.frames[:upto]) if i not in hidden])
+
+
+def _decode_chunk(data: bytes) -> o.ChatCompletionChunk:
+    try:
+        return o.CHUNK_DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        message = error_message(data) or "upstream sent an invalid chunk"
+        raise UpstreamError(message) from None
