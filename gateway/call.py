@@ -51,6 +51,9 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # Why the client's body has no canonical form (e.g. OpenAI `n: 2`). Only a provider of the client's own
     # dialect can serve such a call, from `native`; any other raises this error.
     translation_error: GatewayError | None = None
+    # Set by the engine when a stream's chunks are only relayed (the provider speaks the client's dialect and
+    # no plugin transforms chunks): the provider may then decode just the events that carry usage.
+    relay_stream: bool = False
 
 
 class ChatResult(Struct, frozen=True, kw_only=True):
@@ -62,7 +65,11 @@ class ChatResult(Struct, frozen=True, kw_only=True):
 
 
 class Chunk(Struct, frozen=True):
-    """What one upstream SSE frame means, as canonical events, plus the frame itself for relaying."""
+    """What one upstream read means, as canonical events, plus its bytes for relaying.
+
+    Under `ChatCall.relay_stream` only the usage-bearing events (message_start, message_delta, message_stop)
+    are decoded: nothing else reads them.
+    """
 
     events: tuple[StreamEvent, ...]
     frame: bytes | None = None

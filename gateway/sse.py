@@ -22,8 +22,24 @@ class SseFrame(Struct, frozen=True):
 
 
 class SseBatch(Struct, frozen=True):
-    frames: list[SseFrame]
-    raw: bytes  # all the frames as received, each ending in a blank line
+    raw: bytes  # complete frames as received, each ending in a blank line
+
+    def frames(self) -> list[SseFrame]:
+        """Parsed on demand: a relay that needs only a frame or two can find them with `find_frame`."""
+        return [parse_frame(raw) for raw in self.raw[:-2].split(END) if raw.strip(b"\n")]
+
+    def find_frame(self, event: bytes) -> SseFrame | None:
+        """The first frame whose `event:` line names `event` (a C-speed search, no parsing of the others)."""
+        raw = self.raw
+        marker = b"event: " + event + b"\n"
+        if raw.startswith(marker):
+            at = 0
+        elif (at := raw.find(b"\n" + marker)) < 0:
+            return None
+        previous_end = raw.rfind(END, 0, at + 1)  # the frame may hold lines before its event line
+        start = previous_end + 2 if previous_end >= 0 else 0
+        end = raw.find(END, at)
+        return parse_frame(raw[start : end if end >= 0 else len(raw)])
 
 
 async def iter_batches(reader: StreamReader) -> AsyncIterator[SseBatch]:
@@ -37,12 +53,10 @@ async def iter_batches(reader: StreamReader) -> AsyncIterator[SseBatch]:
         if end < 0:
             continue
         complete, pending = pending[: end + 2], pending[end + 2 :]
-        frames = [parse_frame(raw) for raw in complete[:-2].split(END) if raw.strip(b"\n")]
-        if frames:
-            yield SseBatch(frames=frames, raw=complete)
+        if complete.strip(b"\n"):
+            yield SseBatch(raw=complete)
     if pending.strip(b"\n"):
-        raw = pending.strip(b"\n")
-        yield SseBatch(frames=[parse_frame(raw)], raw=raw + END)
+        yield SseBatch(raw=pending.strip(b"\n") + END)
 
 
 def parse_frame(raw: bytes) -> SseFrame:

@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan
 from ..errors import GatewayError, InvalidRequest, UpstreamError
+from ..providers.body import relayable
 from ..streaming import UsageTracker, message_to_events
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Engine:
         for index, target in enumerate(ctx.plan.targets):
             ctx.fallback_index = index
             attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
+            attempt = replace(attempt, relay_stream=self._relays(attempt))
             try:
                 first, rest = await self.providers.open_stream(attempt, ctx)
             except UpstreamError as exc:
@@ -77,6 +79,12 @@ class Engine:
             return attempt, self._observed(attempt, first, rest, ctx)
         assert first_error is not None
         raise first_error
+
+    def _relays(self, call: ChatCall) -> bool:
+        """True when no stage reads a stream's events beyond its usage: see `ChatCall.relay_stream`."""
+        assert call.target is not None
+        provider = self.providers.get(call.target.provider)
+        return relayable(call, provider.dialect) and not self.pipeline.has("gw_transform_chunk")
 
     async def count_tokens(self, call: ChatCall, ctx: CallContext) -> int:
         plan = await self._plan(call, ctx)

@@ -79,8 +79,9 @@ class AnthropicProvider:
                 raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
             finished = False
             try:
+                read = _usage_chunk_of if call.relay_stream else _chunk_of
                 async for batch in iter_batches(resp.content):
-                    chunk, error = _chunk_of(batch)
+                    chunk, error = read(batch)
                     if chunk.frame:
                         yield chunk
                     if error is not None:
@@ -126,16 +127,29 @@ def _chunk_of(batch: SseBatch) -> tuple[Chunk, UpstreamError | None]:
     """The events of one upstream read with its bytes for relaying, and the error an `error` event carries
     (the chunk then holds what came before it)."""
     events: list[a.StreamEvent] = []
-    for position, frame in enumerate(batch.frames):
+    frames = batch.frames()
+    for position, frame in enumerate(frames):
         if frame.event not in a.KNOWN_EVENTS:
             continue  # relayed with the batch's bytes to Anthropic clients, not parsed
         event = _decode_event(frame)
         if isinstance(event, a.StreamError):
             status = 529 if event.error.type == "overloaded_error" else 500
             error = UpstreamError(event.error.message, status=status, kind=event.error.type)
-            return _relayed(events, b"".join([f.raw + END for f in batch.frames[:position]])), error
+            return _relayed(events, b"".join([f.raw + END for f in frames[:position]])), error
         events.append(event)
     return _relayed(events, batch.raw), None
+
+
+def _usage_chunk_of(batch: SseBatch) -> tuple[Chunk, UpstreamError | None]:
+    """For a pure relay: decode only the events that carry usage, the end or an error; relay the rest unread."""
+    if b"event: error\n" in batch.raw:
+        return _chunk_of(batch)
+    events = tuple(
+        _decode_event(frame)
+        for name in (b"message_start", b"message_delta", b"message_stop")
+        if (frame := batch.find_frame(name)) is not None
+    )
+    return Chunk(events=events, frame=batch.raw, frame_dialect="anthropic"), None
 
 
 def _relayed(events: list[a.StreamEvent], raw: bytes) -> Chunk:

@@ -7,7 +7,7 @@ import msgspec
 from gateway import ChatCall, Chunk, UpstreamError
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
-from gateway.sse import END, SseBatch
+from gateway.sse import END, SseBatch, SseFrame
 from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
 
 from .errors import error_message
@@ -28,20 +28,21 @@ class StreamRelay:
         """The batch as a chunk, whether [DONE] ended the stream, and the error a broken frame carries."""
         events: list[a.StreamEvent] = []
         hidden: set[int] = set()
-        for position, frame in enumerate(batch.frames):
+        frames = batch.frames()
+        for position, frame in enumerate(frames):
             if frame.data == DONE:
                 events += self._translator.finish()
-                return _chunk(events, _relayed(batch, position, hidden) + DONE_FRAME), True, None
+                return _chunk(events, _relayed(batch, frames, position, hidden) + DONE_FRAME), True, None
             if not frame.data:
                 continue  # comments and keep-alives
             try:
                 chunk = _decode_chunk(frame.data)
             except UpstreamError as error:
-                return _chunk(events, _relayed(batch, position, hidden)), True, error
+                return _chunk(events, _relayed(batch, frames, position, hidden)), True, error
             events += self._translator.feed(chunk)
             if not chunk.choices and not self._client_wants_usage:
                 hidden.add(position)
-        return _chunk(events, _relayed(batch, len(batch.frames), hidden)), False, None
+        return _chunk(events, _relayed(batch, frames, len(frames), hidden)), False, None
 
     def end(self) -> Chunk:
         return _chunk(self._translator.finish(), DONE_FRAME)
@@ -51,11 +52,11 @@ def _chunk(events: list[a.StreamEvent], relayed: bytes) -> Chunk:
     return Chunk(events=tuple(events), frame=relayed, frame_dialect="openai")
 
 
-def _relayed(batch: SseBatch, upto: int, hidden: set[int]) -> bytes:
+def _relayed(batch: SseBatch, frames: list[SseFrame], upto: int, hidden: set[int]) -> bytes:
     """The bytes of the batch's first `upto` frames, less the hidden ones (usually: the whole batch as read)."""
-    if upto == len(batch.frames) and not hidden:
+    if upto == len(frames) and not hidden:
         return batch.raw
-    return b"".join([f.raw + END for i, f in enumerate(batch.frames[:upto]) if i not in hidden])
+    return b"".join([f.raw + END for i, f in enumerate(frames[:upto]) if i not in hidden])
 
 
 def _decode_chunk(data: bytes) -> o.ChatCompletionChunk:

@@ -31,7 +31,7 @@ from gateway.config import ConfigError
 from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
 from tests.conftest import Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message
+from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage
 
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
 HELLO = [{"role": "user", "content": "hello"}]
@@ -304,3 +304,45 @@ async def test_hook_gw_lifespan(make_gateway: MakeGateway) -> None:
     await gw.app.shutdown()
     await gw.app.cleanup()
     assert events == ["start", "stop"]
+
+
+async def test_hook_gw_record_usage_on_a_relayed_anthropic_stream(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """A pure relay decodes only usage-bearing events: the usage must still be the upstream's final one."""
+    recorded: asyncio.Queue[a.Usage] = asyncio.Queue()
+
+    class Meter:
+        @hookimpl
+        def gw_record_usage(self, usage: a.Usage) -> None:
+            recorded.put_nowait(usage)
+
+    usage = anthropic_usage(input_tokens=11, output_tokens=22, cache_read_input_tokens=5)
+    fake_upstream.script("/v1/messages", Reply.sse(anthropic_sse(("a", "b"), usage=usage)))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Meter()])
+    async with gw.anthropic() as client:
+        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+            assert await stream.get_final_text() == "ab"
+    got = await asyncio.wait_for(recorded.get(), 5)
+    assert (got.input_tokens, got.output_tokens, got.cache_read_input_tokens) == (11, 22, 5)
+
+
+async def test_hook_gw_transform_chunk_sees_every_event_of_an_anthropic_upstream(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    class Upper:
+        @hookimpl
+        def gw_transform_chunk(self, chunk: Chunk) -> Chunk:
+            events = tuple(
+                replace(e, delta=replace(e.delta, text=e.delta.text.upper()))
+                if isinstance(e, a.ContentBlockDelta) and isinstance(e.delta.text, str)
+                else e
+                for e in chunk.events
+            )
+            return Chunk(events=events)
+
+    fake_upstream.script("/v1/messages", Reply.sse(anthropic_sse(("ab", "cd"))))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Upper()])
+    async with gw.anthropic() as client:
+        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+            assert await stream.get_final_text() == "ABCD"

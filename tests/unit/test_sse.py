@@ -8,7 +8,7 @@ import pytest
 from aiohttp import StreamReader
 from aiohttp.base_protocol import BaseProtocol
 
-from gateway.sse import SseFrame, iter_batches, parse_frame
+from gateway.sse import SseBatch, SseFrame, iter_batches, parse_frame
 
 
 def reader_of(*reads: bytes) -> StreamReader:
@@ -21,7 +21,7 @@ def reader_of(*reads: bytes) -> StreamReader:
 
 
 async def batches(*reads: bytes) -> list[tuple[list[SseFrame], bytes]]:
-    return [(b.frames, b.raw) async for b in iter_batches(reader_of(*reads))]
+    return [(b.frames(), b.raw) async for b in iter_batches(reader_of(*reads))]
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ async def test_one_batch_per_read_with_its_exact_bytes() -> None:
     reader.feed_eof()
     two = await anext(stream)
     assert (one.raw, two.raw) == (first, second)
-    assert [f.data for f in one.frames] == [b"1", b"2"]
+    assert [f.data for f in one.frames()] == [b"1", b"2"]
 
 
 async def test_a_frame_split_across_reads_waits_for_its_end() -> None:
@@ -70,3 +70,12 @@ async def test_a_last_frame_without_blank_line_is_yielded_at_eof() -> None:
     got = await batches(b"data: 1\n\ndata: 2")
     assert [[f.data for f in frames] for frames, _ in got] == [[b"1"], [b"2"]]
     assert got[-1][1] == b"data: 2\n\n"
+
+
+def test_find_frame_locates_one_event_without_parsing_the_rest() -> None:
+    batch = SseBatch(raw=b'event: a\ndata: {"x":"event: b"}\n\nevent: b\ndata: 2\n\n')
+    assert batch.find_frame(b"b") == SseFrame(event="b", data=b"2", raw=b"event: b\ndata: 2")
+    assert batch.find_frame(b"a") == SseFrame(
+        event="a", data=b'{"x":"event: b"}', raw=b'event: a\ndata: {"x":"event: b"}'
+    )
+    assert batch.find_frame(b"c") is None
