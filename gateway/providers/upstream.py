@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -10,8 +10,10 @@ from msgspec import Struct
 from multidict import CIMultiDictProxy
 
 from ..errors import UpstreamError, UpstreamTimeout
+from ..sse import SseBatch, iter_batches
 
 CONNECT_TIMEOUT_S = 10.0
+ErrorMapper = Callable[[int, CIMultiDictProxy[str], bytes], UpstreamError]  # an error answer as a typed error
 
 
 class UpstreamReply(Struct, frozen=True):
@@ -60,6 +62,25 @@ class UpstreamClient:
                 resp.release()
             else:
                 resp.close()
+
+    async def sse_batches(
+        self, url: str, body: bytes, headers: Mapping[str, str], idle_timeout: float, errors: ErrorMapper
+    ) -> AsyncIterator[SseBatch]:
+        """POST for an event stream and yield it one socket read at a time.
+
+        An error status raises `errors(status, headers, body)` before anything is yielded; silence longer than
+        `idle_timeout` raises UpstreamTimeout and a broken connection UpstreamError. Close it (`aclosing`).
+        """
+        async with self.stream(url, body, headers, idle_timeout) as resp:
+            if resp.status >= 400:
+                raise errors(resp.status, resp.headers, await read_error_body(resp))
+            try:
+                async for batch in iter_batches(resp.content):
+                    yield batch
+            except TimeoutError:
+                raise UpstreamTimeout(f"upstream stream was silent for {idle_timeout:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
 
 
 async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:

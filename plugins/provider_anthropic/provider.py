@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import ClassVar
 
-import aiohttp
 import msgspec
 from msgspec.structs import replace
 
@@ -19,12 +19,10 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
-from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
-from gateway.providers.upstream import read_error_body
 from gateway.schemas import anthropic as a
-from gateway.sse import END, SseBatch, SseFrame, iter_batches
+from gateway.sse import END, SseBatch, SseFrame
 
 from .errors import error_from_reply
 
@@ -74,25 +72,19 @@ class AnthropicProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._base + "/v1/messages", self._body(call, stream=True)
-        async with self.setup.http.stream(url, body, self._headers(call, key), self._idle) as resp:
-            if resp.status >= 400:
-                raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
-            finished = False
-            try:
-                read = _usage_chunk_of if call.relay_stream else _chunk_of
-                async for batch in iter_batches(resp.content):
-                    chunk, error = read(batch)
-                    if chunk.frame:
-                        yield chunk
-                    if error is not None:
-                        raise error
-                    finished = bool(chunk.events) and isinstance(chunk.events[-1], a.MessageStop)
-            except TimeoutError:
-                raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
-            if not finished:
-                raise UpstreamError("upstream stream ended before message_stop")
+        batches = self.setup.http.sse_batches(url, body, self._headers(call, key), self._idle, error_from_reply)
+        read = _usage_chunk_of if call.relay_stream else _chunk_of
+        finished = False
+        async with aclosing(batches):
+            async for batch in batches:
+                chunk, error = read(batch)
+                if chunk.frame:
+                    yield chunk
+                if error is not None:
+                    raise error
+                finished = bool(chunk.events) and isinstance(chunk.events[-1], a.MessageStop)
+        if not finished:
+            raise UpstreamError("upstream stream ended before message_stop")
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         body = self._body(call, stream=False)

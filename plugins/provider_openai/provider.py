@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import ClassVar, Literal
 
-import aiohttp
 import msgspec
 
 from gateway import (
@@ -18,12 +18,9 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
-from gateway.errors import UpstreamTimeout
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
-from gateway.providers.upstream import read_error_body
 from gateway.schemas import openai as o
-from gateway.sse import iter_batches
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
 from gateway.translate.response import chat_completion_to_message
@@ -72,24 +69,18 @@ class OpenAIProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._base + "/v1/chat/completions", self._body(call, stream=True)
-        async with self.setup.http.stream(url, body, self._headers(key), self._idle) as resp:
-            if resp.status >= 400:
-                raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
-            relay = StreamRelay(call)
-            try:
-                async for batch in iter_batches(resp.content):
-                    chunk, done, error = relay.chunk_of(batch)
-                    if chunk.events or chunk.frame:
-                        yield chunk
-                    if error is not None:
-                        raise error
-                    if done:
-                        return
-            except TimeoutError:
-                raise UpstreamTimeout(f"upstream stream was silent for {self._idle:g}s") from None
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
-            yield relay.end()  # EOF without [DONE]
+        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._idle, error_from_reply)
+        relay = StreamRelay(call)
+        async with aclosing(batches):
+            async for batch in batches:
+                chunk, done, error = relay.chunk_of(batch)
+                if chunk.events or chunk.frame:
+                    yield chunk
+                if error is not None:
+                    raise error
+                if done:
+                    return
+        yield relay.end()  # EOF without [DONE]
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         return estimate_input_tokens(call.request)  # Chat Completions has no counting endpoint
