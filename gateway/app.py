@@ -11,16 +11,17 @@ import aiohttp
 from aiohttp import web
 
 from .config import Settings
-from .http import inference, models
+from .http import async_jobs, inference, models
 from .http.middlewares import errors_middleware
-from .keys import ENGINE, PLUGINS, SETTINGS
+from .jobs.run import jobs_context
+from .keys import APP_DIR, ENGINE, PLUGINS, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
 from .providers.executor import Providers
 from .providers.upstream import UpstreamClient
 
-APP_DIR = web.AppKey("app_dir", Path)
+DEFAULT_APP_DIR = Path("gateway-data")
 
 
 def create_app(
@@ -34,8 +35,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
-    app[APP_DIR] = app_dir or Path.cwd()
+    app[APP_DIR] = app_dir or DEFAULT_APP_DIR
     app.cleanup_ctx.append(_engine_context)
+    app.cleanup_ctx.append(jobs_context)  # after the engine: cleaned up before it, so running jobs can finish
     app.cleanup_ctx.append(_plugin_lifespans)
     _add_routes(app)
     return app
@@ -51,6 +53,10 @@ def _add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/v1/chat/completions", inference.chat_completions)
         app.router.add_get(f"{prefix}/v1/models", models.list_models)
         app.router.add_get(f"{prefix}/v1/models/{{model_id:.+}}", models.get_model)
+    app.router.add_post("/v1/async/messages", async_jobs.native_submit_messages)
+    app.router.add_get("/v1/async/messages/{job_id}", async_jobs.native_get_messages)
+    app.router.add_post("/v1/async/chat/completions", async_jobs.native_submit_chat)
+    app.router.add_get("/v1/async/chat/completions/{job_id}", async_jobs.native_get_chat)
     app.router.add_get("/health", health)
 
 

@@ -65,6 +65,10 @@ class ClientConfig(ConfigStruct, frozen=True):
     max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 32
     default_max_tokens: Annotated[int, Meta(gt=0)] = DEFAULT_MAX_TOKENS  # when an OpenAI client sets none
     enforce_auth_on_inference: bool = False  # refuse inference calls that carry no key
+    async_job_result_ttl: Annotated[int, Meta(gt=0)] = 3600  # seconds a finished job's result is kept
+    async_max_concurrency: Annotated[int, Meta(ge=1, le=10_000)] = 16  # jobs running at once
+    async_max_queue: Annotated[int, Meta(ge=1)] = 10_000  # jobs waiting; beyond it a submit answers 429
+    async_sweep_interval_in_seconds: Annotated[float, Meta(gt=0)] = 60.0  # how often expired jobs are deleted
 
 
 class PluginEntry(ConfigStruct, frozen=True):

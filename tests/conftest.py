@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -69,11 +70,12 @@ MakeGateway = Callable[..., Awaitable[Gateway]]
 
 
 @pytest.fixture
-async def make_gateway() -> AsyncIterator[MakeGateway]:
+async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
     servers: list[TestServer] = []
 
-    async def make(config: dict[str, Any], plugins: Iterable[object] = ()) -> Gateway:
-        app = create_app(parse_settings(config), extra_plugins=plugins)
+    async def make(config: dict[str, Any], plugins: Iterable[object] = (), app_dir: Path | None = None) -> Gateway:
+        app_dir = app_dir or tmp_path / f"gateway-{len(servers)}"
+        app = create_app(parse_settings(config), app_dir=app_dir, extra_plugins=plugins)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()  # TestServer runs with handler_cancellation=True, like `gateway serve`
         servers.append(server)

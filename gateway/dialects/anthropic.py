@@ -57,6 +57,9 @@ class AnthropicDialect:
         error = a.ErrorResponse(error=a.ErrorBody(type=exc.kind, message=exc.message), request_id=request_id)
         return _ENCODER.encode(error)
 
+    def pending_body(self, job_id: str, model: str, created_at: float) -> bytes:
+        return _ENCODER.encode(a.Message(id=job_id, model=model, content=[], stop_reason=None))
+
 
 class AnthropicStreamEncoder:
     """Relays an Anthropic upstream's frames as they came; encodes events from any other provider."""

@@ -44,6 +44,10 @@ class ClientDialect(Protocol):
 
     def error_body(self, exc: GatewayError, request_id: str) -> bytes: ...
 
+    def pending_body(self, job_id: str, model: str, created_at: float) -> bytes:
+        """The route's answer shape for an async job without a result yet: its id, and no content."""
+        ...
+
 
 def decode_json(decode: Callable[[bytes], T], body: bytes) -> T:
     """Decode a request body; every failure is a 400 naming the offending path, never a 500."""

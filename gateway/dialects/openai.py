@@ -75,6 +75,9 @@ class OpenAIDialect:
     def error_body(self, exc: GatewayError, request_id: str) -> bytes:
         return _ENCODER.encode(o.ErrorResponse(error=error_object(exc)))
 
+    def pending_body(self, job_id: str, model: str, created_at: float) -> bytes:
+        return _ENCODER.encode(o.ChatCompletion(id=job_id, created=int(created_at), model=model, choices=[]))
+
 
 class OpenAIStreamEncoder:
     """Feeds every event to the chunk encoder (its state must follow the stream) but relays an OpenAI

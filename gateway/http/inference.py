@@ -10,11 +10,14 @@ from aiohttp import web
 
 from ..call import ChatCall, ChatResult, NativeBody
 from ..dialects.base import ClientDialect, decode_json
-from ..errors import AuthenticationFailed, GatewayError, InvalidRequest
-from ..keys import ENGINE, REQUEST_ID, SETTINGS
+from ..dialects.registry import ANTHROPIC, OPENAI
+from ..errors import GatewayError
+from ..keys import ENGINE
 from ..pipeline.context import CallContext
 from ..schemas import anthropic as a
-from .middlewares import ANTHROPIC, OPENAI, route_prefix
+from . import async_jobs
+from .entry import read_body, start_call
+from .middlewares import route_prefix
 from .sse import SseStream
 
 log = logging.getLogger("gateway.http")
@@ -48,33 +51,13 @@ async def count_tokens(request: web.Request) -> web.Response:
     )
 
 
-async def start_call(request: web.Request, prefix: str) -> CallContext:
-    """A fresh call context, with the caller authenticated (or refused when a key is required)."""
-    settings = request.app[SETTINGS]
-    ctx = CallContext(
-        request_id=request[REQUEST_ID],
-        app=request.app,
-        settings=settings,
-        headers=request.headers,
-        route_prefix=prefix,
-        plugin_configs=request.app[ENGINE].plugin_configs,
-    )
-    ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
-    if ctx.principal is None and settings.client.enforce_auth_on_inference:
-        raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
-    return ctx
-
-
-async def read_body(request: web.Request) -> bytes:
-    content_type = request.headers.get("Content-Type", "")
-    if content_type and "json" not in content_type:
-        raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
-    return await request.read()
-
-
 async def _inference(request: web.Request, dialect: ClientDialect, prefix: str) -> web.StreamResponse:
     ctx = await start_call(request, prefix)
+    if async_jobs.POLL in request.headers:  # the body is whatever the SDK sends: it is not run again
+        return await async_jobs.poll(request, dialect, ctx)
     call = dialect.decode_call(await read_body(request), request.headers, ctx.settings)
+    if async_jobs.wants_async(request):
+        return await async_jobs.submit(request, dialect, call, ctx)
     if call.stream:
         return await _stream(request, dialect, call, ctx)
     result = await request.app[ENGINE].complete(call, ctx)

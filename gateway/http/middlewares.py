@@ -9,22 +9,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..dialects.anthropic import AnthropicDialect
 from ..dialects.base import ClientDialect
-from ..dialects.openai import OpenAIDialect
+from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError, NotFound, RequestTooLarge, kind_for_status
 from ..keys import REQUEST_ID
 
 log = logging.getLogger("gateway.http")
-ANTHROPIC = AnthropicDialect()
-OPENAI = OpenAIDialect()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def dialect_of(request: web.Request) -> ClientDialect:
     """Anthropic for /anthropic/... and /v1/messages...; /v1/models by its anthropic-version header."""
     path = request.path
-    if path.startswith(("/anthropic/", "/v1/messages")):
+    if path.startswith(("/anthropic/", "/v1/messages", "/v1/async/messages")):
         return ANTHROPIC
     if path.startswith("/v1/models") and "anthropic-version" in request.headers:
         return ANTHROPIC

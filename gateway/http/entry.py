@@ -1,0 +1,33 @@
+"""Where every inference route starts: a call context with the caller authenticated, and the body read."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import AuthenticationFailed, InvalidRequest
+from ..keys import ENGINE, REQUEST_ID, SETTINGS
+from ..pipeline.context import CallContext
+
+
+async def start_call(request: web.Request, prefix: str) -> CallContext:
+    """A fresh call context, with the caller authenticated (or refused when a key is required)."""
+    settings = request.app[SETTINGS]
+    ctx = CallContext(
+        request_id=request[REQUEST_ID],
+        app=request.app,
+        settings=settings,
+        headers=request.headers,
+        route_prefix=prefix,
+        plugin_configs=request.app[ENGINE].plugin_configs,
+    )
+    ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
+    if ctx.principal is None and settings.client.enforce_auth_on_inference:
+        raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
+    return ctx
+
+
+async def read_body(request: web.Request) -> bytes:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type and "json" not in content_type:
+        raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
+    return await request.read()

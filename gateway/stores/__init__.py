@@ -1,0 +1,1 @@
+"""Stores behind small protocols: embedded backends by default (SQLite), others (Redis) by config."""

@@ -1,0 +1,171 @@
+"""The embedded job store: SQLite in the app dir, WAL journal, one aiosqlite connection.
+
+WAL with synchronous=NORMAL makes a committed transaction survive the process being killed (SIGKILL): the
+commit is in the WAL file before `insert` returns. (Surviving power loss would need synchronous=FULL.)
+SQLite is for one gateway process per app dir; several processes share jobs through the Redis store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from ..call import Principal
+from .jobs import Job
+
+_PRINCIPAL = msgspec.json.Encoder()
+_PRINCIPAL_DECODER = msgspec.json.Decoder(Principal)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    principal TEXT,
+    dialect TEXT NOT NULL,
+    route_prefix TEXT NOT NULL,
+    model TEXT NOT NULL,
+    body BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    completed_at REAL,
+    expires_at REAL,
+    ttl_s INTEGER NOT NULL,
+    result_status INTEGER,
+    result_body BLOB,
+    result_headers TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);
+"""
+COLUMNS = (
+    "id, owner, principal, dialect, route_prefix, model, body, headers, status, attempts, created_at, started_at,"
+    " completed_at, expires_at, ttl_s, result_status, result_body, result_headers, error"
+)
+
+
+class SqliteJobStore:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteJobStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path)
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.executescript(SCHEMA)
+        await connection.commit()
+        return cls(connection)
+
+    async def insert(self, job: Job) -> None:
+        placeholders = ", ".join("?" * len(COLUMNS.split(",")))
+        await self._db.execute(f"INSERT INTO jobs ({COLUMNS}) VALUES ({placeholders})", _row(job))
+        await self._db.commit()
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self._db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _job(row) if row is not None else None
+
+    async def claim(self, job_id: str, now: float) -> Job | None:
+        cursor = await self._db.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (now, job_id),
+        )
+        await self._db.commit()
+        return await self.get(job_id) if cursor.rowcount == 1 else None
+
+    async def finish(self, job: Job) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET status = ?, completed_at = ?, expires_at = ?, result_status = ?, result_body = ?,"
+            " result_headers = ?, error = ? WHERE id = ?",
+            (
+                job.status,
+                job.completed_at,
+                job.expires_at,
+                job.result_status,
+                job.result_body,
+                json.dumps(job.result_headers),
+                job.error,
+                job.id,
+            ),
+        )
+        await self._db.commit()
+
+    async def release(self, job_ids: list[str]) -> None:
+        await self._db.executemany(
+            "UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'running'", [(i,) for i in job_ids]
+        )
+        await self._db.commit()
+
+    async def unfinished(self) -> list[Job]:
+        query = f"SELECT {COLUMNS} FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at"
+        async with self._db.execute(query) as cursor:
+            return [_job(row) for row in await cursor.fetchall()]
+
+    async def delete_expired(self, now: float) -> int:
+        cursor = await self._db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        await self._db.commit()
+        return cursor.rowcount
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+def _row(job: Job) -> tuple[object, ...]:
+    return (
+        job.id,
+        job.owner,
+        _PRINCIPAL.encode(job.principal).decode() if job.principal else None,
+        job.dialect,
+        job.route_prefix,
+        job.model,
+        job.body,
+        json.dumps(job.headers),
+        job.status,
+        job.attempts,
+        job.created_at,
+        job.started_at,
+        job.completed_at,
+        job.expires_at,
+        job.ttl_s,
+        job.result_status,
+        job.result_body,
+        json.dumps(job.result_headers),
+        job.error,
+    )
+
+
+def _job(row: Any) -> Job:  # a row of COLUMNS
+    (id_, owner, principal, dialect, prefix, model, body, headers, status, attempts, created, started,
+     completed, expires, ttl, result_status, result_body, result_headers, error) = row  # fmt: skip
+    return Job(
+        id=id_,
+        owner=owner,
+        principal=_PRINCIPAL_DECODER.decode(principal) if principal else None,
+        dialect=dialect,
+        route_prefix=prefix,
+        model=model,
+        body=body,
+        headers=[tuple(h) for h in json.loads(headers)],
+        status=status,
+        attempts=attempts,
+        created_at=created,
+        started_at=started,
+        completed_at=completed,
+        expires_at=expires,
+        ttl_s=ttl,
+        result_status=result_status,
+        result_body=result_body,
+        result_headers=[tuple(h) for h in json.loads(result_headers)],
+        error=error,
+    )
