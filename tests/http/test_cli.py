@@ -65,8 +65,18 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", DEMO, "--port", str(port)]
-            + ["--app-dir", str(tmp_path / "data")],
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--config",
+                DEMO,
+                "--port",
+                str(port),
+                "--app-dir",
+                str(tmp_path),
+            ],
             cwd=ROOT,
             env=_env(),
             stdout=out,
