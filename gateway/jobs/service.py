@@ -48,6 +48,7 @@ class JobService:
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
+        self._admitting = 0  # submits between the admission check and the queue (their insert is in flight)
 
     async def start(self) -> None:
         await self._recover()
@@ -74,9 +75,13 @@ class JobService:
 
     async def submit(self, job: Job) -> Job:
         """Admit and durably store a job; raises RateLimited when the queue is full."""
-        if self._queue.qsize() >= self._config.async_max_queue:
+        if self._queue.qsize() + self._admitting >= self._config.async_max_queue:
             raise RateLimited("the async job queue is full; retry later", retry_after=QUEUE_FULL_RETRY_AFTER_S)
-        await self.store.insert(job)
+        self._admitting += 1
+        try:
+            await self.store.insert(job)
+        finally:
+            self._admitting -= 1
         self._queue.put_nowait(job.id)
         return job
 
