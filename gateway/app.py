@@ -36,10 +36,13 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
-    app.cleanup_ctx.append(_engine_context)
-    app.cleanup_ctx.append(jobs_context)  # after the engine: cleaned up before it, so running jobs can finish
+    # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
+    # only then do plugins close what those observers write to.
     app.cleanup_ctx.append(_plugin_lifespans)
+    app.cleanup_ctx.append(_engine_context)
+    app.cleanup_ctx.append(jobs_context)
     _add_routes(app)
+    loaded.pm.hook.gw_register_routes(app=app)
     return app
 
 

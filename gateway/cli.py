@@ -39,13 +39,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config_schema() -> str:
+    """The config's JSON Schema, with the sections that built-in plugins own (governance) spelled out."""
     import json
 
     import msgspec
 
     from .config import Settings
+    from .plugins import load_plugins
 
-    return json.dumps(msgspec.json.schema(Settings), indent=2, sort_keys=True)
+    sections = load_plugins(Settings()).sections
+    schema = msgspec.json.schema(Settings)
+    for name, section_type in sections.items():
+        sub = msgspec.json.schema(section_type)
+        schema["$defs"].update(sub.pop("$defs", {}))
+        schema["$defs"]["Settings"]["properties"][name] = sub
+    return json.dumps(schema, indent=2, sort_keys=True)
 
 
 def check_config(path: str) -> int:

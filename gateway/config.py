@@ -83,6 +83,8 @@ class Settings(ConfigStruct, frozen=True):
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     client: ClientConfig = field(default_factory=ClientConfig)
     plugins: list[PluginEntry] = field(default_factory=list)
+    # Sections owned by plugins (typed and validated by the plugin that registers them: see add_section).
+    governance: dict[str, Any] = field(default_factory=dict)
 
     def provider_kind(self, name: str) -> str:
         custom = self.providers[name].custom_provider_config
@@ -102,9 +104,15 @@ class PluginConfigRegistry:
 
     def __init__(self) -> None:
         self.types: dict[str, type[Struct]] = {}
+        self.sections: dict[str, type[Struct]] = {}
 
     def add(self, name: str, config_type: type[Struct]) -> None:
+        """The config of plugin `name`: its `plugins[].config`."""
         self.types[name] = config_type
+
+    def add_section(self, section: str, config_type: type[Struct]) -> None:
+        """A top-level section of the config file that a plugin owns (e.g. `governance`)."""
+        self.sections[section] = config_type
 
 
 def read_config(path: str | Path) -> Settings:

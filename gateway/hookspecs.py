@@ -44,6 +44,11 @@ def gw_register_config(registry: PluginConfigRegistry) -> None:
 
 
 @hookspec
+def gw_register_routes(app: web.Application) -> None:
+    """Add HTTP routes to the app (e.g. an admin API). Mode: every impl, once at start-up."""
+
+
+@hookspec
 def gw_lifespan(app: web.Application) -> AbstractAsyncContextManager[None] | None:
     """Return an async context manager entered at start-up and exited at shutdown. Mode: every impl."""
 
@@ -101,5 +106,5 @@ def gw_cache_store(call: ChatCall, result: ChatResult, ctx: CallContext) -> None
     """Store a finished answer in a cache. Mode: observe."""
 
 
-STARTUP_HOOKS: tuple[str, ...] = ("gw_register_providers", "gw_register_config", "gw_lifespan")
+STARTUP_HOOKS: tuple[str, ...] = ("gw_register_providers", "gw_register_config", "gw_register_routes", "gw_lifespan")
 __all__: list[Any] = ["hookimpl", "hookspec"]

@@ -24,6 +24,7 @@ class LoadedPlugins(Struct, kw_only=True):
     pm: pluggy.PluginManager
     providers: ProviderRegistry
     configs: dict[type, object]  # each plugin's validated config, by the Struct type it registered
+    sections: dict[str, type]  # top-level config sections owned by plugins, and their types
 
 
 def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlugins:
@@ -44,7 +45,7 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlug
     errors += config_errors
     if errors:
         raise ConfigError(errors)
-    return LoadedPlugins(pm=pm, providers=providers, configs=configs)
+    return LoadedPlugins(pm=pm, providers=providers, configs=configs, sections=dict(config_types.sections))
 
 
 def _register(pm: pluggy.PluginManager, settings: Settings, extra: Iterable[object]) -> list[str]:
@@ -86,6 +87,11 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
         for name, (where, value) in raw.items()
         if value and name not in registry.types
     ]
+    for section, config_type in registry.sections.items():
+        try:
+            configs[config_type] = convert_config(getattr(settings, section), config_type, f"$.{section}")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
     for name, config_type in registry.types.items():
         where, value = raw.get(name, (f"$.plugins[{name}].config", {}))
         try:

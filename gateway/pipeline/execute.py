@@ -33,6 +33,21 @@ class Engine:
         self.plugin_configs = plugin_configs
 
     async def complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
+        try:
+            return await self._complete(call, ctx)
+        finally:
+            ctx.finish_unrecorded()
+
+    async def stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
+        """Open a stream; errors before its first chunk raise here, so they can still be HTTP errors."""
+        try:
+            call, chunks = await self._stream(call, ctx)
+        except BaseException:
+            ctx.finish_unrecorded()
+            raise
+        return call, chunks
+
+    async def _complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
         call, cached = await self._prepare(call, ctx)
         if cached is not None:
             return cached
@@ -56,10 +71,10 @@ class Engine:
         assert first_error is not None
         raise first_error
 
-    async def stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
-        """Open a stream; errors before its first chunk raise here, so they can still be HTTP errors."""
+    async def _stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
         call, cached = await self._prepare(call, ctx)
         if cached is not None:
+            ctx.finish_unrecorded()
             events = message_to_events(cached.message)
             return call, _iterate([Chunk(events=tuple(events))])
         assert ctx.plan is not None

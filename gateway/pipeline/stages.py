@@ -97,6 +97,7 @@ class Pipeline:
         return new  # type: ignore[no-any-return]
 
     def record_usage(self, call: ChatCall, usage: Usage, ctx: CallContext) -> None:
+        ctx.usage_recorded = True
         self._observe("gw_record_usage", {"call": call, "usage": usage, "ctx": ctx})
 
     def cache_store(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:

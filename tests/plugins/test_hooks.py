@@ -285,6 +285,21 @@ async def test_hook_gw_register_config(make_gateway: MakeGateway) -> None:
     ]
 
 
+async def test_hook_gw_register_routes(make_gateway: MakeGateway) -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"hello": "plugin"})
+
+    class Routes:
+        @hookimpl
+        def gw_register_routes(self, app: web.Application) -> None:
+            app.router.add_get("/toy/hello", hello)
+
+    gw = await make_gateway(MOCK_ONLY, [Routes()])
+    async with aiohttp.ClientSession() as http, http.get(gw.url + "/toy/hello") as response:
+        assert (await response.json()) == {"hello": "plugin"}
+        assert "x-request-id" in response.headers  # plugin routes go through the core middleware too
+
+
 async def test_hook_gw_lifespan(make_gateway: MakeGateway) -> None:
     events: list[str] = []
 

@@ -1,0 +1,95 @@
+"""Governance's start and stop: open the store, reconcile the config file into it, load what is in force,
+and save usage in the background (every FLUSH_INTERVAL_S, and once more at shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.keys import APP_DIR, SETTINGS
+
+from .config import GovernanceConfig
+from .service import Governance
+from .store import GovernanceStore, key_hash
+
+log = logging.getLogger("gateway.governance")
+GOVERNANCE = web.AppKey("governance", Governance)
+STORE = web.AppKey("governance_store", GovernanceStore)
+DB_FILE = "config.db"
+FLUSH_INTERVAL_S = 0.5
+
+
+@contextlib.asynccontextmanager
+async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = await GovernanceStore.open(Path(app[APP_DIR]) / DB_FILE)
+    governance = app[GOVERNANCE]
+    governance.enforce_auth = settings.client.enforce_auth_on_inference
+    app[STORE] = store
+    await reconcile(store, config, governance.clock())
+    await load(store, governance)
+    flusher = asyncio.create_task(_flush_forever(store, governance))
+    try:
+        yield
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await flush(store, governance)
+        await store.close()
+
+
+async def reconcile(store: GovernanceStore, config: GovernanceConfig, now: float) -> None:
+    """Make the store hold the config file's entries: added or updated, and removed once gone from the file."""
+    for customer in config.customers:
+        await store.put("customer", customer, "config", None, now)
+    for team in config.teams:
+        await store.put("team", team, "config", None, now)
+    for key in config.virtual_keys:
+        await store.put("virtual_key", key, "config", key_hash(key.value), now)
+    await store.delete_config_entries_except("customer", {c.id for c in config.customers})
+    await store.delete_config_entries_except("team", {t.id for t in config.teams})
+    await store.delete_config_entries_except("virtual_key", {k.id for k in config.virtual_keys})
+
+
+async def load(store: GovernanceStore, governance: Governance) -> None:
+    directory = governance.directory
+    for stored in await store.entries():
+        entry = stored.entry
+        if stored.kind == "virtual_key" and stored.value_hash is not None:
+            directory.put_key(entry, stored.value_hash)  # type: ignore[arg-type]
+            directory.created[f"vk:{entry.id}"] = stored.created_at
+        elif stored.kind == "team":
+            directory.teams[entry.id] = entry  # type: ignore[assignment]
+            directory.created[f"team:{entry.id}"] = stored.created_at
+        elif stored.kind == "customer":
+            directory.customers[entry.id] = entry  # type: ignore[assignment]
+            directory.created[f"customer:{entry.id}"] = stored.created_at
+    governance.ledger.restored = {meter: (start, used) for meter, start, used, _ in await store.usage()}
+
+
+async def flush(store: GovernanceStore, governance: Governance) -> None:
+    ledger = governance.ledger
+    if not ledger.dirty:
+        return
+    keys, ledger.dirty = ledger.dirty, set()
+    rows = [(k, m.window_start, m.used, m.anchor) for k in keys if (m := ledger.meters.get(k)) is not None]
+    try:
+        await store.save_usage(rows)
+    except Exception:
+        ledger.dirty |= keys  # try again at the next flush
+        raise
+
+
+async def _flush_forever(store: GovernanceStore, governance: Governance) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        try:
+            await flush(store, governance)
+        except Exception:
+            log.exception("could not save governance usage; retrying")

@@ -1,0 +1,70 @@
+"""Which meters (budgets and rate limits) apply to a call, at each level, and what a call reserves on them."""
+
+from __future__ import annotations
+
+from .config import Budget, KeyProviderConfig, RateLimit, VirtualKey
+from .directory import Directory
+from .ledger import Ledger, Meter
+
+
+def budget_meters(ledger: Ledger, scope: str, label: str, budgets: list[Budget], anchor: float) -> list[Meter]:
+    return [
+        ledger.meter(
+            Meter(
+                key=f"budget:{scope}:{i}",
+                label=f"{b.reset_duration} budget of {label}",
+                limit=b.max_limit,
+                duration=b.reset_duration,
+                is_budget=True,
+                calendar_aligned=b.calendar_aligned,
+                anchor=anchor,
+            )
+        )
+        for i, b in enumerate(budgets)
+    ]
+
+
+def rate_meters(ledger: Ledger, scope: str, label: str, limit: RateLimit | None) -> tuple[list[Meter], list[Meter]]:
+    """(request meters, token meters) of a rate limit."""
+    if limit is None:
+        return [], []
+    requests, tokens = [], []
+    if limit.request_max_limit is not None:
+        meter = Meter(
+            key=f"requests:{scope}",
+            label=f"request rate limit of {label}",
+            limit=limit.request_max_limit,
+            duration=limit.request_reset_duration,
+            is_budget=False,
+            counts_at_admission=True,
+        )
+        requests.append(ledger.meter(meter))
+    if limit.token_max_limit is not None:
+        meter = Meter(
+            key=f"tokens:{scope}",
+            label=f"token rate limit of {label}",
+            limit=limit.token_max_limit,
+            duration=limit.token_reset_duration,
+            is_budget=False,
+        )
+        tokens.append(ledger.meter(meter))
+    return requests, tokens
+
+
+def key_level_budgets(ledger: Ledger, directory: Directory, key: VirtualKey) -> list[Meter]:
+    """The budgets of the key, its team and its customer."""
+    scope = f"vk:{key.id}"
+    meters = budget_meters(ledger, scope, f"virtual key '{key.name}'", key.budgets, directory.anchor(scope))
+    team = directory.teams.get(key.team_id) if key.team_id else None
+    if team is not None:
+        scope, label = f"team:{team.id}", f"team '{team.name or team.id}'"
+        meters += budget_meters(ledger, scope, label, team.budgets, directory.anchor(scope))
+    customer = directory.customer_of(key)
+    if customer is not None:
+        scope, label = f"customer:{customer.id}", f"customer '{customer.name or customer.id}'"
+        meters += budget_meters(ledger, scope, label, customer.budgets, directory.anchor(scope))
+    return meters
+
+
+def provider_scope(key: VirtualKey, config: KeyProviderConfig) -> tuple[str, str]:
+    return f"vk:{key.id}/{config.provider}", f"provider '{config.provider}' of virtual key '{key.name}'"

@@ -1,0 +1,201 @@
+"""Governance on the request path: who calls (virtual keys), where they may go, and what they may spend."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway import (
+    AuthenticationFailed,
+    CallContext,
+    ChatCall,
+    PaymentRequired,
+    PermissionDenied,
+    Principal,
+    RoutePlan,
+    Target,
+)
+from gateway.schemas.anthropic import ENCODER, Usage
+
+from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
+from .directory import Directory, expiry
+from .ledger import Clock, Ledger, Meter, Reservation
+from .meters import budget_meters, key_level_budgets, provider_scope, rate_meters
+from .pricing import PriceTable
+from .store import key_hash
+
+KIND = "virtual_key"
+PREFIX = "sk-bf-"
+BEARER = "bearer "
+
+
+@dataclass
+class CallState:
+    """Governance's per-call state (ctx.state(CallState))."""
+
+    key: VirtualKey | None = None
+    reservation: Reservation | None = None
+    price: Price | None = None
+
+
+@dataclass
+class Governance:
+    config: GovernanceConfig
+    enforce_auth: bool
+    clock: Clock = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    directory: Directory = field(default_factory=Directory)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.clock)
+        self.prices = PriceTable(self.config.pricing)
+
+    # --- authenticate --------------------------------------------------------------------------------------
+
+    def authenticate(self, request: web.Request, ctx: CallContext) -> Principal | None:
+        value = virtual_key_of(request)
+        if value is None:
+            if self.enforce_auth and self.in_use:
+                raise AuthenticationFailed("a virtual key is required: send it as x-bf-vk or Authorization: Bearer")
+            return None
+        key = self.directory.keys_by_hash.get(key_hash(value))
+        if key is None:
+            raise AuthenticationFailed("invalid virtual key")
+        if not key.is_active:
+            raise PermissionDenied(f"virtual key '{key.name}' is inactive")
+        expires = expiry(key.expires_at)
+        if expires is not None and expires <= self.clock():
+            raise PermissionDenied(f"virtual key '{key.name}' has expired")
+        ctx.state(CallState).key = key
+        return Principal(id=key.id, name=key.name, kind=KIND)
+
+    @property
+    def in_use(self) -> bool:
+        """Governance is in use once keys exist or the admin API is open; until then any client key counts
+        as a key for `enforce_auth_on_inference` (the client_keys plugin)."""
+        return bool(self.directory.keys) or bool(self.config.auth_config.admin_token)
+
+    # --- route: the key's providers --------------------------------------------------------------------------
+
+    def route(self, call: ChatCall, ctx: CallContext) -> RoutePlan | None:
+        key = ctx.state(CallState).key
+        if key is None:
+            return None
+        provider, sep, model = call.model.partition("/")
+        if sep and model and provider in ctx.settings.providers:
+            self._config_allowing(key, provider, model)
+            return RoutePlan(targets=(Target(provider, model),))
+        return self._plan_bare(key, call.model, ctx)
+
+    def _config_allowing(self, key: VirtualKey, provider: str, model: str) -> KeyProviderConfig:
+        """The key's config for the provider, or a 403 naming what is not allowed."""
+        config = next((c for c in key.provider_configs if c.provider == provider), None)
+        if config is None:
+            raise PermissionDenied(f"provider '{provider}' is not allowed for virtual key '{key.name}'")
+        if not config.allows(model):
+            raise PermissionDenied(
+                f"model '{model}' of provider '{provider}' is not allowed for virtual key '{key.name}'"
+            )
+        return config
+
+    def _plan_bare(self, key: VirtualKey, model: str, ctx: CallContext) -> RoutePlan:
+        configs = [c for c in key.provider_configs if c.allows(model) and c.provider in ctx.settings.providers]
+        if not configs:
+            raise PermissionDenied(f"model '{model}' is not allowed for virtual key '{key.name}'")
+        open_configs = [c for c in configs if not self._exhausted(key, c)] or configs  # spent ones drop out
+        first = self.rng.choices(open_configs, weights=[c.weight for c in open_configs])[0]
+        rest = sorted((c for c in open_configs if c is not first), key=lambda c: -c.weight)
+        return RoutePlan(targets=tuple(Target(c.provider, model) for c in (first, *rest)))
+
+    def _exhausted(self, key: VirtualKey, config: KeyProviderConfig) -> bool:
+        meters = self._provider_meters(key, config)
+        return any(self.ledger.exhausted(m) for m in meters)
+
+    # --- each attempt: reserve; after the call: settle -------------------------------------------------------
+
+    def reserve(self, call: ChatCall, ctx: CallContext) -> None:
+        """Hold the attempt's worst case (prompt estimate + max_tokens, at its model's prices) at every level."""
+        state = ctx.state(CallState)
+        key, target = state.key, call.target
+        if key is None or target is None:
+            return
+        first_attempt = state.reservation is None
+        if state.reservation is not None:  # a fallback: the previous attempt failed and used nothing
+            self.ledger.release(state.reservation)
+        config = self._config_allowing(key, target.provider, target.model)
+        prompt = _prompt_estimate(call)
+        max_out = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
+        amounts = [(meter, 1.0) for meter in self._provider_requests(key, config)]
+        if first_attempt:  # the key's request limit counts calls, not attempts; a denied call does not count
+            key_requests, _ = rate_meters(self.ledger, f"vk:{key.id}", f"virtual key '{key.name}'", key.rate_limit)
+            amounts += [(meter, 1.0) for meter in key_requests]
+        amounts += [(meter, float(prompt + max_out)) for meter in self._token_meters(key, config)]
+        budgets = key_level_budgets(self.ledger, self.directory, key) + self._provider_budgets(key, config)
+        if budgets:
+            price = state.price = self._price(target)
+            worst = prompt * price.input_cost_per_token + max_out * price.output_cost_per_token
+            amounts += [(meter, worst) for meter in budgets]
+        state.reservation = self.ledger.reserve(amounts)
+        ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
+
+    def settle(self, usage: Usage, ctx: CallContext) -> None:
+        state = ctx.state(CallState)
+        if state.reservation is None:
+            return
+        tokens = usage.input_tokens + (usage.cache_read_input_tokens or 0)
+        tokens += (usage.cache_creation_input_tokens or 0) + usage.output_tokens
+        cost = self.prices.cost(state.price, usage) if state.price is not None else 0.0
+        self.ledger.settle(state.reservation, lambda meter: cost if meter.is_budget else float(tokens))
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+
+    def _price(self, target: Target) -> Price:
+        price = self.prices.price(target.provider, target.model)
+        if price is None:
+            raise PaymentRequired(
+                f"no price is known for {target.provider}/{target.model}, so its budget cannot be enforced;"
+                " add it to governance.pricing"
+            )
+        return price
+
+    def _provider_requests(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
+        scope, label = provider_scope(key, config)
+        return rate_meters(self.ledger, scope, label, config.rate_limit)[0]
+
+    def _token_meters(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
+        scope, label = provider_scope(key, config)
+        key_tokens = rate_meters(self.ledger, f"vk:{key.id}", f"virtual key '{key.name}'", key.rate_limit)[1]
+        return key_tokens + rate_meters(self.ledger, scope, label, config.rate_limit)[1]
+
+    def _provider_budgets(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
+        scope, label = provider_scope(key, config)
+        return budget_meters(self.ledger, scope, label, config.budgets, self.directory.anchor(f"vk:{key.id}"))
+
+    def _provider_meters(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
+        return self._provider_budgets(key, config) + self._provider_requests(key, config)
+
+
+def virtual_key_of(request: web.Request) -> str | None:
+    """x-bf-vk (any value), or an `sk-bf-` value in Authorization: Bearer, x-api-key or x-goog-api-key."""
+    headers = request.headers
+    if vk := headers.get("x-bf-vk"):
+        return vk.strip()
+    authorization = headers.get("Authorization", "")
+    if authorization[: len(BEARER)].lower() == BEARER:
+        value = authorization[len(BEARER) :].strip()
+        if value.startswith(PREFIX):
+            return value
+    for name in ("x-api-key", "x-goog-api-key"):
+        value = headers.get(name, "").strip()
+        if value.startswith(PREFIX):
+            return value
+    return None
+
+
+def _prompt_estimate(call: ChatCall) -> int:
+    """A cheap, generous prompt size: a token is 3-4 bytes of JSON, so bytes / 3 over-reserves a little."""
+    body = call.native.body if call.native is not None else ENCODER.encode(call.request)
+    return len(body) // 3 + 1
