@@ -50,8 +50,15 @@ class Governance:
     directory: Directory = field(default_factory=Directory)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.clock)
+        self.ledger = Ledger(self.now)
         self.prices = PriceTable(self.config.pricing)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def set_clock(self, clock: Clock) -> None:
+        """Tests move time with an injected clock; budgets, limits and expiry all read it."""
+        self.clock = clock
 
     # --- authenticate --------------------------------------------------------------------------------------
 
@@ -67,7 +74,7 @@ class Governance:
         if not key.is_active:
             raise PermissionDenied(f"virtual key '{key.name}' is inactive")
         expires = expiry(key.expires_at)
-        if expires is not None and expires <= self.clock():
+        if expires is not None and expires <= self.now():
             raise PermissionDenied(f"virtual key '{key.name}' has expired")
         ctx.state(CallState).key = key
         return Principal(id=key.id, name=key.name, kind=KIND)
