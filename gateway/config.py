@@ -19,6 +19,7 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
 DEFAULT_BACKOFF_MAX_MS = 5000
 DEFAULT_STREAM_IDLE_TIMEOUT_S = 120.0
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_MAX_TOKENS = 4096
 ENV_PREFIX = "env."
 
@@ -31,10 +32,14 @@ class ProviderKey(ConfigStruct, frozen=True):
     name: str = ""
     value: str = ""
     models: list[str] = field(default_factory=lambda: ["*"])  # ["*"]: every model; []: none
+    blacklisted_models: list[str] = field(default_factory=list)  # wins over `models`
     weight: Annotated[float, Meta(gt=0)] = 1.0
+    # Provider-specific credentials, validated by the provider that uses them (azure, bedrock).
+    azure_key_config: dict[str, Any] | None = None
+    bedrock_key_config: dict[str, Any] | None = None
 
     def allows(self, model: str) -> bool:
-        return "*" in self.models or model in self.models
+        return model not in self.blacklisted_models and ("*" in self.models or model in self.models)
 
     def __repr__(self) -> str:  # never print a secret
         return f"ProviderKey(name={self.name!r}, models={self.models!r}, weight={self.weight})"
@@ -48,6 +53,12 @@ class NetworkConfig(ConfigStruct, frozen=True):
     max_retries: Annotated[int, Meta(ge=0, le=20)] = 0
     retry_backoff_initial: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_INITIAL_MS  # milliseconds
     retry_backoff_max: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_MAX_MS  # milliseconds
+    connect_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_CONNECT_TIMEOUT_S
+
+
+class ConcurrencyAndBufferSize(ConfigStruct, frozen=True):
+    concurrency: Annotated[int, Meta(ge=1)] = 1000  # upstream calls in flight at once
+    buffer_size: Annotated[int, Meta(ge=0)] = 5000  # calls waiting for a slot; beyond: 429 or wait (drop_excess)
 
 
 class CustomProviderConfig(ConfigStruct, frozen=True):
@@ -57,6 +68,7 @@ class CustomProviderConfig(ConfigStruct, frozen=True):
 class ProviderConfig(ConfigStruct, frozen=True):
     keys: list[ProviderKey] = field(default_factory=list)
     network_config: NetworkConfig = field(default_factory=NetworkConfig)
+    concurrency_and_buffer_size: ConcurrencyAndBufferSize = field(default_factory=ConcurrencyAndBufferSize)
     custom_provider_config: CustomProviderConfig | None = None
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
 
@@ -65,6 +77,7 @@ class ClientConfig(ConfigStruct, frozen=True):
     max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 32
     default_max_tokens: Annotated[int, Meta(gt=0)] = DEFAULT_MAX_TOKENS  # when an OpenAI client sets none
     enforce_auth_on_inference: bool = False  # refuse inference calls that carry no key
+    drop_excess_requests: bool = False  # a provider whose buffer is full: 429 at once (true) or wait (false)
     async_job_result_ttl: Annotated[int, Meta(gt=0)] = 3600  # seconds a finished job's result is kept
     async_max_concurrency: Annotated[int, Meta(ge=1, le=10_000)] = 16  # jobs running at once
     async_max_queue: Annotated[int, Meta(ge=1)] = 10_000  # jobs waiting; beyond it a submit answers 429

@@ -26,7 +26,7 @@ _OPENAI_ERRORS = {
     "authentication_error": ("authentication_error", "invalid_api_key"),
     "billing_error": ("insufficient_quota", "insufficient_quota"),
     "permission_error": ("permission_error", None),
-    "not_found_error": ("not_found_error", "model_not_found"),
+    "not_found_error": ("not_found_error", None),
     "request_too_large": ("invalid_request_error", "request_too_large"),
     "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
     "api_error": ("server_error", None),

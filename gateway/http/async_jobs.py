@@ -20,6 +20,7 @@ from ..keys import JOBS
 from ..pipeline.context import CallContext
 from ..stores.jobs import Job
 from .entry import read_body, start_call
+from .middlewares import route_prefix
 
 SUBMIT = "x-bf-async"
 POLL = "x-bf-async-id"
@@ -81,14 +82,14 @@ async def native_get_chat(request: web.Request) -> web.Response:
 
 
 async def _native_submit(request: web.Request, dialect: ClientDialect) -> web.Response:
-    ctx = await start_call(request, "")
+    ctx = await start_call(request, route_prefix(request))
     call = dialect.decode_call(await read_body(request), request.headers, ctx.settings)
     job = await _submit(request, dialect, call, ctx)
     return _job_response(job, dialect, 202)
 
 
 async def _native_get(request: web.Request, dialect: ClientDialect) -> web.Response:
-    ctx = await start_call(request, "")
+    ctx = await start_call(request, route_prefix(request))
     job = await _find(request, request.match_info["job_id"], dialect, ctx)
     return _job_response(job, dialect, 202 if job.status in ("pending", "running") else 200)
 

@@ -35,7 +35,7 @@ def route_prefix(request: web.Request) -> str:
     so a bare Claude model there goes to `anthropic`, as Claude Code expects.
     """
     path = request.path
-    if path.startswith(("/anthropic/", "/v1/messages")):
+    if path.startswith(("/anthropic/", "/v1/messages", "/v1/async/messages")):
         return "anthropic"
     if path.startswith("/openai/"):
         return "openai"

@@ -78,12 +78,16 @@ class JobService:
         if self._queue.qsize() + self._admitting >= self._config.async_max_queue:
             raise RateLimited("the async job queue is full; retry later", retry_after=QUEUE_FULL_RETRY_AFTER_S)
         self._admitting += 1
+        # Shielded: a client that leaves mid-insert must not leave a stored job that nothing queued.
+        await asyncio.shield(self._admit(job))
+        return job
+
+    async def _admit(self, job: Job) -> None:
         try:
             await self.store.insert(job)
+            self._queue.put_nowait(job.id)
         finally:
             self._admitting -= 1
-        self._queue.put_nowait(job.id)
-        return job
 
     async def poll(self, job_id: str, owner: str) -> Job:
         """The job, if it exists, has not expired and belongs to `owner`; else NotFound (no hint which)."""

@@ -1,19 +1,19 @@
-"""Runs a call on one target: picks a key, calls the provider, retries what is worth retrying.
-
-Retry policy (issue 2; refined per status in a later issue): 429, 5xx and connection errors are retried up to
-`network_config.max_retries` times with exponential backoff and jitter, honouring the upstream's retry-after.
-"""
+"""Runs a call on one target: waits for the provider's gate, picks a key, calls the provider, and retries what
+is worth retrying (up to `network_config.max_retries` times, exponential backoff with jitter)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from time import monotonic
 from typing import TYPE_CHECKING, TypeVar
 
 from ..config import NetworkConfig, ProviderKey
 from ..errors import InvalidRequest, NotFound, UpstreamError
 from .body import relayable
+from .gate import Gate
+from .keys import SESSION, KeyChooser, Sessions, session_ttl
 
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Target
@@ -24,14 +24,19 @@ T = TypeVar("T")
 NO_KEY = ProviderKey(name="", value="")
 # A retry-after longer than this is not waited out here: the client gets the 429 and its own retry-after.
 MAX_WAIT_S = 30.0
+REFUSED = frozenset({401, 402, 403})
 
 
 class Providers:
-    """The provider instances of one app, by configured name."""
+    """The provider instances of one app, by configured name, with their gates and the sticky sessions."""
 
-    def __init__(self, instances: dict[str, Provider], rng: random.Random | None = None) -> None:
+    def __init__(self, instances: dict[str, Provider], drop_excess: bool = False, rng: random.Random | None = None):
         self.instances = instances
         self._rng = rng or random.Random()
+        self._sessions = Sessions()
+        self._gates = {
+            name: Gate(name, p.setup.config.concurrency_and_buffer_size, drop_excess) for name, p in instances.items()
+        }
 
     def get(self, name: str) -> Provider:
         provider = self.instances.get(name)
@@ -39,20 +44,14 @@ class Providers:
             raise NotFound(f"provider {name!r} is not configured")
         return provider
 
-    def choose_key(self, provider: Provider, target: Target) -> ProviderKey:
-        """Weighted random choice among the provider's keys whose `models` allow the model."""
-        keys = [k for k in provider.setup.config.keys if k.allows(target.model)]
-        if not keys:
-            if not provider.requires_keys:
-                return NO_KEY
-            raise InvalidRequest(f"no key of provider {target.provider!r} allows model {target.model!r}", param="model")
-        if len(keys) == 1:
-            return keys[0]
-        return self._rng.choices(keys, weights=[k.weight for k in keys])[0]
-
     async def complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
         provider, target = self._resolve(call)
-        return await self._with_retries(provider, target, ctx, lambda key: provider.complete(call, key, ctx))
+        gate = self._gates[target.provider]
+        await gate.acquire()
+        try:
+            return await self._with_retries(provider, target, ctx, lambda key: provider.complete(call, key, ctx))
+        finally:
+            gate.release()
 
     async def count_tokens(self, call: ChatCall, ctx: CallContext) -> int:
         provider, target = self._resolve(call)
@@ -61,7 +60,8 @@ class Providers:
     async def open_stream(self, call: ChatCall, ctx: CallContext) -> tuple[Chunk, AsyncIterator[Chunk]]:
         """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's.
 
-        Returns the first chunk and the open stream of the rest (the caller must close it).
+        Returns the first chunk and the open stream of the rest (the caller must close it); the provider's
+        slot is held until then.
         """
         provider, target = self._resolve(call)
 
@@ -73,7 +73,14 @@ class Providers:
                 await _close(stream)
                 raise
 
-        return await self._with_retries(provider, target, ctx, first_chunk)
+        gate = self._gates[target.provider]
+        await gate.acquire()
+        try:
+            first, rest = await self._with_retries(provider, target, ctx, first_chunk)
+        except BaseException:
+            gate.release()
+            raise
+        return first, _releasing(rest, gate)
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
@@ -83,25 +90,50 @@ class Providers:
         return provider, call.target
 
     async def _with_retries(
-        self,
-        provider: Provider,
-        target: Target,
-        ctx: CallContext,
-        attempt: Callable[[ProviderKey], Awaitable[T]],
+        self, provider: Provider, target: Target, ctx: CallContext, attempt: Callable[[ProviderKey], Awaitable[T]]
     ) -> T:
+        """Retry rules: 5xx and connection errors back off and retry on the same key; 429 moves to another key
+        and backs off (retry-after honoured); 401/402/403 mark the key dead for this call and move on at once
+        (none left: 502 naming the provider); other errors go back as they are."""
         network = provider.setup.config.network_config
+        keys = KeyChooser(provider.setup.config.keys, target.model, ctx.headers, self._rng)
+        session = f"{target.provider}/{ctx.headers[SESSION]}" if SESSION in ctx.headers else None
+        key = keys.first(self._sessions.get(session, monotonic()) if session else None) or self._no_key(
+            provider, target
+        )
         retry = 0
         while True:
-            key = self.choose_key(provider, target)
             ctx.attempts += 1
             try:
-                return await attempt(key)
+                result = await attempt(key)
             except UpstreamError as exc:
+                if exc.status in REFUSED and provider.requires_keys:
+                    key = keys.kill_current() or _all_refused(target, exc)
+                    continue
                 delay = _retry_delay(exc, retry, network, self._rng)
                 if delay is None:
                     raise
-            retry += 1
-            await asyncio.sleep(delay)
+                if exc.status == 429:
+                    key = keys.rotate() or key
+                retry += 1
+                await asyncio.sleep(delay)
+                continue
+            if session is not None and key.name:
+                self._sessions.put(session, key.name, monotonic() + session_ttl(ctx.headers))
+            return result
+
+    def _no_key(self, provider: Provider, target: Target) -> ProviderKey:
+        if provider.requires_keys:
+            raise InvalidRequest(f"no key of provider {target.provider!r} allows model {target.model!r}", param="model")
+        return NO_KEY
+
+
+def _all_refused(target: Target, exc: UpstreamError) -> ProviderKey:
+    raise UpstreamError(
+        f"every key of provider {target.provider!r} was refused by the upstream (last: {exc.status} {exc.message})",
+        status=502,
+        kind="api_error",
+    )
 
 
 def _retry_delay(exc: UpstreamError, retry: int, network: NetworkConfig, rng: random.Random) -> float | None:
@@ -119,3 +151,13 @@ async def _close(stream: AsyncIterator[Chunk]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+async def _releasing(stream: AsyncIterator[Chunk], gate: Gate) -> AsyncIterator[Chunk]:
+    """The stream, holding the provider's slot until it ends or is closed."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await _close(stream)
+        gate.release()

@@ -9,10 +9,10 @@ import aiohttp
 from msgspec import Struct
 from multidict import CIMultiDictProxy
 
+from ..config import NetworkConfig
 from ..errors import UpstreamError, UpstreamTimeout
 from ..sse import SseBatch, iter_batches
 
-CONNECT_TIMEOUT_S = 10.0
 ErrorMapper = Callable[[int, CIMultiDictProxy[str], bytes], UpstreamError]  # an error answer as a typed error
 
 
@@ -28,9 +28,10 @@ class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> UpstreamReply:
-        """POST and read the whole answer; the timeout covers the whole call."""
-        client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=CONNECT_TIMEOUT_S)
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig) -> UpstreamReply:
+        """POST and read the whole answer within `default_request_timeout_in_seconds`."""
+        timeout = network.default_request_timeout_in_seconds
+        client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=network.connect_timeout_in_seconds)
         try:
             async with self._session.post(url, data=body, headers=headers, timeout=client_timeout) as resp:
                 return UpstreamReply(status=resp.status, headers=resp.headers, body=await resp.read())
@@ -41,14 +42,17 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def stream(
-        self, url: str, body: bytes, headers: Mapping[str, str], idle_timeout: float
+        self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST and hand over the open response; reads time out after `idle_timeout` seconds of silence.
+        """POST and hand over the open response; reads time out after `stream_idle_timeout_in_seconds` of silence.
 
         The connection is closed (not returned to the pool) unless the body was read to the end, so an
         abandoned stream also stops the upstream's generation.
         """
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout)
+        idle_timeout = network.stream_idle_timeout_in_seconds
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=network.connect_timeout_in_seconds, sock_read=idle_timeout
+        )
         try:
             resp = await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
         except TimeoutError:
@@ -64,14 +68,15 @@ class UpstreamClient:
                 resp.close()
 
     async def sse_batches(
-        self, url: str, body: bytes, headers: Mapping[str, str], idle_timeout: float, errors: ErrorMapper
+        self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig, errors: ErrorMapper
     ) -> AsyncIterator[SseBatch]:
         """POST for an event stream and yield it one socket read at a time.
 
         An error status raises `errors(status, headers, body)` before anything is yielded; silence longer than
         `idle_timeout` raises UpstreamTimeout and a broken connection UpstreamError. Close it (`aclosing`).
         """
-        async with self.stream(url, body, headers, idle_timeout) as resp:
+        idle_timeout = network.stream_idle_timeout_in_seconds
+        async with self.stream(url, body, headers, network) as resp:
             if resp.status >= 400:
                 raise errors(resp.status, resp.headers, await read_error_body(resp))
             try:

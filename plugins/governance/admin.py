@@ -118,14 +118,21 @@ async def _usage(request: web.Request) -> web.Response:
     key = governance.directory.keys.get(request.match_info["id"])
     if key is None:
         raise NotFound(f"no virtual key {request.match_info['id']!r}")
-    scope = f":vk:{key.id}"
-    meters = [m for k, m in governance.ledger.meters.items() if scope in k]
+    meters = [m for m in governance.ledger.meters.values() if _owner(m.key) == key.id]
     rows = [
         {"meter": m.key, "label": m.label, "limit": m.limit, "used": m.used, "reserved": m.reserved,
          "window_start": m.window_start, "window_end": m.window_end}
         for m in meters
     ]  # fmt: skip
     return _json({"virtual_key": key.id, "meters": rows})
+
+
+def _owner(meter_key: str) -> str | None:
+    """The virtual key a meter belongs to: "budget:vk:<id>:0", "tokens:vk:<id>/<provider>" -> <id>."""
+    parts = meter_key.split(":")
+    if len(parts) < 3 or parts[1] != "vk":
+        return None
+    return parts[2].split("/")[0]
 
 
 def _convert(raw: dict[str, Any], entry_type: type[Entry]) -> Entry:

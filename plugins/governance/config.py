@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from msgspec import Meta, field
@@ -38,17 +39,26 @@ class KeyProviderConfig(ConfigStruct, frozen=True):
 
 
 class VirtualKey(ConfigStruct, frozen=True):
+    """A virtual key. `expires_at` without a zone is read as UTC."""
+
     id: str
     name: str
     value: str  # sk-bf-...; stored only as a hash
     description: str = ""
     is_active: bool = True
-    expires_at: str | None = None  # RFC 3339
+    expires_at: datetime | None = None  # RFC 3339; without a zone it is UTC
     team_id: str | None = None
     customer_id: str | None = None
     provider_configs: list[KeyProviderConfig] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     rate_limit: RateLimit | None = None
+
+    def expires(self) -> float | None:
+        """Unix time of expiry; a datetime without a zone is UTC."""
+        if self.expires_at is None:
+            return None
+        moment = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+        return moment.timestamp()
 
 
 class Team(ConfigStruct, frozen=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from .config import Customer, Team, VirtualKey
 
@@ -39,13 +38,3 @@ class Directory:
         if customer_id is None and key.team_id in self.teams:
             customer_id = self.teams[key.team_id].customer_id
         return self.customers.get(customer_id) if customer_id else None
-
-
-def expiry(value: str | None) -> float | None:
-    """RFC 3339 to a Unix timestamp (a missing zone means UTC)."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

@@ -21,7 +21,7 @@ from gateway import (
 from gateway.schemas.anthropic import ENCODER, Usage
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
-from .directory import Directory, expiry
+from .directory import Directory
 from .ledger import Clock, Ledger, Meter, Reservation
 from .meters import budget_meters, key_level_budgets, provider_scope, rate_meters
 from .pricing import PriceTable
@@ -71,13 +71,28 @@ class Governance:
         key = self.directory.keys_by_hash.get(key_hash(value))
         if key is None:
             raise AuthenticationFailed("invalid virtual key")
-        if not key.is_active:
-            raise PermissionDenied(f"virtual key '{key.name}' is inactive")
-        expires = expiry(key.expires_at)
-        if expires is not None and expires <= self.now():
-            raise PermissionDenied(f"virtual key '{key.name}' has expired")
+        self._check_usable(key)
         ctx.state(CallState).key = key
         return Principal(id=key.id, name=key.name, kind=KIND)
+
+    def _check_usable(self, key: VirtualKey) -> None:
+        if not key.is_active:
+            raise PermissionDenied(f"virtual key '{key.name}' is inactive")
+        expires = key.expires()
+        if expires is not None and expires <= self.now():
+            raise PermissionDenied(f"virtual key '{key.name}' has expired")
+
+    def key_of(self, ctx: CallContext) -> VirtualKey | None:
+        """The call's virtual key: from authentication, or, for an async job run later, from its principal (the
+        key must still exist and be usable then)."""
+        state = ctx.state(CallState)
+        if state.key is None and ctx.principal is not None and ctx.principal.kind == KIND:
+            key = self.directory.keys.get(ctx.principal.id)
+            if key is None:
+                raise AuthenticationFailed("the virtual key that submitted this call no longer exists")
+            self._check_usable(key)
+            state.key = key
+        return state.key
 
     @property
     def in_use(self) -> bool:
@@ -88,7 +103,7 @@ class Governance:
     # --- route: the key's providers --------------------------------------------------------------------------
 
     def route(self, call: ChatCall, ctx: CallContext) -> RoutePlan | None:
-        key = ctx.state(CallState).key
+        key = self.key_of(ctx)
         if key is None:
             return None
         provider, sep, model = call.model.partition("/")
@@ -126,7 +141,7 @@ class Governance:
     def reserve(self, call: ChatCall, ctx: CallContext) -> None:
         """Hold the attempt's worst case (prompt estimate + max_tokens, at its model's prices) at every level."""
         state = ctx.state(CallState)
-        key, target = state.key, call.target
+        key, target = self.key_of(ctx), call.target
         if key is None or target is None:
             return
         first_attempt = state.reservation is None

@@ -44,8 +44,7 @@ class AnthropicProvider:
         self.setup = setup
         network = setup.config.network_config
         self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._timeout = network.default_request_timeout_in_seconds
-        self._idle = network.stream_idle_timeout_in_seconds
+        self._network = network
         self._version: str = setup.options.version
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
@@ -53,7 +52,7 @@ class AnthropicProvider:
             self._base + "/v1/messages",
             self._body(call, stream=False),
             self._headers(call, key),
-            self._timeout,
+            self._network,
         )
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
@@ -72,7 +71,7 @@ class AnthropicProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._base + "/v1/messages", self._body(call, stream=True)
-        batches = self.setup.http.sse_batches(url, body, self._headers(call, key), self._idle, error_from_reply)
+        batches = self.setup.http.sse_batches(url, body, self._headers(call, key), self._network, error_from_reply)
         read = _usage_chunk_of if call.relay_stream else _chunk_of
         finished = False
         async with aclosing(batches):
@@ -89,7 +88,7 @@ class AnthropicProvider:
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         body = self._body(call, stream=False)
         reply = await self.setup.http.post(
-            self._base + "/v1/messages/count_tokens", body, self._headers(call, key), self._timeout
+            self._base + "/v1/messages/count_tokens", body, self._headers(call, key), self._network
         )
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)

@@ -47,13 +47,12 @@ class OpenAIProvider:
         self.setup = setup
         network = setup.config.network_config
         self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._timeout = network.default_request_timeout_in_seconds
-        self._idle = network.stream_idle_timeout_in_seconds
+        self._network = network
         self._options: OpenAIOptions = setup.options
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
         url = self._base + "/v1/chat/completions"
-        reply = await self.setup.http.post(url, self._body(call, stream=False), self._headers(key), self._timeout)
+        reply = await self.setup.http.post(url, self._body(call, stream=False), self._headers(key), self._network)
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
         try:
@@ -69,7 +68,7 @@ class OpenAIProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._base + "/v1/chat/completions", self._body(call, stream=True)
-        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._idle, error_from_reply)
+        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._network, error_from_reply)
         relay = StreamRelay(call)
         async with aclosing(batches):
             async for batch in batches:

@@ -25,9 +25,8 @@ from tests.http.anthropic_helpers import (
     post_raw,
 )
 
+# 401/402/403 from an upstream refuse the key, not the client: see tests/http/test_resilience.py (502).
 STATUS_MATRIX = [
-    (401, "authentication_error", anthropic.AuthenticationError),
-    (403, "permission_error", anthropic.PermissionDeniedError),
     (404, "not_found_error", anthropic.NotFoundError),
     (429, "rate_limit_error", anthropic.RateLimitError),
     (500, "api_error", anthropic.InternalServerError),
@@ -235,8 +234,8 @@ async def test_upstream_invalid_json_is_not_relayed_as_200(gateway: Gateway, fak
 
 
 async def test_stream_error_status_is_anthropic_shape(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    fake_upstream.script(MESSAGES, Reply.error(401, "authentication_error", "bad key", dialect="anthropic"))
+    fake_upstream.script(MESSAGES, Reply.error(404, "not_found_error", "no such model", dialect="anthropic"))
     reply = await post_raw(gateway, {**VALID, "stream": True})
-    body = assert_anthropic_error(reply, 401, "authentication_error")
-    assert body["error"]["message"] == "bad key"
+    body = assert_anthropic_error(reply, 404, "not_found_error")
+    assert body["error"]["message"] == "no such model"
     assert b"event:" not in reply.body  # the stream was never opened

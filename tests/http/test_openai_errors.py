@@ -22,8 +22,6 @@ MODEL = "anthropic/claude-x"
 
 STATUS_MATRIX = [
     (400, "invalid_request_error", openai.BadRequestError, 400),
-    (401, "authentication_error", openai.AuthenticationError, 401),
-    (403, "permission_error", openai.PermissionDeniedError, 403),
     (404, "not_found_error", openai.NotFoundError, 404),
     (429, "rate_limit_error", openai.RateLimitError, 429),
     (500, "api_error", openai.InternalServerError, 500),

@@ -1,0 +1,319 @@
+"""Governance admin API and persistence: the admin token, keys created (value shown once, stored as a hash),
+updated and deleted with immediate effect, teams and customers, per-key usage, and what survives a restart
+(API-created keys, spent budgets) or is reconciled from the config file."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import ConfigError
+from tests.conftest import MakeGateway
+from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
+from tests.http.governance_helpers import (
+    ADMIN,
+    API,
+    UP_MESSAGES,
+    VK_A,
+    VK_B,
+    Raw,
+    Restartable,
+    answer_everything,
+    assert_anthropic_error,
+    assert_openai_error,
+    budget,
+    config,
+    providers,
+    settled,
+    used,
+    vk,
+)
+
+EXPENSIVE = anthropic_usage(10, 10_000)  # $0.02001 at the test prices
+NEW_KEY: dict[str, Any] = {"name": "ci", "provider_configs": providers("anthropic")}
+
+
+def db_bytes(app_dir: Path) -> bytes:
+    """config.db with its WAL and shared-memory files: wherever SQLite may have put a row."""
+    files = sorted(app_dir.glob("config.db*"))
+    assert app_dir / "config.db" in files, files
+    return b"".join(path.read_bytes() for path in files)
+
+
+async def create_key(raw: Raw, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer = await raw.admin("POST", "/virtual-keys", body or NEW_KEY)
+    assert answer.status == 201, answer
+    return answer.json()  # type: ignore[no-any-return]
+
+
+ROUTES = [
+    ("GET", "/virtual-keys"),
+    ("POST", "/virtual-keys"),
+    ("GET", "/virtual-keys/vk-a"),
+    ("PUT", "/virtual-keys/vk-a"),
+    ("DELETE", "/virtual-keys/vk-a"),
+    ("GET", "/virtual-keys/vk-a/usage"),
+    ("GET", "/teams"),
+    ("POST", "/teams"),
+    ("PUT", "/teams/t-1"),
+    ("DELETE", "/teams/t-1"),
+    ("GET", "/customers"),
+    ("POST", "/customers"),
+    ("GET", "/customers/c-1"),
+    ("DELETE", "/customers/c-1"),
+]
+
+
+async def test_admin_routes_need_the_admin_token(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    teams, customers = [{"id": "t-1"}], [{"id": "c-1"}]
+    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), teams=teams, customers=customers))
+    closed = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), admin=None))
+    async with Raw(gw) as raw, Raw(closed) as raw_closed:
+        for method, path in ROUTES:
+            for token in (None, "wrong-token", ADMIN + "x", VK_A):
+                answer = await raw.admin(method, path, {"name": "x"}, token=token)
+                assert_openai_error(answer, 401, "authentication_error")
+            for token in (ADMIN, "", None):  # no admin token configured: the API is closed
+                assert (await raw_closed.admin(method, path, {"name": "x"}, token=token)).status == 401
+        answer = await raw.request("GET", API + "/virtual-keys", headers={"Authorization": ADMIN})  # no scheme
+        assert answer.status == 401
+        assert (await raw.admin("GET", "/virtual-keys/vk-a")).status == 200  # the keys are all still there
+        assert (await raw.admin("GET", "/teams/t-1")).status == 200
+        assert (await raw.admin("GET", "/customers/c-1")).status == 200
+
+
+async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    answer_everything(fake_upstream)
+    app_dir = tmp_path / "app"
+    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)), app_dir=app_dir)
+    async with Raw(gw) as raw:
+        created = await create_key(raw)
+        value = created["value"]
+        assert value.startswith("sk-bf-") and len(value) >= 32
+        assert created["id"] and created["name"] == "ci"
+        assert (await raw.messages(value)).status == 200  # works at once
+        second = await create_key(raw)
+        assert second["value"] != value and second["id"] != created["id"]
+        shown = [
+            await raw.admin("GET", f"/virtual-keys/{created['id']}"),
+            await raw.admin("GET", "/virtual-keys"),
+            await raw.admin("GET", "/virtual-keys/vk-a"),
+            await raw.admin("PUT", f"/virtual-keys/{created['id']}", {"description": "nightly"}),
+        ]
+    for answer in shown:
+        assert answer.status == 200, answer
+        assert value.encode() not in answer.body and VK_A.encode() not in answer.body, answer
+    listed = shown[1].json()["data"]
+    assert {e["id"] for e in listed} == {"vk-a", created["id"], second["id"]}
+    assert all(e.get("value") in (None, "") for e in listed)
+    stored = db_bytes(app_dir)
+    for secret in (value, second["value"], VK_A):
+        assert secret.encode() not in stored
+        assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
+
+
+async def test_updated_key_takes_effect_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    answer_everything(fake_upstream)
+    gw = await make_gateway(config(fake_upstream.url))
+    async with Raw(gw) as raw:
+        key = await create_key(raw)
+        path = f"/virtual-keys/{key['id']}"
+        off = await raw.admin("PUT", path, {"is_active": False})
+        assert off.status == 200 and off.json()["is_active"] is False and "value" not in off.json(), off
+        assert_anthropic_error(await raw.messages(key["value"]), 403, "permission_error", "inactive")
+        assert (await raw.admin("PUT", path, {"is_active": True})).status == 200
+        assert (await raw.messages(key["value"])).status == 200  # the same value still identifies it
+        assert (await raw.admin("PUT", path, {"provider_configs": providers("openai")})).status == 200
+        assert_anthropic_error(await raw.messages(key["value"]), 403, "permission_error", "provider 'anthropic'")
+        assert (await raw.chat(key["value"])).status == 200
+        got = (await raw.admin("GET", path)).json()
+        assert got["name"] == "ci" and [c["provider"] for c in got["provider_configs"]] == ["openai"]
+        assert (await raw.admin("PUT", "/virtual-keys/nope", {"is_active": False})).status == 404
+        assert (await raw.admin("PUT", path, {"budgets": [{"max_limit": -1}]})).status == 400
+
+
+async def test_deleted_key_stops_working_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    answer_everything(fake_upstream)
+    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)))
+    async with Raw(gw) as raw:
+        key = await create_key(raw)
+        assert (await raw.messages(key["value"])).status == 200
+        deleted = await raw.admin("DELETE", f"/virtual-keys/{key['id']}")
+        assert deleted.status == 204 and deleted.body == b"", deleted
+        assert_anthropic_error(await raw.messages(key["value"]), 401, "authentication_error")
+        assert_openai_error(await raw.chat(key["value"]), 401, "authentication_error")
+        assert (await raw.admin("GET", f"/virtual-keys/{key['id']}")).status == 404
+        assert (await raw.admin("DELETE", f"/virtual-keys/{key['id']}")).status == 404
+        assert (await raw.admin("DELETE", "/virtual-keys/vk-a")).status == 204  # a config-file key, too
+        assert_anthropic_error(await raw.messages(VK_A), 401, "authentication_error")
+        assert (await raw.admin("GET", "/virtual-keys")).json()["data"] == []
+
+
+async def test_teams_and_customers_crud_and_their_budgets(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
+    gw = await make_gateway(config(fake_upstream.url))
+    async with Raw(gw) as raw:
+        customer = await raw.admin("POST", "/customers", {"id": "c-1", "name": "Acme"})
+        assert customer.status == 201 and customer.json()["name"] == "Acme", customer
+        team = await raw.admin("POST", "/teams", {"name": "Data", "customer_id": "c-1", "budgets": [budget(0.01)]})
+        assert team.status == 201, team
+        team_id = team.json()["id"]
+        assert (await raw.admin("POST", "/customers", {"id": "c-1"})).status == 400  # the id is taken
+        assert (await raw.admin("POST", "/teams", {"budgets": "lots"})).status == 400
+        assert [c["id"] for c in (await raw.admin("GET", "/customers")).json()["data"]] == ["c-1"]
+        assert (await raw.admin("GET", f"/teams/{team_id}")).json()["customer_id"] == "c-1"
+
+        key = await create_key(raw, {**NEW_KEY, "team_id": team_id})
+        assert (await raw.messages(key["value"])).status == 200
+        await settled(gw)
+        assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "team 'Data'")
+        raised = await raw.admin("PUT", f"/teams/{team_id}", {"budgets": [budget(1.0)]})
+        assert raised.status == 200 and raised.json()["name"] == "Data", raised
+        assert (await raw.messages(key["value"])).status == 200  # the new limit applies at once
+        await settled(gw)
+        assert (await raw.admin("PUT", "/customers/c-1", {"budgets": [budget(0.001)]})).status == 200
+        assert (await raw.messages(key["value"])).status == 200  # the customer's budget counts from now on
+        await settled(gw)
+        assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "customer 'Acme'")
+
+        assert (await raw.admin("DELETE", "/customers/c-1")).status == 204
+        assert (await raw.admin("GET", "/customers/c-1")).status == 404
+        assert (await raw.messages(key["value"])).status == 200  # its budget went with it
+        assert (await raw.admin("DELETE", f"/teams/{team_id}")).status == 204
+        assert (await raw.admin("GET", "/teams")).json()["data"] == []
+        assert (await raw.admin("DELETE", f"/teams/{team_id}")).status == 404
+
+
+async def test_usage_endpoint_shows_that_keys_meters_only(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=anthropic_usage(100, 200))))
+    limit = {"request_max_limit": 50, "request_reset_duration": "1h"}
+    one = vk("vk-1", VK_A, budgets=[budget(1.0, "1d")], rate_limit=limit)
+    ten = vk("vk-10", VK_B, budgets=[budget(2.0)], rate_limit=limit)  # an id that vk-1's is a prefix of
+    gw = await make_gateway(config(fake_upstream.url, one, ten))
+    async with Raw(gw) as raw:
+        assert (await raw.messages(VK_A)).status == 200
+        assert (await raw.messages(VK_B)).status == 200
+        await settled(gw)
+        answer = await raw.admin("GET", "/virtual-keys/vk-1/usage")
+        assert (await raw.admin("GET", "/virtual-keys/nope/usage")).status == 404
+    assert answer.status == 200, answer
+    body = answer.json()
+    assert body["virtual_key"] == "vk-1"
+    rows = {row["meter"]: row for row in body["meters"]}
+    assert set(rows) == {"budget:vk:vk-1:0", "requests:vk:vk-1"}, rows
+    assert rows["budget:vk:vk-1:0"]["used"] == pytest.approx(100 * 1e-6 + 200 * 2e-6)
+    assert rows["budget:vk:vk-1:0"]["limit"] == 1.0
+    assert rows["budget:vk:vk-1:0"]["window_end"] - rows["budget:vk:vk-1:0"]["window_start"] == 86_400
+    assert rows["requests:vk:vk-1"]["used"] == 1 and rows["requests:vk:vk-1"]["limit"] == 50
+
+
+# --- persistence --------------------------------------------------------------------------------------------
+
+
+async def test_restart_keeps_api_keys_and_spent_budgets(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
+    cfg = config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)]))
+    async with Restartable(cfg, tmp_path / "app") as gateway:
+        gw = await gateway.start()
+        async with Raw(gw) as raw:
+            key = await create_key(raw, {**NEW_KEY, "budgets": [budget(0.01)]})
+            assert (await raw.messages(key["value"])).status == 200
+            assert (await raw.messages(VK_A)).status == 200
+        await gateway.stop()  # at once: a clean shutdown records and saves what the calls used
+
+        gw = await gateway.start()
+        assert used(gw, "budget:vk:vk-a:0") == 0  # meters are restored when first used
+        async with Raw(gw) as raw:
+            got = await raw.admin("GET", f"/virtual-keys/{key['id']}")
+            assert got.status == 200 and got.json()["name"] == "ci", got
+            assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "virtual key 'ci'")
+            assert (await raw.messages(VK_A)).status == 200
+            await settled(gw)
+        assert used(gw, "budget:vk:vk-a:0") == pytest.approx(2 * 0.02001)
+
+
+async def test_usage_is_saved_while_running(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
+    app_dir = tmp_path / "app"
+    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)])), app_dir=app_dir)
+    async with Raw(gw) as raw:
+        assert (await raw.messages(VK_A)).status == 200
+    await asyncio.sleep(0.7)  # past one flush interval (0.5 s)
+    connection = sqlite3.connect(f"file:{app_dir / 'config.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = dict(connection.execute("SELECT meter, used FROM usage").fetchall())
+    finally:
+        connection.close()
+    assert rows["budget:vk:vk-a:0"] == pytest.approx(0.02001)
+
+
+async def test_restart_reconciles_the_config_file_and_keeps_api_keys(
+    fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    answer_everything(fake_upstream)
+    first = config(fake_upstream.url, vk("vk-a", VK_A), vk("vk-b", VK_B), teams=[{"id": "t-gone"}])
+    async with Restartable(first, tmp_path / "app") as gateway:
+        gw = await gateway.start()
+        async with Raw(gw) as raw:
+            key = await create_key(raw)
+            api_team = await raw.admin("POST", "/teams", {"id": "t-api"})
+            assert api_team.status == 201
+        await gateway.stop()
+
+        # vk-b and t-gone leave the file; vk-a changes there.
+        second = config(fake_upstream.url, vk("vk-a", VK_A, is_active=False))
+        gw = await gateway.start(second)
+        async with Raw(gw) as raw:
+            assert_anthropic_error(await raw.messages(VK_B), 401, "authentication_error")
+            assert_anthropic_error(await raw.messages(VK_A), 403, "permission_error", "inactive")
+            assert (await raw.messages(key["value"])).status == 200
+            ids = {e["id"] for e in (await raw.admin("GET", "/virtual-keys")).json()["data"]}
+            teams = {e["id"] for e in (await raw.admin("GET", "/teams")).json()["data"]}
+        assert ids == {"vk-a", key["id"]}
+        assert teams == {"t-api"}
+
+
+async def test_admin_token_may_come_from_the_environment(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVERNANCE_TEST_ADMIN_TOKEN", "token-from-env")
+    gw = await make_gateway(config(fake_upstream.url, admin="env.GOVERNANCE_TEST_ADMIN_TOKEN"))
+    async with Raw(gw) as raw:
+        assert (await raw.admin("GET", "/virtual-keys", token="token-from-env")).status == 200
+        assert (await raw.admin("GET", "/virtual-keys", token="env.GOVERNANCE_TEST_ADMIN_TOKEN")).status == 401
+
+
+async def test_malformed_expires_at_in_the_config_file_is_a_config_error(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """Refused before anything starts (like every other config problem), not a 500 on each call with the key."""
+    with pytest.raises(ConfigError, match="expires_at"):
+        await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, expires_at="next tuesday")))
+
+
+async def test_malformed_expires_at_through_the_api_is_400(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    answer_everything(fake_upstream)
+    gw = await make_gateway(config(fake_upstream.url))
+    async with Raw(gw) as raw:
+        answer = await raw.admin("POST", "/virtual-keys", {**NEW_KEY, "expires_at": "next tuesday"})
+        assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
+        assert (await raw.admin("GET", "/virtual-keys")).json()["data"] == []
+        key = await create_key(raw)
+        answer = await raw.admin("PUT", f"/virtual-keys/{key['id']}", {"expires_at": "2031-02-30T00:00:00Z"})
+        assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
+        assert (await raw.messages(key["value"])).status == 200
