@@ -54,6 +54,7 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # Set by the engine when a stream's chunks are only relayed (the provider speaks the client's dialect and
     # no plugin transforms chunks): the provider may then decode just the events that carry usage.
     relay_stream: bool = False
+    fallbacks: tuple[str, ...] | None = None  # the body's `fallbacks` (taken out of it); None: it had none
 
 
 class ChatResult(Struct, frozen=True, kw_only=True):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from msgspec import UnsetType
+from msgspec import UNSET, UnsetType
+from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Dialect, NativeBody
 from ..errors import GatewayError, InvalidRequest
@@ -33,6 +34,9 @@ class AnthropicDialect:
             raise InvalidRequest("max_tokens: must be greater than or equal to 0", param="max_tokens")
         if not request.messages:
             raise InvalidRequest("messages: at least one message is required", param="messages")
+        fallbacks: tuple[str, ...] | None = None
+        if not isinstance(request.fallbacks, UnsetType):
+            fallbacks, request = tuple(request.fallbacks), replace(request, fallbacks=UNSET)
         return ChatCall(
             dialect="anthropic",
             model=request.model,
@@ -40,6 +44,7 @@ class AnthropicDialect:
             request=request,
             native=NativeBody(dialect="anthropic", body=body),
             extra_headers=forwarded_headers(headers),
+            fallbacks=fallbacks,
         )
 
     def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:

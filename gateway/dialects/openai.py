@@ -57,6 +57,7 @@ class OpenAIDialect:
             native=NativeBody(dialect="openai", body=body),
             include_usage=isinstance(options, o.StreamOptions) and options.include_usage is True,
             translation_error=error,
+            fallbacks=tuple(request.fallbacks) if isinstance(request.fallbacks, list) else None,
         )
 
     def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:

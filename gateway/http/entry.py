@@ -31,3 +31,16 @@ async def read_body(request: web.Request) -> bytes:
     if content_type and "json" not in content_type:
         raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
     return await request.read()
+
+
+def served_headers(ctx: CallContext) -> dict[str, str]:
+    """Who served the answer: provider, model, which fallback (0: the primary) and how many upstream attempts."""
+    target = ctx.served_by
+    if target is None:
+        return {}
+    return {
+        "x-bf-provider": target.provider,
+        "x-bf-model": target.model,
+        "x-bf-fallback-index": str(ctx.fallback_index),
+        "x-bf-attempts": str(ctx.attempts),
+    }

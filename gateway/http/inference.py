@@ -16,7 +16,7 @@ from ..keys import ENGINE
 from ..pipeline.context import CallContext
 from ..schemas import anthropic as a
 from . import async_jobs
-from .entry import read_body, start_call
+from .entry import read_body, served_headers, start_call
 from .middlewares import route_prefix
 from .sse import SseStream
 
@@ -71,7 +71,7 @@ async def _inference(request: web.Request, dialect: ClientDialect, prefix: str) 
 async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, ctx: CallContext) -> web.StreamResponse:
     call, chunks = await request.app[ENGINE].stream(call, ctx)
     encoder = dialect.stream_encoder(call)
-    sse = SseStream(request, {dialect.request_id_header: ctx.request_id})
+    sse = SseStream(request, {dialect.request_id_header: ctx.request_id, **served_headers(ctx)})
     async with aclosing(chunks):  # type: ignore[type-var]
         await sse.open()
         try:
@@ -92,7 +92,7 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
 
 
 def _answer_headers(dialect: ClientDialect, result: ChatResult, ctx: CallContext) -> dict[str, str]:
-    headers = {dialect.request_id_header: ctx.request_id}
+    headers = {dialect.request_id_header: ctx.request_id, **served_headers(ctx)}
     if result.native is not None and result.native.dialect == dialect.name:
         headers.update(result.headers)  # relayed body: relay the upstream's request id with it
     return headers

@@ -10,6 +10,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..dialects.registry import BY_NAME
 from ..errors import GatewayError
+from ..http.entry import served_headers
 from ..http.middlewares import new_request_id
 from ..keys import APP_DIR, ENGINE, JOBS, SETTINGS
 from ..pipeline.context import CallContext
@@ -55,4 +56,5 @@ async def run_job(app: web.Application, job: Job) -> Outcome:
         return Outcome(status=dialect.error_status(exc), body=body, headers=answer_headers, error=exc.message)
     if result.native is not None and result.native.dialect == dialect.name:
         answer_headers = list(result.headers) or answer_headers
+    answer_headers += list(served_headers(ctx).items())
     return Outcome(status=200, body=dialect.encode_result(call, result), headers=answer_headers)

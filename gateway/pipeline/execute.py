@@ -8,15 +8,18 @@ the client then gets the primary target's error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan
 from ..errors import GatewayError, InvalidRequest, UpstreamError
 from ..providers.body import relayable
+from ..routing import resolve_target
 from ..streaming import UsageTracker, message_to_events
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ..providers.executor import Providers
@@ -51,25 +54,15 @@ class Engine:
         call, cached = await self._prepare(call, ctx)
         if cached is not None:
             return cached
-        assert ctx.plan is not None
-        first_error: GatewayError | None = None
-        for index, target in enumerate(ctx.plan.targets):
-            ctx.fallback_index = index
-            attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
-            try:
-                result = await self.providers.complete(attempt, ctx)
-            except UpstreamError as exc:
-                if not _falls_back(exc):
-                    raise
-                first_error = first_error or exc
-                continue
-            ctx.served_by = target
-            result = await self.pipeline.transform_response(attempt, result, ctx)
-            self.pipeline.record_usage(attempt, result.message.usage, ctx)
-            self.pipeline.cache_store(attempt, result, ctx)
-            return result
-        assert first_error is not None
-        raise first_error
+
+        async def run(attempt: ChatCall) -> tuple[ChatCall, ChatResult]:
+            return attempt, await self.providers.complete(attempt, ctx)
+
+        attempt, result = await self._first_success(call, ctx, run)
+        result = await self.pipeline.transform_response(attempt, result, ctx)
+        self.pipeline.record_usage(attempt, result.message.usage, ctx)
+        self.pipeline.cache_store(attempt, result, ctx)
+        return result
 
     async def _stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
         call, cached = await self._prepare(call, ctx)
@@ -77,23 +70,39 @@ class Engine:
             ctx.finish_unrecorded()
             events = message_to_events(cached.message)
             return call, _iterate([Chunk(events=tuple(events))])
+
+        async def run(attempt: ChatCall) -> tuple[ChatCall, tuple[Chunk, AsyncIterator[Chunk]]]:
+            attempt = replace(attempt, relay_stream=self._relays(attempt))
+            return attempt, await self.providers.open_stream(attempt, ctx)
+
+        attempt, (first, rest) = await self._first_success(call, ctx, run)
+        return attempt, self._observed(attempt, first, rest, ctx)
+
+    async def _first_success(
+        self, call: ChatCall, ctx: CallContext, run: Callable[[ChatCall], Awaitable[tuple[ChatCall, T]]]
+    ) -> tuple[ChatCall, T]:
+        """Try the plan's targets in order, each through gw_transform_request and its provider (with retries).
+
+        The primary's error stops everything unless another target may do better (it is down, throttled or
+        refused our key); a fallback that fails in any way hands over to the next. If all fail, the client
+        gets the primary's error.
+        """
         assert ctx.plan is not None
-        first_error: GatewayError | None = None
+        primary_error: GatewayError | None = None
         for index, target in enumerate(ctx.plan.targets):
             ctx.fallback_index = index
-            attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
-            attempt = replace(attempt, relay_stream=self._relays(attempt))
             try:
-                first, rest = await self.providers.open_stream(attempt, ctx)
-            except UpstreamError as exc:
-                if not _falls_back(exc):
+                attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
+                attempt, result = await run(attempt)
+            except GatewayError as exc:
+                if index == 0 and not (isinstance(exc, UpstreamError) and _falls_back(exc)):
                     raise
-                first_error = first_error or exc
+                primary_error = primary_error or exc
                 continue
             ctx.served_by = target
-            return attempt, self._observed(attempt, first, rest, ctx)
-        assert first_error is not None
-        raise first_error
+            return attempt, result
+        assert primary_error is not None
+        raise primary_error
 
     def _relays(self, call: ChatCall) -> bool:
         """True when no stage reads a stream's events beyond its usage: see `ChatCall.relay_stream`."""
@@ -121,6 +130,8 @@ class Engine:
         plan = await self.pipeline.route(call, ctx)
         if plan is None or not plan.targets:
             raise InvalidRequest(f"no provider serves model {call.model!r}; name it as provider/model", param="model")
+        if call.fallbacks:
+            plan = _with_fallbacks(plan, call.fallbacks, ctx)
         ctx.plan = plan
         return plan
 
@@ -142,6 +153,20 @@ class Engine:
         finally:
             await _aclose(rest)
             self.pipeline.record_usage(call, tracker.usage, ctx)
+
+
+def _with_fallbacks(plan: RoutePlan, fallbacks: tuple[str, ...], ctx: CallContext) -> RoutePlan:
+    """The body's fallbacks go right after the primary, before the router's own (a virtual key's others)."""
+    named = []
+    for index, model in enumerate(fallbacks):
+        target = resolve_target(model, ctx.route_prefix, ctx.settings)
+        if target is None:
+            raise InvalidRequest(
+                f"fallbacks[{index}]: no provider serves {model!r}; use provider/model", param="fallbacks"
+            )
+        named.append(target)
+    ordered = [plan.targets[0], *named, *plan.targets[1:]]
+    return RoutePlan(targets=tuple(dict.fromkeys(ordered)))
 
 
 def _falls_back(exc: UpstreamError) -> bool:

@@ -27,10 +27,11 @@ def relay_body(call: ChatCall, model: str, set_fields: dict[str, bytes] | None =
     Values stay raw JSON, so every field the client sent, known to us or not, reaches the upstream byte-exact.
     """
     assert call.native is not None
-    if model == call.model and not set_fields:
+    if model == call.model and not set_fields and call.fallbacks is None:
         return call.native.body
     fields = _FIELDS.decode(call.native.body)
     fields["model"] = msgspec.Raw(_ENCODER.encode(model))
+    fields.pop("fallbacks", None)  # the gateway's own field: no upstream knows it
     for name, value in (set_fields or {}).items():
         fields[name] = msgspec.Raw(value)
     return _ENCODER.encode(fields)

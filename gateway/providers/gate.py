@@ -7,7 +7,7 @@ import asyncio
 from collections import deque
 
 from ..config import ConcurrencyAndBufferSize
-from ..errors import RateLimited
+from ..errors import UpstreamError
 
 BUSY_RETRY_AFTER_S = 1.0
 
@@ -29,8 +29,11 @@ class Gate:
             self._free -= 1
             return
         if self._drop_excess and len(self._waiting) >= self._buffer:
-            raise RateLimited(
+            # An upstream-side refusal (429), so that a fallback target can still serve the call.
+            raise UpstreamError(
                 f"provider {self._name!r} is at capacity: its concurrency is in use and {self._buffer} calls wait",
+                status=429,
+                kind="rate_limit_error",
                 retry_after=BUSY_RETRY_AFTER_S,
             )
         turn = asyncio.get_running_loop().create_future()

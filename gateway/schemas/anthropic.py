@@ -121,6 +121,7 @@ class MessagesRequest(Wire, kw_only=True):
     output_format: OutputFormat | UnsetType = UNSET  # deprecated beta spelling of output_config.format
     service_tier: str | UnsetType = UNSET
     cache_control: CacheControl | UnsetType = UNSET
+    fallbacks: list[str] | UnsetType = UNSET  # the gateway's: "provider/model" targets to try next
 
 
 class CountTokensRequest(Wire, kw_only=True):

@@ -129,6 +129,7 @@ class ChatRequest(Wire, kw_only=True):
     safety_identifier: str | UnsetType = UNSET
     service_tier: str | UnsetType | None = UNSET
     metadata: Raw | UnsetType = UNSET
+    fallbacks: list[str] | UnsetType = UNSET  # the gateway's: "provider/model" targets to try next
 
 
 class PromptTokensDetails(Wire, kw_only=True):
