@@ -211,11 +211,21 @@ class FakeUpstream:
         return web.json_response({"status": "ok"})
 
 
-def make_app(chunks: int = 20, delay_ms: float = 0.0) -> web.Application:
+def make_app(chunks: int = 20, delay_ms: float = 0.0, fail_status: int | None = None) -> web.Application:
     upstream = FakeUpstream(chunks, delay_ms)
     app = web.Application()
-    app.router.add_post("/v1/messages", upstream.messages)
-    app.router.add_post("/v1/chat/completions", upstream.chat)
+    if fail_status is None:
+        app.router.add_post("/v1/messages", upstream.messages)
+        app.router.add_post("/v1/chat/completions", upstream.chat)
+    else:  # a provider that is down: every call fails with that status (bench/fallback.py)
+        body = b'{"error":{"message":"bench upstream is failing","type":"server_error","code":null}}'
+
+        async def fail(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(status=fail_status, body=body, content_type="application/json")
+
+        app.router.add_post("/v1/messages", fail)
+        app.router.add_post("/v1/chat/completions", fail)
     app.router.add_get("/health", upstream.health)
     return app
 
@@ -239,9 +249,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=20, help="text deltas per response (default 20)")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="sleep between SSE frames (default 0)")
     parser.add_argument("--no-uvloop", action="store_true", help="use the stdlib event loop")
+    parser.add_argument("--fail-status", type=int, default=None, help="answer every call with this error status")
     args = parser.parse_args(argv)
     web.run_app(
-        make_app(args.chunks, args.delay_ms),
+        make_app(args.chunks, args.delay_ms, args.fail_status),
         host=args.host,
         port=args.port,
         print=None,
