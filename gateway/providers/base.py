@@ -53,6 +53,14 @@ class Provider(Protocol):
         ...
 
 
+class ChecksConfig(Protocol):
+    """Optional, on a provider class: config errors (with JSON paths) found before anything is built, e.g. in
+    provider-specific key settings (`azure_key_config`, `bedrock_key_config`)."""
+
+    @classmethod
+    def check_config(cls, name: str, config: ProviderConfig) -> list[str]: ...
+
+
 def models_named_by_keys(config: ProviderConfig) -> list[str]:
     """The models a provider's keys name explicitly ("*" names none)."""
     names = (model for key in config.keys for model in key.models if model != "*")

@@ -38,6 +38,9 @@ class ProviderRegistry:
                 errors.extend(exc.errors)
             if cls.requires_keys and not entry.keys:
                 errors.append(f"$.providers.{name}.keys: provider {kind!r} needs at least one key")
+            check = getattr(cls, "check_config", None)  # see base.ChecksConfig
+            if check is not None:
+                errors.extend(check(name, entry))
         return errors
 
     def build(self, settings: Settings, http: UpstreamClient) -> dict[str, Provider]:

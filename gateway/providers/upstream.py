@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -69,7 +69,7 @@ class UpstreamClient:
 
     async def sse_batches(
         self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig, errors: ErrorMapper
-    ) -> AsyncIterator[SseBatch]:
+    ) -> AsyncGenerator[SseBatch, None]:
         """POST for an event stream and yield it one socket read at a time.
 
         An error status raises `errors(status, headers, body)` before anything is yielded; silence longer than

@@ -103,6 +103,7 @@ async def _delete(request: web.Request) -> web.Response:
     if not await request.app[STORE].delete(kind, entry_id):
         raise NotFound(f"no {kind.replace('_', ' ')} {entry_id!r}")
     directory = request.app[GOVERNANCE].directory
+    directory.changed()
     if kind == "virtual_key":
         directory.remove_key(entry_id)  # stops working at once
     elif kind == "team":
@@ -142,20 +143,25 @@ def _convert(raw: dict[str, Any], entry_type: type[Entry]) -> Entry:
         raise InvalidRequest(f"invalid {entry_type.__name__}: {exc}") from None
 
 
-def _exists(request: web.Request, kind: Kind, entry_id: str) -> bool:
+def _table(request: web.Request, kind: Kind) -> dict[str, Any]:
     directory = request.app[GOVERNANCE].directory
-    return entry_id in {"virtual_key": directory.keys, "team": directory.teams, "customer": directory.customers}[kind]
+    tables: dict[str, dict[str, Any]] = {
+        "virtual_key": directory.keys,
+        "team": directory.teams,
+        "customer": directory.customers,
+    }
+    return tables[kind]
+
+
+def _exists(request: web.Request, kind: Kind, entry_id: str) -> bool:
+    return entry_id in _table(request, kind)
 
 
 def _in_force(request: web.Request, kind: Kind, entry_type: type[Entry]) -> Entry:
-    directory = request.app[GOVERNANCE].directory
-    table: dict[str, Any] = {"virtual_key": directory.keys, "team": directory.teams, "customer": directory.customers}[
-        kind
-    ]
-    entry = table.get(request.match_info["id"])
+    entry: Entry | None = _table(request, kind).get(request.match_info["id"])
     if entry is None:
         raise NotFound(f"no {kind.replace('_', ' ')} {request.match_info['id']!r}")
-    return entry  # type: ignore[no-any-return]
+    return entry
 
 
 async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | None) -> None:
@@ -164,6 +170,7 @@ async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | Non
     value_hash = key_hash(value) if value else None
     await request.app[STORE].put(kind, entry, "api", value_hash, now)
     directory = governance.directory
+    directory.changed()
     if isinstance(entry, VirtualKey):
         directory.put_key(entry, value_hash or directory.key_hashes[entry.id])
         directory.created.setdefault(f"vk:{entry.id}", now)

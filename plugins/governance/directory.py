@@ -15,6 +15,10 @@ class Directory:
     teams: dict[str, Team] = field(default_factory=dict)
     customers: dict[str, Customer] = field(default_factory=dict)
     created: dict[str, float] = field(default_factory=dict)  # "vk:<id>" / "team:<id>" / "customer:<id>" -> time
+    version: int = 0  # bumped by every change, so that what was derived from the entries is derived again
+
+    def changed(self) -> None:
+        self.version += 1
 
     def anchor(self, scope: str) -> float:
         """Where an entry's non-calendar budget periods start counting: when it was created."""
@@ -22,12 +26,14 @@ class Directory:
 
     def put_key(self, key: VirtualKey, value_hash: str) -> None:
         self.remove_key(key.id)
+        self.changed()
         self.keys[key.id] = key
         self.key_hashes[key.id] = value_hash
         self.keys_by_hash[value_hash] = key
 
     def remove_key(self, key_id: str) -> bool:
         key = self.keys.pop(key_id, None)
+        self.changed()
         value_hash = self.key_hashes.pop(key_id, None)
         if value_hash is not None:
             self.keys_by_hash.pop(value_hash, None)

@@ -70,6 +70,7 @@ async def load(store: GovernanceStore, governance: Governance) -> None:
         elif stored.kind == "customer":
             directory.customers[entry.id] = entry  # type: ignore[assignment]
             directory.created[f"customer:{entry.id}"] = stored.created_at
+    directory.changed()
     governance.ledger.restored = {meter: (start, used) for meter, start, used, _ in await store.usage()}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .config import Budget, KeyProviderConfig, RateLimit, VirtualKey
 from .directory import Directory
 from .ledger import Ledger, Meter
@@ -68,3 +70,24 @@ def key_level_budgets(ledger: Ledger, directory: Directory, key: VirtualKey) -> 
 
 def provider_scope(key: VirtualKey, config: KeyProviderConfig) -> tuple[str, str]:
     return f"vk:{key.id}/{config.provider}", f"provider '{config.provider}' of virtual key '{key.name}'"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSet:
+    """Every meter one key's calls to one provider touch."""
+
+    key_requests: list[Meter]  # the key's request limit: once per call
+    requests: list[Meter]  # the provider config's request limit: once per attempt
+    tokens: list[Meter]  # the key's and the provider config's token limits
+    provider_budgets: list[Meter]
+    budgets: list[Meter]  # provider config, key, team, customer
+
+
+def meter_set(ledger: Ledger, directory: Directory, key: VirtualKey, config: KeyProviderConfig) -> MeterSet:
+    key_scope, key_label = f"vk:{key.id}", f"virtual key '{key.name}'"
+    scope, label = provider_scope(key, config)
+    key_requests, key_tokens = rate_meters(ledger, key_scope, key_label, key.rate_limit)
+    requests, tokens = rate_meters(ledger, scope, label, config.rate_limit)
+    provider_budgets = budget_meters(ledger, scope, label, config.budgets, directory.anchor(key_scope))
+    budgets = provider_budgets + key_level_budgets(ledger, directory, key)
+    return MeterSet(key_requests, requests, key_tokens + tokens, provider_budgets, budgets)

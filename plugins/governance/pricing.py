@@ -12,6 +12,7 @@ from gateway.schemas.anthropic import Usage
 from .config import Price
 
 PER_MTOK = 1e-6
+MAX_REMEMBERED = 10_000
 
 
 def _p(input_usd: float, output_usd: float, cached_usd: float | None = None, write_usd: float | None = None) -> Price:
@@ -54,9 +55,18 @@ BUNDLED: Mapping[str, Price] = MappingProxyType(
 class PriceTable:
     def __init__(self, overrides: Mapping[str, Price]) -> None:
         self._prices = {**BUNDLED, **overrides}
+        self._found: dict[str, Price | None] = {}  # lookups, remembered (the prefix search scans the table)
 
     def price(self, provider: str, model: str) -> Price | None:
         """The price of `provider/model`, its longest dated-prefix entry, or `provider/*`; None if unknown."""
+        key = f"{provider}/{model}"
+        if key not in self._found:
+            if len(self._found) > MAX_REMEMBERED:
+                self._found.clear()
+            self._found[key] = self._lookup(provider, model)
+        return self._found[key]
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
         prices = self._prices
         key = f"{provider}/{model}"
         if key in prices:

@@ -22,12 +22,13 @@ from gateway.schemas.anthropic import ENCODER, Usage
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
 from .directory import Directory
-from .ledger import Clock, Ledger, Meter, Reservation
-from .meters import budget_meters, key_level_budgets, provider_scope, rate_meters
+from .ledger import Clock, Ledger, Reservation
+from .meters import MeterSet, meter_set
 from .pricing import PriceTable
 from .store import key_hash
 
 KIND = "virtual_key"
+MAX_METER_SETS = 10_000
 PREFIX = "sk-bf-"
 BEARER = "bearer "
 
@@ -52,6 +53,7 @@ class Governance:
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.now)
         self.prices = PriceTable(self.config.pricing)
+        self._meter_sets: dict[tuple[int, str, int], MeterSet] = {}
 
     def now(self) -> float:
         return self.clock()
@@ -132,10 +134,6 @@ class Governance:
         rest = sorted((c for c in open_configs if c is not first), key=lambda c: -c.weight)
         return RoutePlan(targets=tuple(Target(c.provider, model) for c in (first, *rest)))
 
-    def _exhausted(self, key: VirtualKey, config: KeyProviderConfig) -> bool:
-        meters = self._provider_meters(key, config)
-        return any(self.ledger.exhausted(m) for m in meters)
-
     # --- each attempt: reserve; after the call: settle -------------------------------------------------------
 
     def reserve(self, call: ChatCall, ctx: CallContext) -> None:
@@ -147,19 +145,17 @@ class Governance:
         first_attempt = state.reservation is None
         if state.reservation is not None:  # a fallback: the previous attempt failed and used nothing
             self.ledger.release(state.reservation)
-        config = self._config_allowing(key, target.provider, target.model)
+        meters = self._meters(key, self._config_allowing(key, target.provider, target.model))
         prompt = _prompt_estimate(call)
         max_out = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
-        amounts = [(meter, 1.0) for meter in self._provider_requests(key, config)]
+        amounts = [(meter, 1.0) for meter in meters.requests]
         if first_attempt:  # the key's request limit counts calls, not attempts; a denied call does not count
-            key_requests, _ = rate_meters(self.ledger, f"vk:{key.id}", f"virtual key '{key.name}'", key.rate_limit)
-            amounts += [(meter, 1.0) for meter in key_requests]
-        amounts += [(meter, float(prompt + max_out)) for meter in self._token_meters(key, config)]
-        budgets = key_level_budgets(self.ledger, self.directory, key) + self._provider_budgets(key, config)
-        if budgets:
+            amounts += [(meter, 1.0) for meter in meters.key_requests]
+        amounts += [(meter, float(prompt + max_out)) for meter in meters.tokens]
+        if meters.budgets:
             price = state.price = self._price(target)
             worst = prompt * price.input_cost_per_token + max_out * price.output_cost_per_token
-            amounts += [(meter, worst) for meter in budgets]
+            amounts += [(meter, worst) for meter in meters.budgets]
         state.reservation = self.ledger.reserve(amounts)
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
@@ -183,21 +179,20 @@ class Governance:
             )
         return price
 
-    def _provider_requests(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
-        scope, label = provider_scope(key, config)
-        return rate_meters(self.ledger, scope, label, config.rate_limit)[0]
+    def _meters(self, key: VirtualKey, config: KeyProviderConfig) -> MeterSet:
+        """The meters a call of `key` to `config`'s provider touches, resolved once per key, provider and
+        directory version (a changed key is a new object; team and customer changes bump the version)."""
+        cache_key = (id(key), config.provider, self.directory.version)
+        found = self._meter_sets.get(cache_key)
+        if found is None:
+            if len(self._meter_sets) > MAX_METER_SETS:
+                self._meter_sets.clear()
+            found = self._meter_sets[cache_key] = meter_set(self.ledger, self.directory, key, config)
+        return found
 
-    def _token_meters(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
-        scope, label = provider_scope(key, config)
-        key_tokens = rate_meters(self.ledger, f"vk:{key.id}", f"virtual key '{key.name}'", key.rate_limit)[1]
-        return key_tokens + rate_meters(self.ledger, scope, label, config.rate_limit)[1]
-
-    def _provider_budgets(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
-        scope, label = provider_scope(key, config)
-        return budget_meters(self.ledger, scope, label, config.budgets, self.directory.anchor(f"vk:{key.id}"))
-
-    def _provider_meters(self, key: VirtualKey, config: KeyProviderConfig) -> list[Meter]:
-        return self._provider_budgets(key, config) + self._provider_requests(key, config)
+    def _exhausted(self, key: VirtualKey, config: KeyProviderConfig) -> bool:
+        meters = self._meters(key, config)
+        return any(self.ledger.exhausted(m) for m in (*meters.provider_budgets, *meters.requests))
 
 
 def virtual_key_of(request: web.Request) -> str | None:

@@ -7,6 +7,7 @@ from contextlib import aclosing
 from typing import ClassVar
 
 import msgspec
+from msgspec import Struct
 from msgspec.structs import replace
 
 from gateway import (
@@ -19,6 +20,7 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
+from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.schemas import anthropic as a
@@ -36,8 +38,8 @@ class AnthropicOptions(ConfigStruct, frozen=True):
 
 class AnthropicProvider:
     kind: ClassVar[str] = "anthropic"
-    dialect = "anthropic"
-    options_type = AnthropicOptions
+    dialect: ClassVar[Dialect | None] = "anthropic"
+    options_type: ClassVar[type[Struct]] = AnthropicOptions
     requires_keys: ClassVar[bool] = True
 
     def __init__(self, setup: ProviderSetup) -> None:
@@ -149,6 +151,7 @@ def _relayed(events: list[a.StreamEvent], raw: bytes) -> Chunk:
 
 def _decode_event(frame: SseFrame) -> a.StreamEvent:
     try:
-        return a.EVENT_DECODER.decode(frame.data)
+        event: a.StreamEvent = a.EVENT_DECODER.decode(frame.data)
+        return event
     except (msgspec.DecodeError, RecursionError) as exc:
         raise UpstreamError(f"upstream sent an invalid {frame.event} event: {exc}") from None

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, ClassVar
 
 import msgspec
-from msgspec import Meta, field
+from msgspec import Meta, Struct, field
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey
+from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
 from gateway.streaming import message_to_events
@@ -27,8 +28,8 @@ class MockOptions(ConfigStruct, frozen=True):
 
 class MockProvider:
     kind: ClassVar[str] = "mock"
-    dialect = None
-    options_type = MockOptions
+    dialect: ClassVar[Dialect | None] = None
+    options_type: ClassVar[type[Struct]] = MockOptions
     requires_keys: ClassVar[bool] = False
 
     def __init__(self, setup: ProviderSetup) -> None:

@@ -7,6 +7,7 @@ from contextlib import aclosing
 from typing import ClassVar, Literal
 
 import msgspec
+from msgspec import Struct
 
 from gateway import (
     CallContext,
@@ -18,6 +19,7 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
+from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.schemas import openai as o
@@ -38,10 +40,13 @@ class OpenAIOptions(ConfigStruct, frozen=True):
 
 
 class OpenAIProvider:
+    """Also the base of every OpenAI-wire provider (azure, the presets): they override `_chat_url`/`_headers`."""
+
     kind: ClassVar[str] = "openai"
-    dialect = "openai"
-    options_type = OpenAIOptions
+    dialect: ClassVar[Dialect | None] = "openai"
+    options_type: ClassVar[type[Struct]] = OpenAIOptions
     requires_keys: ClassVar[bool] = True
+    request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
 
     def __init__(self, setup: ProviderSetup) -> None:
         self.setup = setup
@@ -51,7 +56,7 @@ class OpenAIProvider:
         self._options: OpenAIOptions = setup.options
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
-        url = self._base + "/v1/chat/completions"
+        url = self._chat_url(call, key)
         reply = await self.setup.http.post(url, self._body(call, stream=False), self._headers(key), self._network)
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
@@ -59,7 +64,7 @@ class OpenAIProvider:
             completion = o.COMPLETION_DECODER.decode(reply.body)
         except (msgspec.DecodeError, RecursionError) as exc:
             raise UpstreamError(f"upstream sent an invalid chat.completion: {exc}") from None
-        request_id = reply.headers.get("x-request-id")
+        request_id = next((reply.headers[h] for h in self.request_id_headers if h in reply.headers), None)
         return ChatResult(
             message=chat_completion_to_message(completion, model=call.model),
             native=NativeBody(dialect="openai", body=reply.body),
@@ -67,7 +72,7 @@ class OpenAIProvider:
         )
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
-        url, body = self._base + "/v1/chat/completions", self._body(call, stream=True)
+        url, body = self._chat_url(call, key), self._body(call, stream=True)
         batches = self.setup.http.sse_batches(url, body, self._headers(key), self._network, error_from_reply)
         relay = StreamRelay(call)
         async with aclosing(batches):
@@ -86,6 +91,9 @@ class OpenAIProvider:
 
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
+
+    def _chat_url(self, call: ChatCall, key: ProviderKey) -> str:
+        return self._base + "/v1/chat/completions"
 
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
