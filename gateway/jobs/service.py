@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
@@ -43,7 +44,7 @@ class JobService:
         self.store = store
         self._run = run
         self._config = config
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._holding: dict[asyncio.Task[None], str] = {}  # worker -> the job it is running
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -85,7 +86,7 @@ class JobService:
     async def _admit(self, job: Job) -> None:
         try:
             await self.store.insert(job)
-            self._queue.put_nowait(job.id)
+            self._queue.put_nowait(job)
         finally:
             self._admitting -= 1
 
@@ -104,7 +105,7 @@ class JobService:
                 continue
             if job.status == "running":
                 await self.store.release([job.id])
-            self._queue.put_nowait(job.id)
+            self._queue.put_nowait(msgspec.structs.replace(job, status="pending"))
         if self._queue.qsize():
             log.info("recovered %d unfinished async jobs", self._queue.qsize())
 
@@ -112,11 +113,11 @@ class JobService:
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping:
-            job_id = await self._queue.get()
-            job = await self.store.claim(job_id, time.time())
+            queued = await self._queue.get()
+            job = await self.store.claim(queued, time.time())
             if job is None:
                 continue  # no longer pending (finished meanwhile)
-            self._holding[me] = job_id
+            self._holding[me] = job.id
             try:
                 outcome = await self._outcome(job)
                 await self.store.finish(_finished(job, outcome))

@@ -44,8 +44,8 @@ class JobStore(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def claim(self, job_id: str, now: float) -> Job | None:
-        """Mark a pending job running (attempts + 1); None if it is not pending (another worker has it)."""
+    async def claim(self, job: Job, now: float) -> Job | None:
+        """Mark a pending job running (attempts + 1) and return it so; None if it is no longer pending."""
         ...
 
     async def finish(self, job: Job) -> None:
