@@ -1,0 +1,113 @@
+"""Google's Gemini API (generativelanguage.googleapis.com): generateContent, its SSE stream and countTokens.
+
+Gemini is no client dialect, so every call is translated: canonical request -> GenerateContentRequest
+(transform.py), GenerateContentResponse -> canonical Message (response.py), stream chunks -> canonical events
+(stream.py). The API key goes in `x-goog-api-key`; the client's own key is never forwarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import ClassVar
+from urllib.parse import quote
+
+import msgspec
+
+from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
+from gateway.call import Dialect
+from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.body import require_canonical
+from gateway.schemas import anthropic as a
+
+from . import wire as g
+from .errors import error_from_reply
+from .response import response_to_message
+from .stream import GeminiStreamTranslator
+from .transform import count_tokens_request, messages_to_gemini, model_resource
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+class GeminiOptions(ConfigStruct, frozen=True):
+    api_version: str = "v1beta"  # the path segment before /models (v1 lacks thinking and some tool fields)
+
+
+class GeminiProvider:
+    kind: ClassVar[str] = "gemini"
+    dialect: ClassVar[Dialect | None] = None  # no client speaks Gemini: every call is translated
+    options_type: ClassVar[type[msgspec.Struct]] = GeminiOptions
+    requires_keys: ClassVar[bool] = True
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+        network = setup.config.network_config
+        options: GeminiOptions = setup.options
+        self._root = f"{(network.base_url or DEFAULT_BASE_URL).rstrip('/')}/{options.api_version.strip('/')}"
+        self._network = network
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        body = g.ENCODER.encode(self._request(call))
+        reply = await self.setup.http.post(self._url(call, "generateContent"), body, self._headers(key), self._network)
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        return ChatResult(message=response_to_message(_decode(reply.body), model=call.model))
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        url = self._url(call, "streamGenerateContent") + "?alt=sse"
+        body = g.ENCODER.encode(self._request(call))
+        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._network, error_from_reply)
+        translator = GeminiStreamTranslator(model=call.model)
+        async with aclosing(batches):
+            async for batch in batches:
+                events: list[a.StreamEvent] = []
+                try:
+                    for frame in batch.frames():
+                        if frame.data:  # comments and keep-alives carry none
+                            events += translator.feed(_decode(frame.data))
+                except UpstreamError:
+                    if events:
+                        yield Chunk(events=tuple(events))
+                    raise
+                if events:
+                    yield Chunk(events=tuple(events))
+        if not translator.complete:
+            raise UpstreamError("upstream stream ended before a finishReason")
+        yield Chunk(events=tuple(translator.finish()))
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        assert call.target is not None
+        require_canonical(call)
+        request = count_tokens_request(call.request, model=call.target.model)
+        reply = await self.setup.http.post(
+            self._url(call, "countTokens"), g.ENCODER.encode(request), self._headers(key), self._network
+        )
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        try:
+            return g.COUNT_TOKENS_DECODER.decode(reply.body).total_tokens
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise UpstreamError(f"upstream sent an invalid countTokens answer: {exc}") from None
+
+    def known_models(self) -> list[str]:
+        return models_named_by_keys(self.setup.config)
+
+    def _request(self, call: ChatCall) -> g.GenerateContentRequest:
+        require_canonical(call)
+        return messages_to_gemini(call.request)
+
+    def _url(self, call: ChatCall, method: str) -> str:
+        assert call.target is not None
+        return f"{self._root}/{quote(model_resource(call.target.model), safe='/')}:{method}"
+
+    def _headers(self, key: ProviderKey) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self._network.extra_headers}
+        headers["x-goog-api-key"] = key.value
+        return headers
+
+
+def _decode(body: bytes) -> g.GenerateContentResponse:
+    try:
+        return g.RESPONSE_DECODER.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise UpstreamError(f"upstream sent an invalid GenerateContentResponse: {exc}") from None
