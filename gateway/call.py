@@ -54,6 +54,9 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # Set by the engine when a stream's chunks are only relayed (the provider speaks the client's dialect and
     # no plugin transforms chunks): the provider may then decode just the events that carry usage.
     relay_stream: bool = False
+    # The client set no output cap (OpenAI clients may not): request.max_tokens holds client.default_max_tokens,
+    # which Anthropic needs; providers with no such need leave the cap out.
+    max_tokens_defaulted: bool = False
     fallbacks: tuple[str, ...] | None = None  # the body's `fallbacks` (taken out of it); None: it had none
 
 

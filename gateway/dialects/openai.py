@@ -57,6 +57,8 @@ class OpenAIDialect:
             native=NativeBody(dialect="openai", body=body),
             include_usage=isinstance(options, o.StreamOptions) and options.include_usage is True,
             translation_error=error,
+            max_tokens_defaulted=not isinstance(request.max_completion_tokens, int)
+            and not isinstance(request.max_tokens, int),
             fallbacks=tuple(request.fallbacks) if isinstance(request.fallbacks, list) else None,
         )
 

@@ -13,6 +13,8 @@ from typing import ClassVar
 from urllib.parse import quote
 
 import msgspec
+from msgspec import UNSET
+from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
 from gateway.call import Dialect
@@ -94,7 +96,10 @@ class GeminiProvider:
 
     def _request(self, call: ChatCall) -> g.GenerateContentRequest:
         require_canonical(call)
-        return messages_to_gemini(call.request)
+        request = call.request
+        if call.max_tokens_defaulted:  # the client set no cap; on Gemini, thoughts count against it too
+            request = replace(request, max_tokens=UNSET)
+        return messages_to_gemini(request)
 
     def _url(self, call: ChatCall, method: str) -> str:
         assert call.target is not None

@@ -7,7 +7,8 @@ from contextlib import aclosing
 from typing import ClassVar, Literal
 
 import msgspec
-from msgspec import Struct
+from msgspec import UNSET, Struct
+from msgspec.structs import replace
 
 from gateway import (
     CallContext,
@@ -107,6 +108,8 @@ class OpenAIProvider:
             max_tokens_field=self._options.max_tokens_field,
             stream=stream,
         )
+        if call.max_tokens_defaulted:  # the client set no cap: let the model's own limit apply
+            request = replace(request, max_tokens=UNSET, max_completion_tokens=UNSET)
         return o.ENCODER.encode(request)
 
     def _headers(self, key: ProviderKey) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway
+from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
 from tests.fakes.upstream import (
     FakeUpstream,
     Reply,
@@ -85,3 +85,23 @@ async def test_claude_code_style_base_url_routes_bare_models_to_anthropic(
     assert message.content[0].text == "hi from claude"  # type: ignore[union-attr]
     assert fake_upstream.requests_to("/v1/messages")[0].json["model"] == "claude-x-latest"
     assert "mock/mock-claude" in models
+
+
+async def test_an_openai_client_without_a_cap_sends_none_where_the_provider_needs_none(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """Anthropic needs max_tokens (client.default_max_tokens fills it); Gemini does not, so none is invented."""
+    from tests.fakes.gemini import gemini_response, generate_path
+
+    config = upstream_config(fake_upstream.url, default_max_tokens=1234)
+    config["providers"]["gemini"] = {"keys": [{"value": "g"}], "network_config": {"base_url": fake_upstream.url}}
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("a")))
+    fake_upstream.script(generate_path("gemini-x"), Reply.json(gemini_response("g")))
+    gw = await make_gateway(config)
+    async with gw.openai() as client:
+        for model in ("anthropic/claude-x", "gemini/gemini-x"):
+            await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert fake_upstream.requests_to("/v1/messages")[0].json["max_tokens"] == 1234
+    assert "maxOutputTokens" not in fake_upstream.requests_to(generate_path("gemini-x"))[0].json.get(
+        "generationConfig", {}
+    )
