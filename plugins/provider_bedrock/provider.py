@@ -1,0 +1,148 @@
+"""AWS Bedrock through the Converse API: POST /model/{modelId}/converse and /converse-stream, SigV4-signed.
+
+Keys carry AWS credentials in `bedrock_key_config` ({region, access_key, secret_key, session_token?}); a key's
+`value` is not used. `network_config.base_url` replaces `https://bedrock-runtime.{region}.amazonaws.com`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import ClassVar
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from msgspec import Struct
+from yarl import URL
+
+from gateway import (
+    CallContext,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    ProviderKey,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from gateway.call import Dialect
+from gateway.config import ConfigError, ProviderConfig
+from gateway.providers.base import NoOptions, ProviderSetup, models_named_by_keys
+from gateway.providers.body import require_canonical
+from gateway.providers.upstream import read_error_body
+from gateway.tokens import estimate_input_tokens
+from gateway.translate.common import new_message_id
+
+from . import wire as w
+from .config import BedrockKeyConfig, key_configs, parse_key_config
+from .errors import error_from_reply
+from .signing import botocore_missing, signed_headers
+from .stream import ConverseStreamReader
+from .transform import converse_message, converse_request
+
+DEFAULT_BASE_URL = "https://bedrock-runtime.{region}.amazonaws.com"
+JSON = "application/json"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+REQUEST_ID_HEADER = "x-amzn-requestid"
+
+
+class BedrockProvider:
+    kind: ClassVar[str] = "bedrock"
+    dialect: ClassVar[Dialect | None] = None  # Converse is nobody's client dialect: every call is translated
+    options_type: ClassVar[type[Struct]] = NoOptions
+    requires_keys: ClassVar[bool] = True
+
+    @classmethod
+    def check_config(cls, name: str, config: ProviderConfig) -> list[str]:
+        """Config errors found before start-up (gateway check-config, a clean one-line serve error)."""
+        missing = botocore_missing()
+        if missing is not None:
+            return [f"$.providers.{name}: {missing}"]
+        try:
+            key_configs(name, config)
+        except ConfigError as exc:
+            return exc.errors
+        return []
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        """Raises ConfigError (with paths) for keys without valid credentials, or without botocore."""
+        self.setup = setup
+        missing = botocore_missing()
+        if missing is not None:
+            raise ConfigError([f"$.providers.{setup.name}: {missing}"])
+        self._keys = key_configs(setup.name, setup.config)
+        self._network = setup.config.network_config
+        self._base = self._network.base_url.rstrip("/") if self._network.base_url else None
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        url, body, headers = self._request(call, key, "converse", JSON)
+        reply = await self.setup.http.post(url, body, headers, self._network)
+        if reply.status >= 400:
+            raise error_from_reply(reply.status, reply.headers, reply.body)
+        try:
+            response = w.RESPONSE_DECODER.decode(reply.body)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise UpstreamError(f"upstream sent an invalid Converse response: {exc}") from None
+        message_id = _message_id(reply.headers.get(REQUEST_ID_HEADER))
+        return ChatResult(message=converse_message(response, model=call.model, message_id=message_id))
+
+    async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        url, body, headers = self._request(call, key, "converse-stream", EVENT_STREAM)
+        idle = self._network.stream_idle_timeout_in_seconds
+        async with self.setup.http.stream(url, body, headers, self._network) as resp:
+            if resp.status >= 400:
+                raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
+            reader = ConverseStreamReader(model=call.model, message_id=_message_id(resp.headers.get(REQUEST_ID_HEADER)))
+            async with aclosing(_reads(resp, idle)) as reads:
+                async for data in reads:
+                    chunk, error = reader.read(data)
+                    if chunk is not None:
+                        yield chunk
+                    if error is not None:
+                        raise error
+            last = reader.end()
+            if last is not None:
+                yield last
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        return estimate_input_tokens(call.request)  # a local estimate: CountTokens serves only some models
+
+    def known_models(self) -> list[str]:
+        return models_named_by_keys(self.setup.config)
+
+    def _request(
+        self, call: ChatCall, key: ProviderKey, operation: str, accept: str
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """The URL, the body and the signed headers of one attempt with `key`."""
+        assert call.target is not None
+        require_canonical(call)
+        credentials = self._credentials(key)
+        model = call.target.model
+        body = w.ENCODER.encode(converse_request(call.request, model=model))
+        base = self._base or DEFAULT_BASE_URL.format(region=credentials.region)
+        # aiohttp re-quotes a URL string (`%3A` goes out as `:`); SigV4 signs the path as it goes out, so sign
+        # the URL in the very form aiohttp will send.
+        url = str(URL(f"{base}/model/{quote(model, safe='')}/{operation}"))
+        headers = {"content-type": JSON, "accept": accept, **self._network.extra_headers}
+        return url, body, signed_headers(url, body, headers, credentials)
+
+    def _credentials(self, key: ProviderKey) -> BedrockKeyConfig:
+        found = self._keys.get(id(key))
+        # A key object we did not see at start-up (a plugin built it) is validated now.
+        return found if found is not None else parse_key_config(key, f"$.providers.{self.setup.name}.keys[?]")
+
+
+async def _reads(resp: aiohttp.ClientResponse, idle: float) -> AsyncGenerator[bytes, None]:
+    """The body one socket read at a time, with transport failures made typed."""
+    try:
+        async for data in resp.content.iter_any():
+            yield data
+    except TimeoutError:
+        raise UpstreamTimeout(f"upstream stream was silent for {idle:g}s") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+
+
+def _message_id(request_id: str | None) -> str:
+    """Bedrock gives no message id; its request id makes one that can be traced in AWS logs."""
+    return f"msg_bdrk_{request_id.replace('-', '')}" if request_id else new_message_id()
