@@ -1,6 +1,8 @@
 """Governance: virtual keys (`sk-bf-...`), what each may use, budgets and rate limits, and an admin API.
 
 Configured by the top-level `governance` section (Bifrost's names); state is kept in `<app-dir>/config.db`.
+Its request-path hooks (hooks.py) are registered at start-up only when governance is in use (keys exist or the
+admin API is open), so a gateway without it pays nothing per request.
 """
 
 from __future__ import annotations
@@ -9,9 +11,8 @@ import contextlib
 
 from aiohttp import web
 
-from gateway import CallContext, ChatCall, Principal, RoutePlan, hookimpl
+from gateway import hookimpl
 from gateway.config import PluginConfigRegistry
-from gateway.schemas.anthropic import Usage
 
 from . import admin
 from .config import GovernanceConfig
@@ -37,23 +38,3 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
     assert isinstance(config, GovernanceConfig)
     app[GOVERNANCE] = Governance(config, enforce_auth=False)
     return running(app, config)
-
-
-@hookimpl(tryfirst=True)
-def gw_authenticate(request: web.Request, ctx: CallContext) -> Principal | None:
-    return ctx.app[GOVERNANCE].authenticate(request, ctx)
-
-
-@hookimpl(tryfirst=True)
-def gw_route(call: ChatCall, ctx: CallContext) -> RoutePlan | None:
-    return ctx.app[GOVERNANCE].route(call, ctx)
-
-
-@hookimpl
-def gw_transform_request(call: ChatCall, ctx: CallContext) -> None:
-    ctx.app[GOVERNANCE].reserve(call, ctx)
-
-
-@hookimpl
-def gw_record_usage(usage: Usage, ctx: CallContext) -> None:
-    ctx.app[GOVERNANCE].settle(usage, ctx)

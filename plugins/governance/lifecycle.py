@@ -11,9 +11,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.keys import APP_DIR, SETTINGS
+from gateway.keys import APP_DIR, PLUGINS, SETTINGS
 
 from .config import GovernanceConfig
+from .hooks import RequestHooks
 from .service import Governance
 from .store import GovernanceStore, key_hash
 
@@ -22,6 +23,7 @@ GOVERNANCE = web.AppKey("governance", Governance)
 STORE = web.AppKey("governance_store", GovernanceStore)
 DB_FILE = "config.db"
 FLUSH_INTERVAL_S = 0.5
+HOOKS_NAME = "governance.requests"
 
 
 @contextlib.asynccontextmanager
@@ -33,10 +35,15 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     app[STORE] = store
     await reconcile(store, config, governance.clock())
     await load(store, governance)
+    pm = app[PLUGINS].pm
+    if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
+        pm.register(RequestHooks(governance), name=HOOKS_NAME)
     flusher = asyncio.create_task(_flush_forever(store, governance))
     try:
         yield
     finally:
+        if pm.get_plugin(HOOKS_NAME) is not None:
+            pm.unregister(name=HOOKS_NAME)
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
