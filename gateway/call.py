@@ -86,3 +86,8 @@ class Principal(Struct, frozen=True, kw_only=True):
     id: str
     name: str = ""
     kind: str = "anonymous"
+
+
+# A stream's first chunk when its upstream has accepted the call but sent nothing yet: the client's response
+# can start (its headers go out) while the events are on their way.
+OPENED = Chunk(events=())

@@ -42,21 +42,37 @@ class SseBatch(Struct, frozen=True):
         return parse_frame(raw[start : end if end >= 0 else len(raw)])
 
 
-async def iter_batches(reader: StreamReader) -> AsyncIterator[SseBatch]:
-    """Yield the complete frames of each read; a last frame cut off by EOF is still yielded."""
-    pending = b""
-    while data := await reader.readany():
+class BatchSplitter:
+    """Cuts received bytes into batches of complete frames, keeping an unfinished frame for the next read."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> SseBatch | None:
         if b"\r" in data:  # rare: servers that end lines with \r\n
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        pending = pending + data if pending else data
+        pending = self._pending + data if self._pending else data
         end = pending.rfind(END)
         if end < 0:
-            continue
-        complete, pending = pending[: end + 2], pending[end + 2 :]
-        if complete.strip(b"\n"):
-            yield SseBatch(raw=complete)
-    if pending.strip(b"\n"):
-        yield SseBatch(raw=pending.strip(b"\n") + END)
+            self._pending = pending
+            return None
+        complete, self._pending = pending[: end + 2], pending[end + 2 :]
+        return SseBatch(raw=complete) if complete.strip(b"\n") else None
+
+    def end(self) -> SseBatch | None:
+        """A last frame cut off by EOF (no closing blank line), if any."""
+        rest, self._pending = self._pending.strip(b"\n"), b""
+        return SseBatch(raw=rest + END) if rest else None
+
+
+async def iter_batches(reader: StreamReader) -> AsyncIterator[SseBatch]:
+    """Yield the complete frames of each read; a last frame cut off by EOF is still yielded."""
+    splitter = BatchSplitter()
+    while data := await reader.readany():
+        if (batch := splitter.feed(data)) is not None:
+            yield batch
+    if (last := splitter.end()) is not None:
+        yield last
 
 
 def parse_frame(raw: bytes) -> SseFrame:

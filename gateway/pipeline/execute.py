@@ -22,7 +22,7 @@ from ..streaming import UsageTracker, message_to_events
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from ..providers.executor import Providers
+    from ..providers.executor import OpenStream, Providers
     from .context import CallContext
     from .stages import Pipeline
 
@@ -71,12 +71,12 @@ class Engine:
             events = message_to_events(cached.message)
             return call, _iterate([Chunk(events=tuple(events))])
 
-        async def run(attempt: ChatCall) -> tuple[ChatCall, tuple[Chunk, AsyncIterator[Chunk]]]:
+        async def run(attempt: ChatCall) -> tuple[ChatCall, OpenStream]:
             attempt = replace(attempt, relay_stream=self._relays(attempt))
             return attempt, await self.providers.open_stream(attempt, ctx)
 
-        attempt, (first, rest) = await self._first_success(call, ctx, run)
-        return attempt, self._observed(attempt, first, rest, ctx)
+        attempt, opened = await self._first_success(call, ctx, run)
+        return attempt, self._observed(attempt, opened, ctx)
 
     async def _first_success(
         self, call: ChatCall, ctx: CallContext, run: Callable[[ChatCall], Awaitable[tuple[ChatCall, T]]]
@@ -135,13 +135,12 @@ class Engine:
         ctx.plan = plan
         return plan
 
-    async def _observed(
-        self, call: ChatCall, first: Chunk, rest: AsyncIterator[Chunk], ctx: CallContext
-    ) -> AsyncIterator[Chunk]:
+    async def _observed(self, call: ChatCall, opened: OpenStream, ctx: CallContext) -> AsyncIterator[Chunk]:
         """Pass chunks through gw_transform_chunk and record the stream's usage once it ends."""
         tracker = UsageTracker()
         transform = self.pipeline.has("gw_transform_chunk")
-        chunk: Chunk | None = first
+        chunk: Chunk | None = opened.first
+        rest = opened.rest
         try:
             while chunk is not None:
                 if transform:
@@ -152,6 +151,7 @@ class Engine:
                 chunk = await anext(rest, None)
         finally:
             await _aclose(rest)
+            opened.release()
             self.pipeline.record_usage(call, tracker.usage, ctx)
 
 

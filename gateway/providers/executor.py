@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,6 +26,13 @@ NO_KEY = ProviderKey(name="", value="")
 # A retry-after longer than this is not waited out here: the client gets the 429 and its own retry-after.
 MAX_WAIT_S = 30.0
 REFUSED = frozenset({401, 402, 403})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    first: Chunk
+    rest: AsyncIterator[Chunk]
+    release: Callable[[], None]
 
 
 class Providers:
@@ -57,11 +65,11 @@ class Providers:
         provider, target = self._resolve(call)
         return await self._with_retries(provider, target, ctx, lambda key: provider.count_tokens(call, key, ctx))
 
-    async def open_stream(self, call: ChatCall, ctx: CallContext) -> tuple[Chunk, AsyncIterator[Chunk]]:
+    async def open_stream(self, call: ChatCall, ctx: CallContext) -> OpenStream:
         """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's.
 
-        Returns the first chunk and the open stream of the rest (the caller must close it); the provider's
-        slot is held until then.
+        The caller must close `rest` and then call `release` (the provider's slot is held until then); a
+        callback rather than a wrapping generator, since every layer costs each chunk a hop.
         """
         provider, target = self._resolve(call)
 
@@ -80,7 +88,7 @@ class Providers:
         except BaseException:
             gate.release()
             raise
-        return first, _releasing(rest, gate)
+        return OpenStream(first=first, rest=rest, release=gate.release)
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
@@ -151,13 +159,3 @@ async def _close(stream: AsyncIterator[Chunk]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-async def _releasing(stream: AsyncIterator[Chunk], gate: Gate) -> AsyncIterator[Chunk]:
-    """The stream, holding the provider's slot until it ends or is closed."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        await _close(stream)
-        gate.release()

@@ -11,7 +11,9 @@ from multidict import CIMultiDictProxy
 
 from ..config import NetworkConfig
 from ..errors import UpstreamError, UpstreamTimeout
-from ..sse import SseBatch, iter_batches
+from ..sse import BatchSplitter, SseBatch
+
+OPENED = SseBatch(raw=b"")  # the upstream accepted the stream; its events follow
 
 ErrorMapper = Callable[[int, CIMultiDictProxy[str], bytes], UpstreamError]  # an error answer as a typed error
 
@@ -72,16 +74,23 @@ class UpstreamClient:
     ) -> AsyncGenerator[SseBatch, None]:
         """POST for an event stream and yield it one socket read at a time.
 
-        An error status raises `errors(status, headers, body)` before anything is yielded; silence longer than
-        `idle_timeout` raises UpstreamTimeout and a broken connection UpstreamError. Close it (`aclosing`).
+        An error status raises `errors(status, headers, body)` before anything is yielded; then an empty batch
+        (OPENED) comes at once, so the client's response can start while the upstream writes its first events.
+        Silence longer than `idle_timeout` raises UpstreamTimeout, a broken connection UpstreamError. Close it
+        (`aclosing`).
         """
         idle_timeout = network.stream_idle_timeout_in_seconds
         async with self.stream(url, body, headers, network) as resp:
             if resp.status >= 400:
                 raise errors(resp.status, resp.headers, await read_error_body(resp))
+            yield OPENED
+            splitter = BatchSplitter()  # iter_batches, inlined: one generator fewer for every chunk to pass
             try:
-                async for batch in iter_batches(resp.content):
-                    yield batch
+                while data := await resp.content.readany():
+                    if (batch := splitter.feed(data)) is not None:
+                        yield batch
+                if (last := splitter.end()) is not None:
+                    yield last
             except TimeoutError:
                 raise UpstreamTimeout(f"upstream stream was silent for {idle_timeout:g}s") from None
             except aiohttp.ClientError as exc:

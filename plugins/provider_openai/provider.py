@@ -20,7 +20,7 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
-from gateway.call import Dialect
+from gateway.call import OPENED, Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable, require_canonical
 from gateway.schemas import openai as o
@@ -78,6 +78,9 @@ class OpenAIProvider:
         relay = StreamRelay(call)
         async with aclosing(batches):
             async for batch in batches:
+                if not batch.raw:
+                    yield OPENED
+                    continue
                 chunk, done, error = relay.chunk_of(batch)
                 if chunk.events or chunk.frame:
                     yield chunk
