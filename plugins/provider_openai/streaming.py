@@ -8,6 +8,7 @@ from gateway import ChatCall, Chunk, UpstreamError
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
 from gateway.sse import END, SseBatch, SseFrame
+from gateway.translate import common
 from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
 
 from .errors import error_message
@@ -16,16 +17,35 @@ DONE = b"[DONE]"
 DONE_FRAME = b"data: [DONE]\n\n"
 
 
+class ChunkView(msgspec.Struct):
+    """What a pure relay reads of a chunk: whether it has choices, its usage, an error."""
+
+    choices: list[msgspec.Raw] = []
+    usage: o.CompletionUsage | None = None
+    error: msgspec.Raw | None = None
+
+
+_VIEW = msgspec.json.Decoder(ChunkView)
+
+
 class StreamRelay:
     """One chunk per upstream read. The usage-only frame we asked for is not relayed to a client that did not
-    ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied by `end()`."""
+    ask for it (its `choices: []` breaks naive clients); a missing [DONE] is supplied by `end()`.
+
+    Under `call.relay_stream` (an OpenAI client, no plugin reading chunks) the frames are not translated: only
+    usage and errors are read, and the stream's usage is reported once, at its end.
+    """
 
     def __init__(self, call: ChatCall) -> None:
         self._translator = OpenAIStreamTranslator(model=call.model)
         self._client_wants_usage = call.include_usage
+        self._relay_only = call.relay_stream
+        self._usage: o.CompletionUsage | None = None
 
     def chunk_of(self, batch: SseBatch) -> tuple[Chunk, bool, UpstreamError | None]:
         """The batch as a chunk, whether [DONE] ended the stream, and the error a broken frame carries."""
+        if self._relay_only:
+            return self._relayed_only(batch)
         events: list[a.StreamEvent] = []
         hidden: set[int] = set()
         frames = batch.frames()
@@ -45,7 +65,42 @@ class StreamRelay:
         return _chunk(events, _relayed(batch, frames, len(frames), hidden)), False, None
 
     def end(self) -> Chunk:
+        if self._relay_only:
+            return _chunk(self._usage_events(), DONE_FRAME)
         return _chunk(self._translator.finish(), DONE_FRAME)
+
+    def _relayed_only(self, batch: SseBatch) -> tuple[Chunk, bool, UpstreamError | None]:
+        hidden: set[int] = set()
+        frames = batch.frames()
+        for position, frame in enumerate(frames):
+            if frame.data == DONE:
+                relayed = _relayed(batch, frames, position, hidden) + DONE_FRAME
+                return _chunk(self._usage_events(), relayed), True, None
+            if not frame.data:
+                continue
+            try:
+                view = _VIEW.decode(frame.data)
+            except (msgspec.DecodeError, RecursionError):
+                view = ChunkView(error=msgspec.Raw(b"null"))
+            if view.error is not None:
+                error = UpstreamError(error_message(frame.data) or "upstream sent an invalid chunk")
+                return _chunk([], _relayed(batch, frames, position, hidden)), True, error
+            if view.usage is not None:
+                self._usage = view.usage
+            if not view.choices and not self._client_wants_usage:
+                hidden.add(position)
+        return _chunk([], _relayed(batch, frames, len(frames), hidden)), False, None
+
+    def _usage_events(self) -> list[a.StreamEvent]:
+        """The stream's usage, as the canonical events that carry it (what gw_record_usage needs)."""
+        usage = common.usage_from_openai(self._usage)
+        delta = a.DeltaUsage(
+            output_tokens=usage.output_tokens,
+            input_tokens=usage.input_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+        )
+        return [a.MessageDelta(delta=a.MessageDeltaBody(), usage=delta), a.MessageStop()]
 
 
 def _chunk(events: list[a.StreamEvent], relayed: bytes) -> Chunk:

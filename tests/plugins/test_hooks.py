@@ -361,3 +361,28 @@ async def test_hook_gw_transform_chunk_sees_every_event_of_an_anthropic_upstream
     async with gw.anthropic() as client:
         async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
             assert await stream.get_final_text() == "ABCD"
+
+
+async def test_hook_gw_record_usage_on_a_relayed_openai_stream(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """An OpenAI relay reads only usage and errors: the recorded usage is the upstream's usage chunk."""
+    from tests.fakes.upstream import openai_sse, openai_usage
+
+    recorded: asyncio.Queue[a.Usage] = asyncio.Queue()
+
+    class Meter:
+        @hookimpl
+        def gw_record_usage(self, usage: a.Usage) -> None:
+            recorded.put_nowait(usage)
+
+    usage = openai_usage(100, 7, cached_tokens=60)
+    fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("a", "b"), usage=usage)))
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Meter()])
+    async with gw.openai() as client:
+        stream = await client.chat.completions.create(model="openai/gpt-x", messages=HELLO, stream=True)  # type: ignore[arg-type]
+        chunks = [c async for c in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ab"
+    assert all(c.choices for c in chunks)  # the usage chunk the gateway asked for stays hidden
+    got = await asyncio.wait_for(recorded.get(), 5)
+    assert (got.input_tokens, got.cache_read_input_tokens, got.output_tokens) == (40, 60, 7)
