@@ -7,13 +7,14 @@ Strings of the form "env.NAME" are read from the environment. Every error is rep
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta, Struct, field
+
+from .errors import split_validation_message
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
@@ -230,12 +231,9 @@ def _py_item_type(tp: Any, index: int = 0) -> Any:
     return args[index] if len(args) > index else Any
 
 
-_AT_PATH = re.compile(r" - at `\$(?P<rest>[^`]*)`$")
-
-
 def _with_path(message: str, path: str) -> str:
     """msgspec says "Expected `str`, got `int` - at `$.keys[0]`"; we say "$.providers.x.keys[0]: Expected ..."."""
-    match = _AT_PATH.search(message)
-    if match:
-        return f"{path}{match.group('rest')}: {message[: match.start()]}"
+    split = split_validation_message(message)
+    if split is not None:
+        return f"{path}{split[0]}: {split[1]}"
     return f"{path}: {message}"

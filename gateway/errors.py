@@ -6,6 +6,7 @@ own error ``type`` (Anthropic) or ``type``/``code`` (OpenAI). No aiohttp import 
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 
@@ -109,3 +110,14 @@ _KIND_BY_STATUS = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+_AT_PATH = re.compile(r" - at `\$(?P<rest>[^`]*)`$")
+
+
+def split_validation_message(message: str) -> tuple[str, str] | None:
+    """msgspec's "Expected `str`, got `int` - at `$.keys[0]`" -> (".keys[0]", "Expected `str`, got `int`")."""
+    match = _AT_PATH.search(message)
+    if match is None:
+        return None
+    return match.group("rest"), message[: match.start()]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import msgspec
 
-from ..errors import GatewayError, InvalidRequest
+from ..errors import GatewayError, InvalidRequest, split_validation_message
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 T = TypeVar("T")
-_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
 
 class StreamEncoder(Protocol):
@@ -56,12 +54,11 @@ def decode_json(decode: Callable[[bytes], T], body: bytes) -> T:
     try:
         return decode(body)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        match = _AT_PATH.search(message)
-        if match is None:
-            raise InvalidRequest(f"invalid request body: {message}") from None
-        path = match.group("path")
-        raise InvalidRequest(f"{path}: {message[: match.start()]}", param=path or None) from None
+        split = split_validation_message(str(exc))
+        if split is None:
+            raise InvalidRequest(f"invalid request body: {exc}") from None
+        path, text = split[0].removeprefix("."), split[1]
+        raise InvalidRequest(f"{path}: {text}", param=path or None) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:

@@ -10,7 +10,6 @@ import pluggy
 from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
-from ..errors import GatewayError
 from ..schemas.anthropic import Tool, Usage
 from .runner import Impl, build_table, run_collect, run_first, run_observe, run_pipe
 
@@ -130,4 +129,4 @@ def _without_stale_native_request(before: ChatCall, after: ChatCall) -> ChatCall
     return after
 
 
-__all__ = ["STAGES", "GatewayError", "Pipeline"]
+__all__ = ["STAGES", "Pipeline"]

@@ -15,12 +15,6 @@ def relayable(call: ChatCall, dialect: str | None) -> bool:
     return call.native is not None and call.native.dialect == dialect
 
 
-def require_canonical(call: ChatCall) -> None:
-    """A call whose body has no canonical form can only be relayed."""
-    if call.translation_error is not None:
-        raise call.translation_error
-
-
 def relay_body(call: ChatCall, model: str, set_fields: dict[str, bytes] | None = None) -> bytes:
     """The client's body with `model` set to the upstream's name (and some top-level fields replaced).
 

@@ -22,7 +22,7 @@ from gateway import (
 )
 from gateway.call import OPENED, Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
-from gateway.providers.body import relay_body, relayable, require_canonical
+from gateway.providers.body import relay_body, relayable
 from gateway.schemas import anthropic as a
 from gateway.sse import END, SseBatch, SseFrame
 
@@ -106,7 +106,6 @@ class AnthropicProvider:
         assert call.target is not None
         if relayable(call, self.dialect):
             return relay_body(call, call.target.model)
-        require_canonical(call)
         request = replace(call.request, model=call.target.model, stream=True if stream else msgspec.UNSET)
         return a.ENCODER.encode(request)
 

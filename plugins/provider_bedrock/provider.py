@@ -28,7 +28,6 @@ from gateway import (
 from gateway.call import Dialect
 from gateway.config import ConfigError, ProviderConfig
 from gateway.providers.base import NoOptions, ProviderSetup, models_named_by_keys
-from gateway.providers.body import require_canonical
 from gateway.providers.upstream import read_error_body
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.common import new_message_id
@@ -115,7 +114,6 @@ class BedrockProvider:
     ) -> tuple[str, bytes, dict[str, str]]:
         """The URL, the body and the signed headers of one attempt with `key`."""
         assert call.target is not None
-        require_canonical(call)
         credentials = self._credentials(key)
         model = call.target.model
         body = w.ENCODER.encode(converse_request(call.request, model=model))

@@ -19,7 +19,6 @@ from msgspec.structs import replace
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
 from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
-from gateway.providers.body import require_canonical
 from gateway.schemas import anthropic as a
 
 from . import wire as g
@@ -79,7 +78,6 @@ class GeminiProvider:
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         assert call.target is not None
-        require_canonical(call)
         request = count_tokens_request(call.request, model=call.target.model)
         reply = await self.setup.http.post(
             self._url(call, "countTokens"), g.ENCODER.encode(request), self._headers(key), self._network
@@ -95,7 +93,6 @@ class GeminiProvider:
         return models_named_by_keys(self.setup.config)
 
     def _request(self, call: ChatCall) -> g.GenerateContentRequest:
-        require_canonical(call)
         request = call.request
         if call.max_tokens_defaulted:  # the client set no cap; on Gemini, thoughts count against it too
             request = replace(request, max_tokens=UNSET)

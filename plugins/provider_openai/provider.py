@@ -22,7 +22,7 @@ from gateway import (
 )
 from gateway.call import OPENED, Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
-from gateway.providers.body import relay_body, relayable, require_canonical
+from gateway.providers.body import relay_body, relayable
 from gateway.schemas import openai as o
 from gateway.tokens import estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
@@ -104,7 +104,6 @@ class OpenAIProvider:
         if relayable(call, self.dialect):
             # Usage is how budgets and logs learn the cost of a stream: always ask for it.
             return relay_body(call, call.target.model, {"stream_options": INCLUDE_USAGE} if stream else None)
-        require_canonical(call)
         request = messages_to_chat_request(
             call.request,
             model=call.target.model,
