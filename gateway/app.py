@@ -14,12 +14,13 @@ from .config import Settings
 from .http import async_jobs, inference, models
 from .http.middlewares import errors_middleware
 from .jobs.run import jobs_context
-from .keys import APP_DIR, ENGINE, PLUGINS, SETTINGS
+from .keys import APP_DIR, ENGINE, PLUGINS, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
 from .providers.executor import Providers
 from .providers.upstream import UpstreamClient
+from .redaction import Redactor, configured_secrets, install_log_redaction
 
 DEFAULT_APP_DIR = Path("gateway-data")
 
@@ -36,8 +37,11 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
+    app[REDACTOR] = Redactor(configured_secrets(settings))
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
-    # only then do plugins close what those observers write to.
+    # only then do plugins close what those observers write to. Log redaction is on before anything starts
+    # and off after everything stopped.
+    app.cleanup_ctx.append(_log_redaction)
     app.cleanup_ctx.append(_plugin_lifespans)
     app.cleanup_ctx.append(_engine_context)
     app.cleanup_ctx.append(jobs_context)
@@ -84,6 +88,14 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
         finally:
             stop.set()  # observers still queued run before the session closes
             await drainer
+
+
+async def _log_redaction(app: web.Application) -> AsyncIterator[None]:
+    uninstall = install_log_redaction(app[REDACTOR])
+    try:
+        yield
+    finally:
+        uninstall()
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

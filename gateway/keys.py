@@ -10,10 +10,12 @@ from .config import Settings
 from .jobs.service import JobService
 from .pipeline.execute import Engine
 from .plugins import LoadedPlugins
+from .redaction import Redactor
 
 SETTINGS = web.AppKey("settings", Settings)
 PLUGINS = web.AppKey("plugins", LoadedPlugins)
 ENGINE = web.AppKey("engine", Engine)
 JOBS = web.AppKey("jobs", JobService)
 APP_DIR = web.AppKey("app_dir", Path)
+REDACTOR = web.AppKey("redactor", Redactor)  # every secret of the app; plugins add theirs (Redactor.add)
 REQUEST_ID = web.RequestKey("request_id", str)

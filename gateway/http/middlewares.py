@@ -12,7 +12,7 @@ from aiohttp import web
 from ..dialects.base import ClientDialect
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError, NotFound, RequestTooLarge, kind_for_status
-from ..keys import REQUEST_ID
+from ..keys import REDACTOR, REQUEST_ID
 
 log = logging.getLogger("gateway.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,7 +54,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         response = await handler(request)
     except GatewayError as exc:
-        response = error_response(dialect, exc, request_id)
+        response = error_response(dialect, request.app[REDACTOR].error(exc), request_id)
     except web.HTTPException as exc:
         response = error_response(dialect, _from_http_exception(exc, request), request_id)
     except Exception:

@@ -12,7 +12,7 @@ from ..dialects.registry import BY_NAME
 from ..errors import GatewayError
 from ..http.entry import served_headers
 from ..http.middlewares import new_request_id
-from ..keys import APP_DIR, ENGINE, JOBS, SETTINGS
+from ..keys import APP_DIR, ENGINE, JOBS, REDACTOR, SETTINGS
 from ..pipeline.context import CallContext
 from ..stores.jobs import Job
 from ..stores.sqlite_jobs import SqliteJobStore
@@ -52,6 +52,7 @@ async def run_job(app: web.Application, job: Job) -> Outcome:
         call = dialect.decode_call(job.body, headers, settings)
         result = await engine.complete(call, ctx)
     except GatewayError as exc:
+        exc = app[REDACTOR].error(exc)  # the stored job outlives the call: no secret goes into it
         body = dialect.error_body(exc, request_id)
         return Outcome(status=dialect.error_status(exc), body=body, headers=answer_headers, error=exc.message)
     if result.native is not None and result.native.dialect == dialect.name:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway import AuthenticationFailed, InvalidRequest, NotFound
 from gateway.dialects.base import decode_json
+from gateway.keys import REDACTOR
 
 from .config import Customer, Team, VirtualKey
 from .lifecycle import GOVERNANCE, STORE
@@ -168,6 +169,8 @@ async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | Non
     governance = request.app[GOVERNANCE]
     now = governance.clock()
     value_hash = key_hash(value) if value else None
+    if value and value_hash:
+        request.app[REDACTOR].add(value, value_hash)
     await request.app[STORE].put(kind, entry, "api", value_hash, now)
     directory = governance.directory
     directory.changed()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.keys import APP_DIR, PLUGINS, SETTINGS
+from gateway.keys import APP_DIR, PLUGINS, REDACTOR, SETTINGS
 
 from .config import GovernanceConfig
 from .hooks import RequestHooks
@@ -33,8 +33,10 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     governance = app[GOVERNANCE]
     governance.enforce_auth = settings.client.enforce_auth_on_inference
     app[STORE] = store
+    _register_secrets(app, config)
     await reconcile(store, config, governance.clock())
     await load(store, governance)
+    app[REDACTOR].add(*governance.directory.key_hashes.values())  # API-created keys' hashes too
     pm = app[PLUGINS].pm
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
         pm.register(RequestHooks(governance), name=HOOKS_NAME)
@@ -49,6 +51,15 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
             await flusher
         await flush(store, governance)
         await store.close()
+
+
+def _register_secrets(app: web.Application, config: GovernanceConfig) -> None:
+    """Virtual keys, their stored hashes and the admin token never appear in an error or a log line."""
+    redactor = app[REDACTOR]
+    for key in config.virtual_keys:
+        redactor.add(key.value, key_hash(key.value))
+    if config.auth_config.admin_token:
+        redactor.add(config.auth_config.admin_token)
 
 
 async def reconcile(store: GovernanceStore, config: GovernanceConfig, now: float) -> None:
