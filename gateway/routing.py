@@ -8,10 +8,34 @@ name (`"*"` does not count: it would make the choice arbitrary).
 
 from __future__ import annotations
 
+import re
+
 from .call import Target
 from .config import Settings
+from .errors import InvalidRequest
 
 DEFAULT_PROVIDER_BY_PREFIX = {"anthropic": "anthropic", "openai": "openai"}
+# Longer than any real model id (Bedrock inference-profile ARNs are ~100 characters).
+MAX_MODEL_LENGTH = 256
+# Model names go into upstream URLs (Gemini, Azure, Bedrock) and into answer headers (x-bf-model): printable
+# ASCII only (no control characters or whitespace: header injection), no URL syntax (`?`, `#`, `%`, `\`) and no
+# `.`/`..` path segment (path traversal). `/` and `:` stay allowed: `tunedModels/x`, `meta-llama/Llama-3.1-8B`,
+# `anthropic.claude-3-5-sonnet-20240620-v1:0`.
+_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[?#%\\]|(?:^|/)\.{1,2}(?:/|$)")
+
+
+def check_model_name(model: str, param: str = "model") -> None:
+    """Refuse (400) a model string that is too long or could change an upstream URL or a header."""
+    if not model:
+        raise InvalidRequest(f"{param}: must name a model", param=param)
+    if len(model) > MAX_MODEL_LENGTH:
+        raise InvalidRequest(f"{param}: must be at most {MAX_MODEL_LENGTH} characters, not {len(model)}", param=param)
+    if _FORBIDDEN.search(model):
+        raise InvalidRequest(
+            f"{param}: {model!r} is not a valid model name (printable ASCII without spaces, `?`, `#`, `%`,"
+            " backslashes or `.`/`..` path segments)",
+            param=param,
+        )
 
 
 def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:

@@ -9,6 +9,7 @@ from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Dialect, NativeBody
 from ..errors import GatewayError, InvalidRequest
+from ..routing import check_model_name
 from ..schemas import anthropic as a
 from .base import decode_json
 
@@ -28,6 +29,7 @@ class AnthropicDialect:
 
     def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall:
         request = decode_json(a.REQUEST_DECODER.decode, body)
+        check_model_name(request.model)
         if isinstance(request.max_tokens, UnsetType):
             raise InvalidRequest("max_tokens: Field required", param="max_tokens")
         if request.max_tokens < 0:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..call import ChatCall, ChatResult, Chunk, Dialect, NativeBody
 from ..errors import GatewayError, InvalidRequest
+from ..routing import check_model_name
 from ..schemas import anthropic as a
 from ..schemas import openai as o
 from ..translate.request_to_anthropic import chat_request_to_messages
@@ -41,6 +42,7 @@ class OpenAIDialect:
 
     def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall:
         request = decode_json(o.REQUEST_DECODER.decode, body)
+        check_model_name(request.model)
         default_max_tokens = settings.client.default_max_tokens
         try:
             canonical, error = chat_request_to_messages(request, default_max_tokens=default_max_tokens), None

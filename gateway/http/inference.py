@@ -12,7 +12,8 @@ from ..call import ChatCall, ChatResult, NativeBody
 from ..dialects.base import ClientDialect, decode_json
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError
-from ..keys import ENGINE
+from ..keys import ENGINE, REDACTOR
+from ..routing import check_model_name
 from ..pipeline.context import CallContext
 from ..schemas import anthropic as a
 from . import async_jobs
@@ -36,6 +37,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     ctx = await start_call(request, route_prefix(request))
     body = await read_body(request)
     params = decode_json(a.COUNT_TOKENS_DECODER.decode, body)
+    check_model_name(params.model)
     canonical = a.MessagesRequest(**{f: getattr(params, f) for f in params.__struct_fields__}, max_tokens=1)
     call = ChatCall(
         dialect="anthropic",
@@ -80,7 +82,7 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
                 if data:
                     await sse.write(data)
         except GatewayError as exc:
-            await sse.write(encoder.error(exc))
+            await sse.write(encoder.error(request.app[REDACTOR].error(exc)))
         except ConnectionResetError:
             log.info("client went away during stream %s", ctx.request_id)
         except Exception:

@@ -16,7 +16,7 @@ from msgspec.structs import replace
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan
 from ..errors import GatewayError, InvalidRequest, UpstreamError
 from ..providers.body import relayable
-from ..routing import resolve_target
+from ..routing import check_model_name, resolve_target
 from ..streaming import UsageTracker, message_to_events
 
 T = TypeVar("T")
@@ -159,6 +159,7 @@ def _with_fallbacks(plan: RoutePlan, fallbacks: tuple[str, ...], ctx: CallContex
     """The body's fallbacks go right after the primary, before the router's own (a virtual key's others)."""
     named = []
     for index, model in enumerate(fallbacks):
+        check_model_name(model, f"fallbacks[{index}]")
         target = resolve_target(model, ctx.route_prefix, ctx.settings)
         if target is None:
             raise InvalidRequest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from ..call import ChatCall
+from ..errors import InvalidRequest
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ENCODER = msgspec.json.Encoder()
@@ -23,7 +24,10 @@ def relay_body(call: ChatCall, model: str, set_fields: dict[str, bytes] | None =
     assert call.native is not None
     if model == call.model and not set_fields and call.fallbacks is None:
         return call.native.body
-    fields = _FIELDS.decode(call.native.body)
+    try:
+        fields = _FIELDS.decode(call.native.body)
+    except (msgspec.DecodeError, RecursionError) as exc:  # e.g. invalid UTF-8 in a key the typed decode skipped
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     fields["model"] = msgspec.Raw(_ENCODER.encode(model))
     fields.pop("fallbacks", None)  # the gateway's own field: no upstream knows it
     for name, value in (set_fields or {}).items():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..config import NetworkConfig, ProviderKey
 from ..errors import InvalidRequest, NotFound, UpstreamError
+from ..routing import check_model_name
 from .body import relayable
 from .gate import Gate
 from .keys import SESSION, KeyChooser, Sessions, session_ttl
@@ -92,6 +93,7 @@ class Providers:
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
+        check_model_name(call.target.model)  # a plugin's route too: the name goes into URLs and headers
         provider = self.get(call.target.provider)
         if call.translation_error is not None and not relayable(call, provider.dialect):
             raise call.translation_error  # only a provider of the client's dialect can serve this body

@@ -97,7 +97,10 @@ class AnthropicProvider:
         )
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
-        return _COUNT.decode(reply.body).input_tokens
+        try:
+            return _COUNT.decode(reply.body).input_tokens
+        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
+            raise UpstreamError(f"upstream sent an invalid count_tokens answer: {exc}") from None
 
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
