@@ -13,8 +13,8 @@ from ..dialects.base import ClientDialect, decode_json
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError
 from ..keys import ENGINE, REDACTOR
-from ..routing import check_model_name
 from ..pipeline.context import CallContext
+from ..routing import check_model_name
 from ..schemas import anthropic as a
 from . import async_jobs
 from .entry import read_body, served_headers, start_call
