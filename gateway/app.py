@@ -77,9 +77,7 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         pipeline = Pipeline(loaded.pm)
-        providers = Providers(
-            loaded.providers.build(app[SETTINGS], UpstreamClient(session)), app[SETTINGS].client.drop_excess_requests
-        )
+        providers = Providers(loaded.providers.build(app[SETTINGS], UpstreamClient(session)))
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
         stop = asyncio.Event()
         drainer = asyncio.create_task(pipeline.drain_observers(stop))

@@ -59,7 +59,8 @@ class NetworkConfig(ConfigStruct, frozen=True):
 
 class ConcurrencyAndBufferSize(ConfigStruct, frozen=True):
     concurrency: Annotated[int, Meta(ge=1)] = 1000  # upstream calls in flight at once
-    buffer_size: Annotated[int, Meta(ge=0)] = 5000  # calls waiting for a slot; beyond: 429 or wait (drop_excess)
+    buffer_size: Annotated[int, Meta(ge=0)] = 5000  # calls waiting for a slot; beyond: 429 with retry-after
+    queue_timeout_in_seconds: Annotated[float, Meta(gt=0)] = 30.0  # longest wait for a slot; then 429
 
 
 class CustomProviderConfig(ConfigStruct, frozen=True):
@@ -78,7 +79,9 @@ class ClientConfig(ConfigStruct, frozen=True):
     max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 32
     default_max_tokens: Annotated[int, Meta(gt=0)] = DEFAULT_MAX_TOKENS  # when an OpenAI client sets none
     enforce_auth_on_inference: bool = False  # refuse inference calls that carry no key
-    drop_excess_requests: bool = False  # a provider whose buffer is full: 429 at once (true) or wait (false)
+    # Bifrost's: refuse calls when a provider's buffer is full. Always so here (waiting for room in a full buffer
+    # would be an unbounded queue), so the value changes nothing; it is accepted for Bifrost configs.
+    drop_excess_requests: bool = False
     async_job_result_ttl: Annotated[int, Meta(gt=0)] = 3600  # seconds a finished job's result is kept
     async_max_concurrency: Annotated[int, Meta(ge=1, le=10_000)] = 16  # jobs running at once
     async_max_queue: Annotated[int, Meta(ge=1)] = 10_000  # jobs waiting; beyond it a submit answers 429

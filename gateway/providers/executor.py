@@ -39,13 +39,11 @@ class OpenStream:
 class Providers:
     """The provider instances of one app, by configured name, with their gates and the sticky sessions."""
 
-    def __init__(self, instances: dict[str, Provider], drop_excess: bool = False, rng: random.Random | None = None):
+    def __init__(self, instances: dict[str, Provider], rng: random.Random | None = None):
         self.instances = instances
         self._rng = rng or random.Random()
         self._sessions = Sessions()
-        self._gates = {
-            name: Gate(name, p.setup.config.concurrency_and_buffer_size, drop_excess) for name, p in instances.items()
-        }
+        self._gates = {name: Gate(name, p.setup.config.concurrency_and_buffer_size) for name, p in instances.items()}
 
     def get(self, name: str) -> Provider:
         provider = self.instances.get(name)

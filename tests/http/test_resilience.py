@@ -220,18 +220,33 @@ async def test_after_the_first_byte_a_failure_is_a_terminal_error_event(
 
 
 @pytest.mark.parametrize("drop_excess", [True, False])
-async def test_a_full_provider_queue(make_gateway: MakeGateway, fake_upstream: FakeUpstream, drop_excess: bool) -> None:
+async def test_a_full_provider_buffer_is_a_429_with_retry_after(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, drop_excess: bool
+) -> None:
+    """One call runs, one waits in the buffer, the third is refused at once, whatever drop_excess_requests says."""
     fake_upstream.default(CHAT, Reply.json(openai_completion(), delay=0.3))
     provider = openai_like(fake_upstream.url) | {"concurrency_and_buffer_size": {"concurrency": 1, "buffer_size": 1}}
     gw = await make_gateway({"providers": {"up": provider}, "client": {"drop_excess_requests": drop_excess}})
     results = await asyncio.gather(*(chat(gw.url) for _ in range(3)))
-    statuses = sorted(status for status, _, _ in results)
-    if drop_excess:
-        assert statuses == [200, 200, 429]
-        refused = next(body for status, body, _ in results if status == 429)
-        assert refused["error"]["type"] == "rate_limit_error" and "capacity" in refused["error"]["message"]
-    else:
-        assert statuses == [200, 200, 200]  # the third waited its turn
+    assert sorted(status for status, _, _ in results) == [200, 200, 429]
+    refused, headers = next((body, headers) for status, body, headers in results if status == 429)
+    assert refused["error"]["type"] == "rate_limit_error" and "capacity" in refused["error"]["message"]
+    assert headers["retry-after"] == "1"
+
+
+async def test_a_call_waits_for_a_slot_no_longer_than_the_queue_timeout(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default(CHAT, Reply.json(openai_completion(), delay=1.0))
+    limits = {"concurrency": 1, "buffer_size": 10, "queue_timeout_in_seconds": 0.2}
+    gw = await make_gateway({"providers": {"up": openai_like(fake_upstream.url) | {"concurrency_and_buffer_size": limits}}})
+    started = time.monotonic()
+    first, second = await asyncio.gather(chat(gw.url), chat(gw.url))
+    waited = time.monotonic() - started
+    assert sorted([first[0], second[0]]) == [200, 429]
+    refused = first if first[0] == 429 else second
+    assert "within 0.2s" in refused[1]["error"]["message"] and refused[2]["retry-after"] == "1"
+    assert len(fake_upstream.requests_to(CHAT)) == 1 and waited < 1.9
 
 
 async def test_a_stalled_stream_ends_with_a_timeout_event(
