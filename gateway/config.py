@@ -20,6 +20,7 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
 DEFAULT_BACKOFF_MAX_MS = 5000
 DEFAULT_STREAM_IDLE_TIMEOUT_S = 120.0
+DEFAULT_STREAM_MAX_DURATION_S = 3600.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_MAX_TOKENS = 4096
 ENV_PREFIX = "env."
@@ -50,7 +51,8 @@ class NetworkConfig(ConfigStruct, frozen=True):
     base_url: str | None = None  # the provider's origin without /v1; the provider appends its paths
     extra_headers: dict[str, str] = field(default_factory=dict)
     default_request_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_TIMEOUT_S
-    stream_idle_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_STREAM_IDLE_TIMEOUT_S
+    stream_idle_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_STREAM_IDLE_TIMEOUT_S  # keep-alives aside
+    stream_max_duration_in_seconds: Annotated[float, Meta(gt=0)] | None = DEFAULT_STREAM_MAX_DURATION_S  # None: no cap
     max_retries: Annotated[int, Meta(ge=0, le=20)] = 0
     retry_backoff_initial: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_INITIAL_MS  # milliseconds
     retry_backoff_max: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_MAX_MS  # milliseconds

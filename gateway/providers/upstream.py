@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from multidict import CIMultiDictProxy
 from ..config import NetworkConfig
 from ..errors import UpstreamError, UpstreamTimeout
 from ..sse import BatchSplitter, SseBatch
+from .deadlines import StreamDeadlines, keepalive_only
 
 OPENED = SseBatch(raw=b"")  # the upstream accepted the stream; its events follow
 
@@ -46,17 +48,17 @@ class UpstreamClient:
     async def stream(
         self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST and hand over the open response; reads time out after `stream_idle_timeout_in_seconds` of silence.
+        """POST and hand over the open response; the upstream must answer within `stream_idle_timeout_in_seconds`.
 
-        The connection is closed (not returned to the pool) unless the body was read to the end, so an
-        abandoned stream also stops the upstream's generation.
+        Reading the body goes through `sse_batches` or `reads`, which apply the stream's deadlines. The connection
+        is closed (not returned to the pool) unless the body was read to the end, so an abandoned stream also
+        stops the upstream's generation.
         """
         idle_timeout = network.stream_idle_timeout_in_seconds
-        client_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=network.connect_timeout_in_seconds, sock_read=idle_timeout
-        )
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=network.connect_timeout_in_seconds)
         try:
-            resp = await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
+            async with asyncio.timeout(idle_timeout):
+                resp = await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream sent nothing for {idle_timeout:g}s", retryable=True) from None
         except aiohttp.ClientError as exc:
@@ -76,25 +78,69 @@ class UpstreamClient:
 
         An error status raises `errors(status, headers, body)` before anything is yielded; then an empty batch
         (OPENED) comes at once, so the client's response can start while the upstream writes its first events.
-        Silence longer than `idle_timeout` raises UpstreamTimeout, a broken connection UpstreamError. Close it
+        No content (keep-alives do not count) for `stream_idle_timeout_in_seconds`, or a stream longer than
+        `stream_max_duration_in_seconds`, raises UpstreamTimeout; a broken connection UpstreamError. Close it
         (`aclosing`).
         """
-        idle_timeout = network.stream_idle_timeout_in_seconds
+        started = asyncio.get_running_loop().time()
         async with self.stream(url, body, headers, network) as resp:
             if resp.status >= 400:
                 raise errors(resp.status, resp.headers, await read_error_body(resp))
             yield OPENED
+            deadlines = _deadlines(network, started)
             splitter = BatchSplitter()  # iter_batches, inlined: one generator fewer for every chunk to pass
+            task, cancelling, fresh = None, 0, True
             try:
-                while data := await resp.content.readany():
-                    if (batch := splitter.feed(data)) is not None:
+                while True:
+                    if fresh:
+                        deadlines.content()
+                    deadlines.waiting = task = asyncio.current_task()
+                    cancelling = task.cancelling() if task is not None else 0
+                    data = await resp.content.readany()
+                    deadlines.waiting = None
+                    if not data:
+                        break
+                    batch = splitter.feed(data)
+                    fresh = batch is not None and not keepalive_only(batch.raw)
+                    if batch is not None:
                         yield batch
                 if (last := splitter.end()) is not None:
                     yield last
-            except TimeoutError:
-                raise UpstreamTimeout(f"upstream stream was silent for {idle_timeout:g}s") from None
+            except asyncio.CancelledError:
+                if deadlines.expired(task, cancelling):
+                    raise deadlines.error() from None
+                raise
             except aiohttp.ClientError as exc:
                 raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+            finally:
+                deadlines.close()
+
+    async def reads(self, resp: aiohttp.ClientResponse, network: NetworkConfig) -> AsyncGenerator[bytes, None]:
+        """A non-SSE stream's body one socket read at a time (every byte is content), under the same deadlines."""
+        deadlines = _deadlines(network, None)
+        task, cancelling = None, 0
+        try:
+            while True:
+                deadlines.content()
+                deadlines.waiting = task = asyncio.current_task()
+                cancelling = task.cancelling() if task is not None else 0
+                data = await resp.content.readany()
+                deadlines.waiting = None
+                if not data:
+                    return
+                yield data
+        except asyncio.CancelledError:
+            if deadlines.expired(task, cancelling):
+                raise deadlines.error() from None
+            raise
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+        finally:
+            deadlines.close()
+
+
+def _deadlines(network: NetworkConfig, started: float | None) -> StreamDeadlines:
+    return StreamDeadlines(network.stream_idle_timeout_in_seconds, network.stream_max_duration_in_seconds, started)
 
 
 async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:

@@ -6,12 +6,11 @@ Keys carry AWS credentials in `bedrock_key_config` ({region, access_key, secret_
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import ClassVar
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 from msgspec import Struct
 from yarl import URL
@@ -23,7 +22,6 @@ from gateway import (
     Chunk,
     ProviderKey,
     UpstreamError,
-    UpstreamTimeout,
 )
 from gateway.call import Dialect
 from gateway.config import ConfigError, ProviderConfig
@@ -87,12 +85,11 @@ class BedrockProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body, headers = self._request(call, key, "converse-stream", EVENT_STREAM)
-        idle = self._network.stream_idle_timeout_in_seconds
         async with self.setup.http.stream(url, body, headers, self._network) as resp:
             if resp.status >= 400:
                 raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
             reader = ConverseStreamReader(model=call.model, message_id=_message_id(resp.headers.get(REQUEST_ID_HEADER)))
-            async with aclosing(_reads(resp, idle)) as reads:
+            async with aclosing(self.setup.http.reads(resp, self._network)) as reads:
                 async for data in reads:
                     chunk, error = reader.read(data)
                     if chunk is not None:
@@ -128,17 +125,6 @@ class BedrockProvider:
         found = self._keys.get(id(key))
         # A key object we did not see at start-up (a plugin built it) is validated now.
         return found if found is not None else parse_key_config(key, f"$.providers.{self.setup.name}.keys[?]")
-
-
-async def _reads(resp: aiohttp.ClientResponse, idle: float) -> AsyncGenerator[bytes, None]:
-    """The body one socket read at a time, with transport failures made typed."""
-    try:
-        async for data in resp.content.iter_any():
-            yield data
-    except TimeoutError:
-        raise UpstreamTimeout(f"upstream stream was silent for {idle:g}s") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
 
 
 def _message_id(request_id: str | None) -> str:

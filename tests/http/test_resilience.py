@@ -239,7 +239,9 @@ async def test_a_call_waits_for_a_slot_no_longer_than_the_queue_timeout(
 ) -> None:
     fake_upstream.default(CHAT, Reply.json(openai_completion(), delay=1.0))
     limits = {"concurrency": 1, "buffer_size": 10, "queue_timeout_in_seconds": 0.2}
-    gw = await make_gateway({"providers": {"up": openai_like(fake_upstream.url) | {"concurrency_and_buffer_size": limits}}})
+    gw = await make_gateway(
+        {"providers": {"up": openai_like(fake_upstream.url) | {"concurrency_and_buffer_size": limits}}}
+    )
     started = time.monotonic()
     first, second = await asyncio.gather(chat(gw.url), chat(gw.url))
     waited = time.monotonic() - started
