@@ -12,9 +12,10 @@ from aiohttp import web
 
 from .config import Settings
 from .http import async_jobs, inference, models
+from .http.bodies import CONCURRENT_INFLATIONS
 from .http.middlewares import errors_middleware
 from .jobs.run import jobs_context
-from .keys import APP_DIR, ENGINE, PLUGINS, REDACTOR, SETTINGS
+from .keys import APP_DIR, ENGINE, INFLATIONS, PLUGINS, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
@@ -30,14 +31,24 @@ def create_app(
 ) -> web.Application:
     """Build the app; raises ConfigError (every problem, with its path) before anything starts."""
     loaded = load_plugins(settings, extra_plugins)
+    client = settings.client
     app = web.Application(
         middlewares=[errors_middleware],
-        client_max_size=settings.client.max_request_body_size_mb * 1024 * 1024,
+        client_max_size=client.max_request_body_size_mb * 1024 * 1024,
+        handler_args={
+            # Compressed bodies are inflated by read_body, under the size limit: aiohttp would inflate them
+            # before any limit applies (a decompression bomb).
+            "auto_decompress": False,
+            # aiohttp closes a connection still waiting for a request head when this runs out: the header
+            # deadline against slow clients (and the idle limit of keep-alive connections).
+            "keepalive_timeout": client.header_timeout_in_seconds,
+        },
     )
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
     app[REDACTOR] = Redactor(configured_secrets(settings))
+    app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -21,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(config_schema())
         return 0
-    return serve(args.config, args.host, args.port, args.app_dir)
+    if args.admin_host is not None and args.admin_port is None:
+        print("gateway: --admin-host needs --admin-port", file=sys.stderr)
+        return 2
+    admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
+    return serve(args.config, args.host, args.port, args.app_dir, admin)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8080)
     serve_cmd.add_argument("--app-dir", type=Path, default=None, help="where the gateway keeps its data")
+    serve_cmd.add_argument(
+        "--admin-port", type=int, default=None, help="serve the admin API (/api/...) on this port only"
+    )
+    serve_cmd.add_argument("--admin-host", default=None, help="the admin listener's address (default: --host)")
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
     commands.add_parser("schema", help="print the JSON Schema of the config file (kept in config/schema.json)")
@@ -69,7 +78,7 @@ def check_config(path: str) -> int:
     return 0
 
 
-def serve(config_path: str, host: str, port: int, app_dir: Path | None) -> int:
+def serve(config_path: str, host: str, port: int, app_dir: Path | None, admin: tuple[str, int] | None = None) -> int:
     from .app import create_app
 
     logging.basicConfig(
@@ -91,16 +100,31 @@ def serve(config_path: str, host: str, port: int, app_dir: Path | None) -> int:
         return 2
     if app_dir is not None:
         app_dir.mkdir(parents=True, exist_ok=True)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        handler_cancellation=True,  # a client that leaves cancels its call, and so its upstream request
-        access_log=None,
-        print=_ready_printer(host, port),
-        loop=_event_loop(),
-    )
+    loop = _event_loop()
+    try:
+        loop.run_until_complete(_serve_until_signalled(app, host, port, admin))
+    finally:
+        loop.close()
     return 0
+
+
+async def _serve_until_signalled(app: web.Application, host: str, port: int, admin: tuple[str, int] | None) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (in-flight calls get the runner's grace)."""
+    from .http.server import listen
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    admin_host, admin_port = admin if admin is not None else (None, None)
+    served = await listen(app, host, port, admin_host=admin_host, admin_port=admin_port)
+    try:
+        print(f"gateway listening on {served.url}", flush=True)
+        if served.admin_url is not None:
+            print(f"gateway admin API on {served.admin_url}", flush=True)
+        await stop.wait()
+    finally:
+        await served.close()
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -113,10 +137,3 @@ def _event_loop() -> asyncio.AbstractEventLoop:
         except ImportError:
             pass
     return asyncio.new_event_loop()
-
-
-def _ready_printer(host: str, port: int):  # type: ignore[no-untyped-def]
-    def printer(_message: str) -> None:
-        print(f"gateway listening on http://{host}:{port}", flush=True)
-
-    return printer

@@ -78,7 +78,12 @@ class ProviderConfig(ConfigStruct, frozen=True):
 
 
 class ClientConfig(ConfigStruct, frozen=True):
-    max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 32
+    max_request_body_size_mb: Annotated[int, Meta(gt=0)] = 100  # after decompression (gzip/deflate bodies)
+    # A connection must send a complete request head within this long of opening, or of its previous answer
+    # (so it is also how long an idle keep-alive connection stays open).
+    header_timeout_in_seconds: Annotated[float, Meta(gt=0)] = 15.0
+    body_timeout_in_seconds: Annotated[float, Meta(gt=0)] = 60.0  # to receive a request body once its head is in
+    max_connections: Annotated[int, Meta(ge=1)] | None = None  # per process; None: what the fd limit allows
     default_max_tokens: Annotated[int, Meta(gt=0)] = DEFAULT_MAX_TOKENS  # when an OpenAI client sets none
     enforce_auth_on_inference: bool = False  # refuse inference calls that carry no key
     # Bifrost's: refuse calls when a provider's buffer is full. Always so here (waiting for room in a full buffer

@@ -61,9 +61,19 @@ class NotFound(GatewayError):
     kind = "not_found_error"
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    kind = "timeout_error"
+
+
 class RequestTooLarge(GatewayError):
     status = 413
     kind = "request_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    kind = "invalid_request_error"
 
 
 class RateLimited(GatewayError):

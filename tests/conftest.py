@@ -14,10 +14,10 @@ import anthropic
 import openai
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.http.server import Listening, listen
 from tests.fakes.upstream import FakeUpstream
 
 ANTHROPIC_KEY = "sk-ant-upstream-secret"
@@ -71,15 +71,14 @@ MakeGateway = Callable[..., Awaitable[Gateway]]
 
 @pytest.fixture
 async def make_gateway(tmp_path: Path) -> AsyncIterator[MakeGateway]:
-    servers: list[TestServer] = []
+    servers: list[Listening] = []
 
     async def make(config: dict[str, Any], plugins: Iterable[object] = (), app_dir: Path | None = None) -> Gateway:
         app_dir = app_dir or tmp_path / f"gateway-{len(servers)}"
         app = create_app(parse_settings(config), app_dir=app_dir, extra_plugins=plugins)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()  # TestServer runs with handler_cancellation=True, like `gateway serve`
+        server = await listen(app, "127.0.0.1", 0)  # the listeners `gateway serve` runs, on a free port
         servers.append(server)
-        return Gateway(url=str(server.make_url("")).rstrip("/"), app=app)
+        return Gateway(url=server.url, app=app)
 
     yield make
     for server in servers:

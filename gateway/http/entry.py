@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from ..errors import AuthenticationFailed, InvalidRequest
-from ..keys import ENGINE, REQUEST_ID, SETTINGS
+from ..errors import AuthenticationFailed, InvalidRequest, RequestTimeout
+from ..keys import ENGINE, INFLATIONS, REQUEST_ID, SETTINGS
 from ..pipeline.context import CallContext
+from .bodies import inflate
 
 
 async def start_call(request: web.Request, prefix: str) -> CallContext:
@@ -27,10 +30,27 @@ async def start_call(request: web.Request, prefix: str) -> CallContext:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The request body, inflated if it came compressed, within `client.body_timeout_in_seconds` and
+    `client.max_request_body_size_mb` (after inflation); 400, 408, 413 or 415 otherwise."""
     content_type = request.headers.get("Content-Type", "")
     if content_type and "json" not in content_type:
         raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
-    return await request.read()
+    client = request.app[SETTINGS].client
+    if request.content.is_eof():  # the usual case: the whole body came with the head, no wait and no timer
+        body = await request.read()
+    else:
+        try:
+            async with asyncio.timeout(client.body_timeout_in_seconds):
+                body = await request.read()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body did not arrive within {client.body_timeout_in_seconds:g}s"
+            ) from None
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    limit = client.max_request_body_size_mb * 1024 * 1024
+    return await inflate(body, encoding, limit, request.app[INFLATIONS])
 
 
 def served_headers(ctx: CallContext) -> dict[str, str]:

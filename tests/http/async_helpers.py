@@ -20,11 +20,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.http.server import Listening, listen
 from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway
 from tests.fakes.upstream import FakeUpstream, Recorded, Reply, openai_completion
 
@@ -216,15 +216,15 @@ class StoppableGateway:
 
     def __init__(self, config: dict[str, Any], app_dir: Path) -> None:
         self._app = create_app(parse_settings(config), app_dir=app_dir)
-        self._server = TestServer(self._app, host="127.0.0.1")
+        self._server: Listening | None = None
         self._stopped = False
 
     async def start(self) -> Gateway:
-        await self._server.start_server()
-        return Gateway(url=str(self._server.make_url("")).rstrip("/"), app=self._app)
+        self._server = await listen(self._app, "127.0.0.1", 0)
+        return Gateway(url=self._server.url, app=self._app)
 
     async def stop(self) -> None:
-        if not self._stopped:
+        if not self._stopped and self._server is not None:
             self._stopped = True
             await self._server.close()  # stop listening, then the app's cleanup: the job service's stop()
 

@@ -13,11 +13,11 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 
 from gateway.app import create_app
 from gateway.config import parse_settings
+from gateway.http.server import Listening, listen
 from plugins.governance.ledger import Meter
 from plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import Gateway, upstream_config
@@ -242,14 +242,13 @@ class Restartable:
     def __init__(self, config: dict[str, Any], app_dir: Path) -> None:
         self.config = config
         self.app_dir = app_dir
-        self._servers: list[TestServer] = []
+        self._servers: list[Listening] = []
 
     async def start(self, config: dict[str, Any] | None = None) -> Gateway:
         app = create_app(parse_settings(config or self.config), app_dir=self.app_dir)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
+        server = await listen(app, "127.0.0.1", 0)
         self._servers.append(server)
-        return Gateway(url=str(server.make_url("")).rstrip("/"), app=app)
+        return Gateway(url=server.url, app=app)
 
     async def stop(self) -> None:
         """Close the running server: its app's cleanup saves the usage and closes the store."""
