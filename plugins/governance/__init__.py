@@ -16,7 +16,8 @@ from gateway.config import PluginConfigRegistry
 
 from . import admin
 from .config import GovernanceConfig
-from .lifecycle import GOVERNANCE, running
+from .guard import AdminGuard
+from .lifecycle import ADMIN_GUARD, GOVERNANCE, running
 from .service import Governance
 
 
@@ -37,4 +38,5 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
     config = app[PLUGINS].configs[GovernanceConfig]
     assert isinstance(config, GovernanceConfig)
     app[GOVERNANCE] = Governance(config, enforce_auth=False)
+    app[ADMIN_GUARD] = AdminGuard()
     return running(app, config)

@@ -16,7 +16,7 @@ from gateway.dialects.base import decode_json
 from gateway.keys import REDACTOR
 
 from .config import Customer, Team, VirtualKey
-from .lifecycle import GOVERNANCE, STORE
+from .lifecycle import ADMIN_GUARD, GOVERNANCE, STORE
 from .store import Entry, Kind, key_hash
 
 BASE = "/api/governance"
@@ -39,10 +39,15 @@ def add_routes(app: web.Application) -> None:
 
 
 def _admin(request: web.Request) -> tuple[Kind, type[Entry]]:
-    """Check the admin token (in constant time) and say which collection the path names."""
+    """Check the admin token (in constant time, the Bearer scheme in any case) and say which collection the path
+    names. A client that keeps failing is throttled (429) before its next guess is even compared."""
+    guard = request.app[ADMIN_GUARD]
+    client = request.remote or ""
+    guard.check(client)
     token = request.app[GOVERNANCE].config.auth_config.admin_token
-    given = request.headers.get("Authorization", "")
-    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        guard.failed(client)
         raise AuthenticationFailed("the governance admin API needs Authorization: Bearer <admin token>")
     return KINDS[request.path.removeprefix(BASE + "/").split("/")[0]]
 

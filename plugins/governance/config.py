@@ -93,3 +93,6 @@ class GovernanceConfig(ConfigStruct, frozen=True):
     customers: list[Customer] = field(default_factory=list)
     pricing: dict[str, Price] = field(default_factory=dict)  # "provider/model" -> price
     auth_config: AuthConfig = field(default_factory=AuthConfig)
+    # The id of the virtual key that governs calls carrying none (unless client.enforce_auth_on_inference
+    # refuses them first). Without either, such calls are not governed at all: start-up says so.
+    default_virtual_key: str | None = None

@@ -14,12 +14,14 @@ from aiohttp import web
 from gateway.keys import APP_DIR, PLUGINS, REDACTOR, SETTINGS
 
 from .config import GovernanceConfig
+from .guard import AdminGuard
 from .hooks import RequestHooks
 from .service import Governance
 from .store import GovernanceStore, key_hash
 
 log = logging.getLogger("gateway.governance")
 GOVERNANCE = web.AppKey("governance", Governance)
+ADMIN_GUARD = web.AppKey("governance_admin_guard", AdminGuard)
 STORE = web.AppKey("governance_store", GovernanceStore)
 DB_FILE = "config.db"
 FLUSH_INTERVAL_S = 0.5
@@ -37,6 +39,7 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     await reconcile(store, config, governance.clock())
     await load(store, governance)
     app[REDACTOR].add(*governance.directory.key_hashes.values())  # API-created keys' hashes too
+    _warn_if_open(governance, config)
     pm = app[PLUGINS].pm
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
         pm.register(RequestHooks(governance), name=HOOKS_NAME)
@@ -51,6 +54,21 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
             await flusher
         await flush(store, governance)
         await store.close()
+
+
+def _warn_if_open(governance: Governance, config: GovernanceConfig) -> None:
+    """Governance that lets calls without a virtual key through ungoverned must say so, once, at start-up."""
+    default = config.default_virtual_key
+    if default is not None and default not in governance.directory.keys:
+        log.error(
+            "governance.default_virtual_key %r names no virtual key: calls without a key will be refused", default
+        )
+    elif governance.in_use and not governance.enforce_auth and default is None:
+        log.warning(
+            "governance is in use, but calls without a virtual key are not governed (no budgets, no rate limits,"
+            " every provider and model): set client.enforce_auth_on_inference to require a key, or"
+            " governance.default_virtual_key to govern them as one key"
+        )
 
 
 def _register_secrets(app: web.Application, config: GovernanceConfig) -> None:

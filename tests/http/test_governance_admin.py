@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError
+from plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.http.governance_helpers import (
@@ -21,6 +22,7 @@ from tests.http.governance_helpers import (
     UP_MESSAGES,
     VK_A,
     VK_B,
+    FakeClock,
     Raw,
     Restartable,
     answer_everything,
@@ -73,8 +75,12 @@ async def test_admin_routes_need_the_admin_token(make_gateway: MakeGateway, fake
     teams, customers = [{"id": "t-1"}], [{"id": "c-1"}]
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), teams=teams, customers=customers))
     closed = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), admin=None))
+    clock = FakeClock()
+    for app in (gw.app, closed.app):
+        app[ADMIN_GUARD].set_clock(clock)  # a minute passes between routes: failed logins are throttled
     async with Raw(gw) as raw, Raw(closed) as raw_closed:
         for method, path in ROUTES:
+            clock.advance(60)
             for token in (None, "wrong-token", ADMIN + "x", VK_A):
                 answer = await raw.admin(method, path, {"name": "x"}, token=token)
                 assert_openai_error(answer, 401, "authentication_error")
