@@ -58,6 +58,10 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # which Anthropic needs; providers with no such need leave the cap out.
     max_tokens_defaulted: bool = False
     fallbacks: tuple[str, ...] | None = None  # the body's `fallbacks` (taken out of it); None: it had none
+    # Sent upstream as `Idempotency-Key` by the Anthropic and OpenAI-wire providers: an async job's id, the same
+    # for every run of the job, so an upstream that honours the header runs a job the crash re-runs once. (A
+    # client's own key is not forwarded: tenants share the upstream account its keys are scoped to.)
+    idempotency_key: str | None = None
 
 
 class ChatResult(Struct, frozen=True, kw_only=True):

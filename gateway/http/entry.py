@@ -22,6 +22,7 @@ async def start_call(request: web.Request, prefix: str) -> CallContext:
         headers=request.headers,
         route_prefix=prefix,
         plugin_configs=request.app[ENGINE].plugin_configs,
+        media_rules=request.app[ENGINE].providers.media_rules,
     )
     ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
     if ctx.principal is None and settings.client.enforce_auth_on_inference:

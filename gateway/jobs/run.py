@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..dialects.registry import BY_NAME
@@ -46,10 +47,13 @@ async def run_job(app: web.Application, job: Job) -> Outcome:
         route_prefix=job.route_prefix,
         principal=job.principal,
         plugin_configs=engine.plugin_configs,
+        media_rules=engine.providers.media_rules,
     )
     answer_headers = [(dialect.request_id_header, request_id)]
     try:
         call = dialect.decode_call(job.body, headers, settings)
+        # A job can run more than once (a crash mid-call runs it again): one key for all its runs.
+        call = replace(call, idempotency_key=f"bf-job-{job.id}")
         result = await engine.complete(call, ctx)
     except GatewayError as exc:
         exc = app[REDACTOR].error(exc)  # the stored job outlives the call: no secret goes into it

@@ -7,14 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from ..tokens import DEFAULT as DEFAULT_MEDIA_RULES
+
 if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
     from ..call import Principal, RoutePlan, Target
     from ..config import Settings
+    from ..tokens import MediaRules
 
 T = TypeVar("T")
+
+
+def default_media_rules(target: Target) -> MediaRules:
+    return DEFAULT_MEDIA_RULES
 
 
 @dataclass(slots=True, eq=False)
@@ -33,6 +40,8 @@ class CallContext:
     fallback_index: int = 0
     started: float = field(default_factory=time.monotonic)
     plugin_configs: dict[type, object] = field(default_factory=dict)
+    # How a target's provider counts images and PDF pages (`gateway.tokens`), to size a prompt before the call.
+    media_rules: Callable[[Target], MediaRules] = field(default=default_media_rules)
     usage_recorded: bool = False  # gw_record_usage was scheduled for this call
     _states: dict[type, object] = field(default_factory=dict)
     _on_unrecorded: list[Callable[[], None]] = field(default_factory=list)

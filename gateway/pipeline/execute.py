@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from msgspec.structs import replace
 
+from ..accounting import StreamAccount, message_usage
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan
 from ..errors import GatewayError, InvalidRequest, UpstreamError
 from ..providers.body import relayable
 from ..routing import check_model_name, resolve_target
-from ..streaming import UsageTracker, message_to_events
+from ..streaming import message_to_events
+from ..tokens import estimate, prompt_size
 
 T = TypeVar("T")
 
@@ -60,7 +62,8 @@ class Engine:
 
         attempt, result = await self._first_success(call, ctx, run)
         result = await self.pipeline.transform_response(attempt, result, ctx)
-        self.pipeline.record_usage(attempt, result.message.usage, ctx)
+        usage = message_usage(result.message, lambda: self._prompt_estimate(attempt))
+        self.pipeline.record_usage(attempt, usage, ctx)
         self.pipeline.cache_store(attempt, result, ctx)
         return result
 
@@ -136,8 +139,9 @@ class Engine:
         return plan
 
     async def _observed(self, call: ChatCall, opened: OpenStream, ctx: CallContext) -> AsyncIterator[Chunk]:
-        """Pass chunks through gw_transform_chunk and record the stream's usage once it ends."""
-        tracker = UsageTracker()
+        """Pass chunks through gw_transform_chunk and record the stream's usage once it ends (however it ends:
+        an early end is billed by `gateway.accounting`)."""
+        account = StreamAccount(call.relay_stream, keep_text=self.pipeline.has("gw_record_usage"))
         transform = self.pipeline.has("gw_transform_chunk")
         chunk: Chunk | None = opened.first
         rest = opened.rest
@@ -145,14 +149,18 @@ class Engine:
             while chunk is not None:
                 if transform:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
-                for event in chunk.events:
-                    tracker.feed(event)
+                account.feed(chunk)
                 yield chunk
                 chunk = await anext(rest, None)
         finally:
             await _aclose(rest)
             opened.release()
-            self.pipeline.record_usage(call, tracker.usage, ctx)
+            self.pipeline.record_usage(call, account.usage(lambda: self._prompt_estimate(call)), ctx)
+
+    def _prompt_estimate(self, call: ChatCall) -> int:
+        """The prompt's tokens as the target's provider counts them (for a call that reported no usage)."""
+        assert call.target is not None
+        return estimate(prompt_size(call), self.providers.media_rules(call.target))
 
 
 def _with_fallbacks(plan: RoutePlan, fallbacks: tuple[str, ...], ctx: CallContext) -> RoutePlan:

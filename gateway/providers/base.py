@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Dialect
     from ..config import ProviderConfig, ProviderKey
     from ..pipeline.context import CallContext
+    from ..tokens import MediaRules
     from .upstream import UpstreamClient
 
 
@@ -51,6 +52,13 @@ class Provider(Protocol):
     def known_models(self) -> list[str]:
         """Model names to list on the models routes."""
         ...
+
+
+class CountsMedia(Protocol):
+    """Optional, on a provider: how its upstream counts images and PDF pages of `model`'s prompts
+    (`gateway.tokens.MediaRules`); budgets reserve by it. Without it the gateway's default rules apply."""
+
+    def media_rules(self, model: str) -> MediaRules: ...
 
 
 class ChecksConfig(Protocol):

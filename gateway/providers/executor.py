@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, TypeVar
 from ..config import NetworkConfig, ProviderKey
 from ..errors import InvalidRequest, NotFound, UpstreamError
 from ..routing import check_model_name
+from ..tokens import DEFAULT as DEFAULT_MEDIA_RULES
+from ..tokens import MediaRules
 from .body import relayable
 from .gate import Gate
 from .keys import SESSION, KeyChooser, Sessions, session_ttl
@@ -44,6 +46,12 @@ class Providers:
         self._rng = rng or random.Random()
         self._sessions = Sessions()
         self._gates = {name: Gate(name, p.setup.config.concurrency_and_buffer_size) for name, p in instances.items()}
+
+    def media_rules(self, target: Target) -> MediaRules:
+        """How the target's upstream counts media (the gateway's default for providers that do not say)."""
+        provider = self.instances.get(target.provider)
+        rules = getattr(provider, "media_rules", None)  # optional for third-party providers
+        return rules(target.model) if rules is not None else DEFAULT_MEDIA_RULES
 
     def get(self, name: str) -> Provider:
         provider = self.instances.get(name)

@@ -23,8 +23,8 @@ class RequestHooks:
         return self._governance.route(call, ctx)
 
     @hookimpl
-    def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> None:
-        self._governance.reserve(call, ctx)
+    async def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> None:
+        await self._governance.reserve(call, ctx)
 
     @hookimpl
     def gw_record_usage(self, usage: Usage, ctx: CallContext) -> None:

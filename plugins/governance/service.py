@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass, field
@@ -15,14 +16,16 @@ from gateway import (
     PaymentRequired,
     PermissionDenied,
     Principal,
+    RateLimited,
     RoutePlan,
     Target,
 )
-from gateway.schemas.anthropic import ENCODER, Usage
+from gateway.schemas.anthropic import Usage
+from gateway.tokens import estimate, prompt_size, upper_bound
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
 from .directory import Directory
-from .ledger import Clock, Ledger, Reservation
+from .ledger import Clock, Ledger, Meter, Reservation
 from .meters import MeterSet, meter_set
 from .pricing import PriceTable
 from .store import key_hash
@@ -141,8 +144,11 @@ class Governance:
 
     # --- each attempt: reserve; after the call: settle -------------------------------------------------------
 
-    def reserve(self, call: ChatCall, ctx: CallContext) -> None:
-        """Hold the attempt's worst case (prompt estimate + max_tokens, at its model's prices) at every level."""
+    async def reserve(self, call: ChatCall, ctx: CallContext) -> None:
+        """Hold the attempt's worst case (its prompt and max_tokens, at its model's prices) at every level.
+
+        The prompt is first sized by its upper bound (no tokenizer: free); only when that does not fit is it
+        counted (the tokenizer, off the event loop) and the reservation tried again with the count."""
         state = ctx.state(CallState)
         key, target = self.key_of(ctx), call.target
         if key is None or target is None:
@@ -151,17 +157,15 @@ class Governance:
         if state.reservation is not None:  # a fallback: the previous attempt failed and used nothing
             self.ledger.release(state.reservation)
         meters = self._meters(key, self._config_allowing(key, target.provider, target.model))
-        prompt = _prompt_estimate(call)
-        max_out = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
-        amounts = [(meter, 1.0) for meter in meters.requests]
-        if first_attempt:  # the key's request limit counts calls, not attempts; a denied call does not count
-            amounts += [(meter, 1.0) for meter in meters.key_requests]
-        amounts += [(meter, float(prompt + max_out)) for meter in meters.tokens]
-        if meters.budgets:
-            price = state.price = self._price(target)
-            worst = prompt * price.input_cost_per_token + max_out * price.output_cost_per_token
-            amounts += [(meter, worst) for meter in meters.budgets]
-        state.reservation = self.ledger.reserve(amounts)
+        price = state.price = self._price(target) if meters.budgets else None
+        size, rules = prompt_size(call), ctx.media_rules(target)
+        try:
+            state.reservation = self.ledger.reserve(
+                _amounts(call, meters, price, upper_bound(size, rules), first_attempt)
+            )
+        except (PaymentRequired, RateLimited):
+            counted = await asyncio.to_thread(estimate, size, rules)
+            state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
     def settle(self, usage: Usage, ctx: CallContext) -> None:
@@ -217,7 +221,16 @@ def virtual_key_of(request: web.Request) -> str | None:
     return None
 
 
-def _prompt_estimate(call: ChatCall) -> int:
-    """A cheap, generous prompt size: a token is 3-4 bytes of JSON, so bytes / 3 over-reserves a little."""
-    body = call.native.body if call.native is not None else ENCODER.encode(call.request)
-    return len(body) // 3 + 1
+def _amounts(
+    call: ChatCall, meters: MeterSet, price: Price | None, prompt: int, first_attempt: bool
+) -> list[tuple[Meter, float]]:
+    """What one attempt holds on each meter: a request, its tokens, and its worst-case cost."""
+    max_out = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
+    amounts = [(meter, 1.0) for meter in meters.requests]
+    if first_attempt:  # the key's request limit counts calls, not attempts; a denied call does not count
+        amounts += [(meter, 1.0) for meter in meters.key_requests]
+    amounts += [(meter, float(prompt + max_out)) for meter in meters.tokens]
+    if price is not None:
+        worst = prompt * price.input_cost_per_token + max_out * price.output_cost_per_token
+        amounts += [(meter, worst) for meter in meters.budgets]
+    return amounts

@@ -25,6 +25,7 @@ from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable
 from gateway.schemas import anthropic as a
 from gateway.sse import END, SseBatch, SseFrame
+from gateway.tokens import CLAUDE, MediaRules
 
 from .errors import error_from_reply
 
@@ -105,6 +106,9 @@ class AnthropicProvider:
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
 
+    def media_rules(self, model: str) -> MediaRules:
+        return CLAUDE
+
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
         if relayable(call, self.dialect):
@@ -117,6 +121,8 @@ class AnthropicProvider:
         if call.dialect == "anthropic":
             headers.update(call.extra_headers)
         headers.update(self.setup.config.network_config.extra_headers)
+        if call.idempotency_key:
+            headers["idempotency-key"] = call.idempotency_key
         headers["x-api-key"] = key.value
         return headers
 

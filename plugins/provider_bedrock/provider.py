@@ -27,7 +27,7 @@ from gateway.call import Dialect
 from gateway.config import ConfigError, ProviderConfig
 from gateway.providers.base import NoOptions, ProviderSetup, models_named_by_keys
 from gateway.providers.upstream import read_error_body
-from gateway.tokens import estimate_input_tokens
+from gateway.tokens import CLAUDE, MediaRules, estimate_input_tokens
 from gateway.translate.common import new_message_id
 
 from . import wire as w
@@ -101,10 +101,13 @@ class BedrockProvider:
                 yield last
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        return estimate_input_tokens(call.request)  # a local estimate: CountTokens serves only some models
+        return estimate_input_tokens(call.request, CLAUDE)  # a local estimate: CountTokens serves only some models
 
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
+
+    def media_rules(self, model: str) -> MediaRules:
+        return CLAUDE  # Bedrock's own models count no higher than Claude
 
     def _request(
         self, call: ChatCall, key: ProviderKey, operation: str, accept: str

@@ -20,6 +20,7 @@ from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, Prov
 from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.schemas import anthropic as a
+from gateway.tokens import GEMINI, MediaRules
 
 from . import wire as g
 from .errors import error_from_reply
@@ -91,6 +92,9 @@ class GeminiProvider:
 
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
+
+    def media_rules(self, model: str) -> MediaRules:
+        return GEMINI
 
     def _request(self, call: ChatCall) -> g.GenerateContentRequest:
         request = call.request

@@ -16,7 +16,7 @@ from gateway.call import Dialect
 from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
 from gateway.streaming import message_to_events
-from gateway.tokens import estimate_input_tokens
+from gateway.tokens import FREE, MediaRules, estimate_input_tokens
 
 
 class MockOptions(ConfigStruct, frozen=True):
@@ -48,10 +48,13 @@ class MockProvider:
                 await self._sleep(self.options.chunk_delay_ms)
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        return estimate_input_tokens(call.request)
+        return estimate_input_tokens(call.request, FREE)
 
     def known_models(self) -> list[str]:
         return list(self.options.models)
+
+    def media_rules(self, model: str) -> MediaRules:
+        return FREE
 
     @staticmethod
     async def _sleep(ms: float) -> None:

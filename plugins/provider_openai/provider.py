@@ -24,7 +24,7 @@ from gateway.call import OPENED, Dialect
 from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable
 from gateway.schemas import openai as o
-from gateway.tokens import estimate_input_tokens
+from gateway.tokens import OPENAI, OPENAI_4O_MINI, MediaRules, estimate_input_tokens
 from gateway.translate.request_to_openai import messages_to_chat_request
 from gateway.translate.response import chat_completion_to_message
 
@@ -58,7 +58,8 @@ class OpenAIProvider:
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
         url = self._chat_url(call, key)
-        reply = await self.setup.http.post(url, self._body(call, stream=False), self._headers(key), self._network)
+        headers = with_idempotency_key(self._headers(key), call)
+        reply = await self.setup.http.post(url, self._body(call, stream=False), headers, self._network)
         if reply.status >= 400:
             raise error_from_reply(reply.status, reply.headers, reply.body)
         try:
@@ -74,7 +75,8 @@ class OpenAIProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._chat_url(call, key), self._body(call, stream=True)
-        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._network, error_from_reply)
+        headers = with_idempotency_key(self._headers(key), call)
+        batches = self.setup.http.sse_batches(url, body, headers, self._network, error_from_reply)
         relay = StreamRelay(call)
         async with aclosing(batches):
             async for batch in batches:
@@ -91,10 +93,15 @@ class OpenAIProvider:
         yield relay.end()  # EOF without [DONE]
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        return estimate_input_tokens(call.request)  # Chat Completions has no counting endpoint
+        assert call.target is not None
+        # Chat Completions has no counting endpoint
+        return estimate_input_tokens(call.request, self.media_rules(call.target.model))
 
     def known_models(self) -> list[str]:
         return models_named_by_keys(self.setup.config)
+
+    def media_rules(self, model: str) -> MediaRules:
+        return OPENAI_4O_MINI if "gpt-4o-mini" in model else OPENAI
 
     def _chat_url(self, call: ChatCall, key: ProviderKey) -> str:
         return self._base + "/v1/chat/completions"
@@ -118,3 +125,9 @@ class OpenAIProvider:
         headers = {"content-type": "application/json", **self.setup.config.network_config.extra_headers}
         headers["authorization"] = f"Bearer {key.value}"
         return headers
+
+
+def with_idempotency_key(headers: dict[str, str], call: ChatCall) -> dict[str, str]:
+    if call.idempotency_key:
+        headers["idempotency-key"] = call.idempotency_key
+    return headers
