@@ -16,6 +16,7 @@ from gateway import PaymentRequired, RateLimited
 from .durations import budget_window, rate_window
 
 Clock = Callable[[], float]
+RESIDUE = 1e-12  # below this a held amount is rounding left over from additions and subtractions
 
 
 @dataclass(slots=True)
@@ -100,7 +101,7 @@ class Ledger:
         now = self.clock()
         for meter, amount in reservation.amounts:
             meter.roll(now)
-            meter.reserved = max(meter.reserved - amount, 0.0)
+            meter.reserved = _less(meter.reserved, amount)
             meter.used += actual(meter)
             self.dirty.add(meter.key)
 
@@ -109,7 +110,7 @@ class Ledger:
             return
         reservation.open = False
         for meter, amount in reservation.amounts:
-            meter.reserved = max(meter.reserved - amount, 0.0)
+            meter.reserved = _less(meter.reserved, amount)
 
     def exhausted(self, meter: Meter) -> bool:
         meter.roll(self.clock())
@@ -127,3 +128,9 @@ def _denial(meter: Meter, now: float) -> PaymentRequired | RateLimited:
         f"{meter.label} reached: {meter.used + meter.reserved:.0f} of {meter.limit:.0f} {unit} per {meter.duration}",
         retry_after=max(meter.window_end - now, 1.0),
     )
+
+
+def _less(held: float, amount: float) -> float:
+    """`held - amount`, where float residue (1e-19 after many calls) counts as nothing held."""
+    left = held - amount
+    return left if left > RESIDUE else 0.0
