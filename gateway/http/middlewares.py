@@ -62,6 +62,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response(dialect, GatewayError("internal error in the gateway"), request_id)
     if not response.prepared:
         response.headers.setdefault(dialect.request_id_header, request_id)
+        if response.status >= 400 and not request.content.at_eof():
+            response.force_close()  # the body was not read (too slow, too big): nothing left to wait for
     return response
 
 

@@ -1,6 +1,7 @@
 """The crash test: a gateway subprocess is SIGKILLed with async jobs completed, running and pending; restarted on
 the same app dir, it finishes every job, runs none again that had completed, and runs again only the ones that
-were at the upstream when it died (the fake upstream counts calls per job by a marker in the prompt).
+were at the upstream when it died (the fake upstream counts calls per job by a marker in the prompt), under the
+same Idempotency-Key as before, so an upstream that honours the header runs each once.
 
 To know exactly what the store held at the kill, the process is first frozen (SIGSTOP): nothing it does after
 that can reach the store or the upstream, so the store read then, and the upstream's log, are the state the
@@ -125,5 +126,7 @@ async def test_sigkill_and_restart_finishes_every_job_and_reruns_only_interrupte
         assert after[marker] == 1, (marker, context)
     calls = before + after
     assert max(calls.values()) <= 2, context
+    for request in fake.requests:  # every run of a job asks the upstream with the job's own idempotency key
+        assert request.headers["idempotency-key"] == f"bf-job-{ids[marker_of(request)]}", request.headers
     assert sum(calls.values()) == N_JOBS + len(interrupted), context
     assert "Traceback" not in read_log(log), context
