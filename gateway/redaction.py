@@ -27,6 +27,7 @@ MASK = "[REDACTED]"
 # A configured value shorter than this is no secret (e.g. "none" for a local vLLM); masking it would only
 # mangle messages.
 MIN_SECRET_LENGTH = 8
+MIN_PARTIAL = 6  # the shortest start of a secret masked where a text is cut off in its middle
 # Key shapes redacted wherever they appear, known or not.
 KEY_SHAPES = (
     r"sk-[A-Za-z0-9_\-]{16,}",  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), our virtual keys (sk-bf-), DeepSeek
@@ -45,6 +46,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._starts: set[str] = set()  # every secret's beginnings, from MIN_PARTIAL characters on
+        self._longest = 0
         self._pattern = re.compile("|".join(KEY_SHAPES))
         self.add(*secrets)
 
@@ -54,15 +57,25 @@ class Redactor:
         if not new:
             return
         self._secrets |= new
+        self._starts |= {secret[:n] for secret in new for n in range(MIN_PARTIAL, len(secret))}
+        self._longest = max(self._longest, *(len(secret) for secret in new))
         # Longest first, so a secret that contains another is masked whole.
         literals = [re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)]
         self._pattern = re.compile("|".join([*literals, *KEY_SHAPES]))
 
     def text(self, value: str) -> str:
-        return self._pattern.sub(MASK, value)
+        return self._cut_secret(self._pattern.sub(MASK, value))
 
     def has_secret(self, value: str) -> bool:
-        return self._pattern.search(value) is not None
+        return self._pattern.search(value) is not None or self._cut_secret(value) is not value
+
+    def _cut_secret(self, value: str) -> str:
+        """Mask the start of a secret that ends the text: error bodies are quoted as excerpts (`body[:200]`), and
+        a secret the cut runs through is no longer whole. A set lookup per length: cheap with many secrets."""
+        for length in range(min(self._longest, len(value)), MIN_PARTIAL - 1, -1):
+            if value[-length:] in self._starts:
+                return value[:-length] + MASK
+        return value
 
     def error(self, exc: GatewayError) -> GatewayError:
         """`exc` itself when its message holds no secret, else a copy whose message is masked."""

@@ -146,7 +146,7 @@ def _chunk_of(batch: SseBatch) -> tuple[Chunk, UpstreamError | None]:
 
 def _usage_chunk_of(batch: SseBatch) -> tuple[Chunk, UpstreamError | None]:
     """For a pure relay: decode only the events that carry usage, the end or an error; relay the rest unread."""
-    if b"event: error\n" in batch.raw:
+    if b"event: error\n" in batch.raw or b"event:error\n" in batch.raw:  # SSE allows both; never relay an error
         return _chunk_of(batch)
     events = tuple(
         _decode_event(frame)
