@@ -14,6 +14,7 @@ from .config import Settings
 from .http import async_jobs, inference, models
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.middlewares import errors_middleware
+from .http.server import protocol_log
 from .jobs.run import jobs_context
 from .keys import APP_DIR, ENGINE, INFLATIONS, PLUGINS, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
@@ -42,6 +43,7 @@ def create_app(
             # aiohttp closes a connection still waiting for a request head when this runs out: the header
             # deadline against slow clients (and the idle limit of keep-alive connections).
             "keepalive_timeout": client.header_timeout_in_seconds,
+            "logger": protocol_log(),
         },
     )
     app[SETTINGS] = settings

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import resource
+import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from ..errors import NotFound
@@ -49,6 +53,22 @@ def connection_limit(configured: int | None) -> int:
     if soft == resource.RLIM_INFINITY:
         return DEFAULT_MAX_CONNECTIONS
     return max(64, min(DEFAULT_MAX_CONNECTIONS, (soft - RESERVED_FDS) // 2))
+
+
+class ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's protocol logger (`handler_args["logger"]`): a request too malformed to reach a route is the
+    client's fault, worth one warning line, not an ERROR with a traceback any client could fill the log with."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kwargs: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(exc, HttpProcessingError):
+            self.logger.warning("%s: %s", str(msg) % args, exc.message or type(exc).__name__)
+        else:
+            self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
+
+
+def protocol_log() -> ProtocolLog:
+    return ProtocolLog(logging.getLogger("aiohttp.server"), {})
 
 
 @dataclass

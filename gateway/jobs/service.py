@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,7 @@ log = logging.getLogger("gateway.jobs")
 MAX_ATTEMPTS = 3
 SHUTDOWN_GRACE_S = 10.0
 QUEUE_FULL_RETRY_AFTER_S = 1.0
+JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.uuid4())
 
 
 class Outcome(Struct, frozen=True):
@@ -92,6 +94,8 @@ class JobService:
 
     async def poll(self, job_id: str, owner: str) -> Job:
         """The job, if it exists, has not expired and belongs to `owner`; else NotFound (no hint which)."""
+        if not JOB_ID.fullmatch(job_id):  # not one of ours (and it may not even be text a store can take)
+            raise NotFound("job not found or expired")
         job = await self.store.get(job_id)
         if job is None or job.owner != owner or (job.expires_at is not None and job.expires_at <= time.time()):
             raise NotFound("job not found or expired")

@@ -31,4 +31,6 @@ def gw_authenticate(request: web.Request, ctx: CallContext) -> Principal | None:
     if key is None:
         return None
     # An id derived from the key, so logs can tell callers apart without holding the key itself.
-    return Principal(id="key_" + hashlib.sha256(key.encode()).hexdigest()[:16], kind="client_key")
+    # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way; they are still a key.
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    return Principal(id="key_" + digest[:16], kind="client_key")

@@ -41,7 +41,7 @@ _ENCODER = msgspec.json.Encoder()
 
 def key_hash(value: str) -> str:
     """Keys are long random strings, so a fast hash is enough to make the stored form useless to a thief."""
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()  # header bytes as aiohttp reads them
 
 
 class StoredEntry(msgspec.Struct, frozen=True):

@@ -1,12 +1,11 @@
-"""Fuzzing every inference route over real HTTP with a few thousand generated requests each.
+"""Fuzzing every inference route over real HTTP: a few thousand generated requests each, one gateway per route.
 
-One gateway per route, its anthropic and openai providers served by a fake upstream that always answers with a
-valid success (JSON or SSE, as the request asks), plus the mock provider: any 5xx, dropped connection, malformed
-answer or logged traceback is the gateway's own doing. Hypothesis (seeded, no database) generates the requests in a
-worker thread and sends each one through the event loop that serves the gateway, so a failure is shrunk to a minimal
-request. Requests are structurally valid bodies mutated (wrong types in any field, unknown and duplicate keys, deep
-nesting, huge and NaN-ish numbers, surrogate escapes and invalid UTF-8, nasty model strings), bodies that are not
-JSON, and odd headers (content type, encoding, async job headers, junk versions and keys, raw non-UTF-8 bytes).
+The anthropic and openai providers call a fake upstream that always answers with a valid success (JSON or SSE), plus
+the mock provider: any 5xx, dropped connection, malformed answer or logged traceback is the gateway's own doing.
+Hypothesis (seeded, no database) generates the requests in a worker thread and sends each through the event loop
+that serves the gateway, so a failure shrinks to a minimal request. Requests: valid bodies mutated (wrong types,
+unknown and duplicate keys, deep nesting, huge and NaN-ish numbers, bad unicode, nasty models), bodies that are not
+JSON, odd headers (content type and encoding, async job headers, junk versions and keys, raw non-UTF-8 bytes).
 """
 
 from __future__ import annotations
@@ -14,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import functools
 import gzip
 import json
 import logging
 import zlib
 from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import msgspec
@@ -35,9 +36,10 @@ from tests.conftest import MakeGateway, upstream_config
 from tests.fakes import upstream as fake_upstream_module
 from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_completion, openai_sse
 
-EXAMPLES = 300  # requests per route
+EXAMPLES = 2000  # requests per route
 REQUEST_TIMEOUT_S = 30.0
-MAX_BODY_MB = 4  # the gateway's body limit here, so an over-limit body or gzip bomb stays cheap to send
+MAX_BODY_MB = 4  # the gateway's body limit here, so an over-limit body or a gzip bomb stays cheap to send
+T = TypeVar("T")
 
 # --- JSON text with whatever we want in it ---------------------------------------------------------------------
 
@@ -62,22 +64,22 @@ def encode(value: object, ascii_only: bool = False) -> bytes:
         return b"{" + b",".join(encode(k, ascii_only) + b":" + encode(v, ascii_only) for k, v in value.items) + b"}"
     if isinstance(value, list):
         return b"[" + b",".join(encode(v, ascii_only) for v in value) + b"]"
-    return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    return json.dumps(value, ensure_ascii=ascii_only).encode()
 
 
 Path = tuple[Any, ...]
 
 
 def paths(value: object, prefix: Path = ()) -> list[Path]:
-    """Every node of a body (RawJson and Pairs are leaves)."""
-    found = [prefix]
+    """Every node of a body (RawJson and Pairs are leaves), the root last."""
+    found: list[Path] = []
     if isinstance(value, dict):
         for key, child in value.items():
             found += paths(child, (*prefix, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
             found += paths(child, (*prefix, index))
-    return found
+    return [*found, prefix]
 
 
 def node_at(root: object, path: Path) -> Any:
@@ -94,155 +96,129 @@ def replace_at(root: object, path: Path, value: object) -> object:
     return root
 
 
+@functools.cache
+def _index(n: int) -> st.SearchStrategy[int]:
+    return st.integers(0, n - 1)
+
+
+def pick(draw: st.DrawFn, options: Sequence[T]) -> T:
+    """sampled_from without building a strategy per draw (that validation dominates the generation time)."""
+    return options[draw(_index(len(options)))]
+
+
+def _one_of(*options: Any) -> st.SearchStrategy[Any]:
+    """Constants (copied, so no two bodies share a list or dict) and strategies, picked evenly."""
+    branches = [o if isinstance(o, st.SearchStrategy) else st.just(o).map(copy.deepcopy) for o in options]
+    return st.one_of(branches)
+
+
 # --- the nasty values ------------------------------------------------------------------------------------------
 
 HUGE_NUMBERS = [b"1" + b"0" * 400, b"-" + b"9" * 400, b"1e999", b"-1e999", b"9223372036854775808", b"1e308"]
 HUGE_NUMBERS += [b"18446744073709551616", b"-9223372036854775809", b"4.9e-324", b"1e-999", b"0." + b"0" * 500 + b"1"]
 NAN_ISH = [b"NaN", b"-NaN", b"Infinity", b"-Infinity", b"nan", b'"NaN"', b'"nan"', b'"Infinity"', b'"-inf"', b'"1e999"']
 BAD_UNICODE = [b'"\\ud800"', b'"\\udfff"', b'"x\\ud800y"', b'"\\udc00\\ud800"', b'"\\ud800\\u0041"', b'"\\ud83d"']
-BAD_UNICODE += [
-    b'"\xff"',
-    b'"\xfe\xff"',
-    b'"\xc3\x28"',
-    b'"\xed\xa0\x80"',
-    b'"\xf4\x90\x80\x80"',
-    b'"\xc0\xaf"',
-    b'"\x80"',
-]
-BAD_UNICODE += [b'"\\u12"', b'"\\uZZZZ"', b'"\\x41"', b'"\\']
+BAD_UNICODE += [b'"\xff"', b'"\xfe\xff"', b'"\xc3\x28"', b'"\xed\xa0\x80"', b'"\xf4\x90\x80\x80"', b'"\xc0\xaf"']
+BAD_UNICODE += [b'"\x80"', b'"\\u12"', b'"\\uZZZZ"', b'"\\x41"', b'"\\']
 CONTROL_CHARS = [b'"\\u0000"', b'"a\\u0000b"', b'"\\r\\n"', b'"\\u001b[31m"', b'"\x00"', b'"\x01\x1f"', b'"\r\n"']
 CONTROL_CHARS += [b'"\\u2028\\u2029"', b'"\\u202e"', b'"\\ufeff"', b'"\\uffff"', b'"\\b\\f\\t"']
 WRONG_TYPES: list[object] = [True, False, None, 0, 1, 1.5, "x", [], {}, [None], [[]], [{}], {"type": None}, {"": ""}]
 EMPTY: list[object] = ["", " ", "\t", [], {}]
 
 
-def _deep(kind: str, depth: int) -> RawJson:
-    if kind == "array":
-        return RawJson(b"[" * depth + b"]" * depth)
-    if kind == "object":
-        return RawJson(b'{"a":' * depth + b"1" + b"}" * depth)
-    if kind == "blocks":  # tool_result blocks inside tool_result blocks: the schema's own recursion
-        return RawJson(b'[{"type":"tool_result","tool_use_id":"t","content":' * depth + b'"x"' + b"}]" * depth)
-    if kind == "mixed":
-        return RawJson(b'[{"a":' * depth + b"null" + b"}]" * depth)
-    return RawJson(b"[" * depth)  # never closed
+# Nesting (open, innermost, close): tool_result blocks inside tool_result blocks follow the schema's own recursion.
+DEEP_SHAPES = [(b'[{"type":"tool_result","tool_use_id":"t","content":', b'"x"', b"}]"), (b"[", b"", b"]")]
+DEEP_SHAPES += [(b'{"a":', b"1", b"}"), (b'[{"a":', b"null", b"}]"), (b"[", b"", b"")]  # the last never closed
 
 
-DEPTHS = st.one_of(st.integers(1, 3000), st.sampled_from([64, 500, 900, 950, 990, 999, 1000, 1001, 2000, 3000]))
-DEEP = st.builds(_deep, st.sampled_from(["array", "object", "blocks", "mixed", "unclosed"]), DEPTHS)
+def _deep(shape: tuple[bytes, bytes, bytes], depth: int) -> RawJson:
+    return RawJson(shape[0] * depth + shape[1] + shape[2] * depth)
 
 
-def _tagged(strategy: st.SearchStrategy[Any], tag: str) -> st.SearchStrategy[tuple[object, str]]:
-    return strategy.map(lambda value: (copy.deepcopy(value), tag))
-
-
-def _raw(values: list[bytes]) -> st.SearchStrategy[RawJson]:
-    return st.sampled_from(values).map(RawJson)
-
-
-NASTY_VALUES: st.SearchStrategy[tuple[object, str]] = st.one_of(
-    _tagged(st.sampled_from(WRONG_TYPES), "wrong_type"),
-    _tagged(
-        st.one_of(st.text(max_size=6), st.integers(), st.floats(allow_nan=False, allow_infinity=False)), "wrong_type"
-    ),
-    _tagged(_raw(HUGE_NUMBERS) | st.integers(min_value=2**53), "huge_number"),
-    _tagged(st.integers(max_value=-1) | st.sampled_from([-(2**63), -1.5, -0.0]), "negative_number"),
-    _tagged(_raw(NAN_ISH), "nan"),
-    _tagged(st.sampled_from(EMPTY), "empty"),
-    _tagged(_raw(BAD_UNICODE), "bad_unicode"),
-    _tagged(_raw(CONTROL_CHARS), "control_chars"),
-    _tagged(DEEP, "deep"),
-    _tagged(
-        st.builds(lambda n, c: c * n, st.integers(1000, 300_000), st.sampled_from(["a", "é", "😀", "\x00"])), "long"
-    ),
-)
-UNKNOWN_KEYS: st.SearchStrategy[str | RawJson] = st.one_of(
-    st.text(max_size=8),
-    st.sampled_from(["__proto__", "constructor", "model ", "MODEL", "stream\x00", "x" * 5000, "😀", "$ref"]),
-    _raw([b'"k\xff"', b'"\\ud800"', b'"\xc3"', b'"\\u0000"']),
-)
+DEPTHS = st.integers(1, 3000) | st.sampled_from([64, 400, 490, 500, 900, 950, 990, 999, 1000, 1001, 2000, 3000])
+DEEP = st.builds(_deep, st.sampled_from(DEEP_SHAPES), DEPTHS)
+RAW = RawJson
+NASTY: list[tuple[str, st.SearchStrategy[Any]]] = [
+    ("wrong_type", st.sampled_from(WRONG_TYPES).map(copy.deepcopy)),
+    ("wrong_type", st.text(max_size=6) | st.integers() | st.floats(allow_nan=False, allow_infinity=False)),
+    ("huge_number", st.sampled_from(HUGE_NUMBERS).map(RAW) | st.integers(min_value=2**53)),
+    ("negative_number", st.integers(max_value=-1) | st.sampled_from([-(2**63), -1.5, -0.0])),
+    ("nan", st.sampled_from(NAN_ISH).map(RAW)),
+    ("empty", st.sampled_from(EMPTY).map(copy.deepcopy)),
+    ("bad_unicode", st.sampled_from(BAD_UNICODE).map(RAW)),
+    ("control_chars", st.sampled_from(CONTROL_CHARS).map(RAW)),
+    ("deep", DEEP),
+    ("long", st.builds(str.__mul__, st.sampled_from(["a", "é", "😀", "\x00"]), st.integers(1000, 300_000))),
+]
+UNKNOWN_KEYS = ["extra", "", "__proto__", "constructor", "model ", "MODEL", "stream\x00", "x" * 5000, "😀", "$ref"]
+UNKNOWN_KEYS += [RAW(b'"k\xff"'), RAW(b'"\\ud800"'), RAW(b'"\xc3"'), RAW(b'"\\u0000"')]  # type: ignore[list-item]
 
 # Model strings: URL syntax, path traversal, header injection, length limits, prefixes configured or not.
-MODEL_PREFIXES = ["", "anthropic/", "openai/", "mock/", "nope/", "/", "mock//"]
-MODEL_SUFFIXES = ["m", "claude-x", "gpt-x", "", "../x", "..", ".", "a/../../b", "x?y=1", "x#f", "x%2e%2e", "%00"]
+MODEL_PREFIXES = ["mock/", "anthropic/", "openai/", "nope/", "", "/", "mock//"]
+MODEL_SUFFIXES = ["m", "../x", "x?y=1", "x#f", "x%2e%2e", "%00", "claude-x", "gpt-x", "", "..", ".", "a/../../b"]
 MODEL_SUFFIXES += ["x\r\nX-Evil: 1", "x\n", "x\r", "x\x00", "\x00", " x", "x ", "x\t", "ü", "😀", "x\\y", "x/"]
 MODEL_SUFFIXES += [":0", "\x7f", "\u202e", "a" * 251, "a" * 252, "a" * 5000, "./m", "m/.", "m/..", "...", "a:b@c"]
 RAW_MODELS = [b'"mock/\\ud800"', b'"mock/\xff"', b'"mock/m\\u0000"', b'"\\u0000"', b'"anthropic/\\r\\n"', b"null"]
+MODEL_CHARS = st.sampled_from(list("ab./?#%\\\x00\r\n \t:~ü"))
 NASTY_MODELS: st.SearchStrategy[object] = st.one_of(
     st.builds(str.__add__, st.sampled_from(MODEL_PREFIXES), st.sampled_from(MODEL_SUFFIXES)),
-    st.builds(
-        str.__add__,
-        st.sampled_from(MODEL_PREFIXES),
-        st.text(alphabet=st.sampled_from(list("ab./?#%\\\x00\r\n \t:~ü")), max_size=12),
-    ),
-    _raw(RAW_MODELS),
+    st.builds(str.__add__, st.sampled_from(MODEL_PREFIXES), st.text(alphabet=MODEL_CHARS, max_size=12)),
+    st.sampled_from(RAW_MODELS).map(RAW),
 )
 
 # --- structurally valid bodies ---------------------------------------------------------------------------------
 
-TEXT = st.text(max_size=12)
-NAMES = st.sampled_from(["get_weather", "f", "tool_1", "a-b"]) | st.text(min_size=1, max_size=6)
-IDS = st.sampled_from(["toolu_01", "call_1", "t"]) | st.text(max_size=6)
+TEXT = st.sampled_from(["Hello", "", "ünïcödé ✓", "😀👍🏽", "مرحبا", "a\r\nb", "\x00\x1f", "<script>", "%s%n{0}", " "])
+NAMES = st.sampled_from(["get_weather", "f", "tool_1", "a-b", "ü", ""])
+IDS = st.sampled_from(["toolu_01", "call_1", "t", ""])
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n2 0 obj << /Type /Pages >> endobj\n%%EOF"
-B64 = st.one_of(
-    st.just(base64.b64encode(PNG).decode()),
-    st.binary(max_size=24).map(lambda b: base64.b64encode(b).decode()),
-    st.sampled_from(["", "!!!", "====", "a", "data:image/png;base64,AAAA"]),
-)
-JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), TEXT)
-ARGS = st.dictionaries(st.text(max_size=5), JSON_LEAVES, max_size=3)
+B64 = st.sampled_from([base64.b64encode(x).decode() for x in (PNG, PDF, b"\xff" * 9, b"")] + ["!!!", "====", "a"])
+ARGS = st.sampled_from([{}, {"city": "Paris"}, {"n": 1, "deep": {"x": [1, None, True]}}, {"": "ü"}]).map(copy.deepcopy)
 MEDIA = st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml", ""])
 URLS = st.sampled_from(["https://example.com/a.png", "http://127.0.0.1/x", "file:///etc/passwd", "", "data:,x"])
 
 
-def _obj(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries(fields)
+def _obj(**fields: st.SearchStrategy[Any] | str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({k: st.just(v) if isinstance(v, str) else v for k, v in fields.items()})
 
 
-A_TEXT = _obj(type=st.just("text"), text=TEXT)
-A_SOURCES = st.one_of(
-    _obj(type=st.just("base64"), media_type=MEDIA, data=B64),
-    _obj(type=st.just("url"), url=URLS),
+A_TEXT = _obj(type="text", text=TEXT)
+A_SOURCE = _obj(type="base64", media_type=MEDIA, data=B64) | _obj(type="url", url=URLS)
+A_DOC_SOURCE = st.one_of(
+    _obj(type="base64", media_type="application/pdf", data=B64),
+    _obj(type="text", media_type="text/plain", data=TEXT),
+    _obj(type="url", url=URLS),
+    _obj(type="content", content=st.lists(A_TEXT, max_size=2)),
 )
-A_DOC_SOURCES = st.one_of(
-    _obj(type=st.just("base64"), media_type=st.just("application/pdf"), data=st.just(base64.b64encode(PDF).decode())),
-    _obj(type=st.just("base64"), media_type=st.just("application/pdf"), data=B64),
-    _obj(type=st.just("text"), media_type=st.just("text/plain"), data=TEXT),
-    _obj(type=st.just("url"), url=URLS),
-    _obj(type=st.just("content"), content=st.lists(A_TEXT, max_size=2)),
-)
-A_BLOCKS = st.one_of(
+A_BLOCK = st.one_of(
     A_TEXT,
-    _obj(type=st.just("image"), source=A_SOURCES),
-    _obj(type=st.just("document"), source=A_DOC_SOURCES, title=TEXT),
-    _obj(type=st.just("tool_use"), id=IDS, name=NAMES, input=ARGS),
+    _obj(type="image", source=A_SOURCE),
+    _obj(type="document", source=A_DOC_SOURCE, title=TEXT),
+    _obj(type="tool_use", id=IDS, name=NAMES, input=ARGS),
     _obj(
-        type=st.just("tool_result"),
+        type="tool_result",
         tool_use_id=IDS,
-        content=TEXT | st.lists(A_TEXT | _obj(type=st.just("image"), source=A_SOURCES), max_size=2),
+        content=TEXT | st.lists(A_TEXT | _obj(type="image", source=A_SOURCE), max_size=2),
         is_error=st.booleans(),
     ),
-    _obj(type=st.just("thinking"), thinking=TEXT, signature=st.just("sig_fake_0001")),
-    _obj(type=st.just("redacted_thinking"), data=TEXT),
+    _obj(type="thinking", thinking=TEXT, signature="sig_fake_0001"),
+    _obj(type="redacted_thinking", data=TEXT),
 )
 A_MESSAGES = st.lists(
-    _obj(role=st.sampled_from(["user", "assistant"]), content=TEXT | st.lists(A_BLOCKS, min_size=1, max_size=3)),
+    _obj(role=st.sampled_from(["user", "assistant"]), content=TEXT | st.lists(A_BLOCK, min_size=1, max_size=3)),
     min_size=1,
     max_size=3,
 )
-SCHEMA = st.just({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})
-A_TOOLS = st.lists(
-    _obj(name=NAMES, description=TEXT, input_schema=SCHEMA)
-    | _obj(type=st.just("web_search_20250305"), name=st.just("web_search")),
-    max_size=2,
-)
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 A_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
-    "stream": st.booleans(),
-    "system": TEXT | st.lists(_obj(type=st.just("text"), text=TEXT, cache_control=st.just({"type": "ephemeral"}))),
-    "tools": A_TOOLS,
-    "tool_choice": _obj(type=st.sampled_from(["auto", "any", "none"])) | _obj(type=st.just("tool"), name=NAMES),
-    "thinking": _obj(type=st.just("enabled"), budget_tokens=st.integers(1024, 4096)),
+    "system": TEXT | st.lists(_obj(type="text", text=TEXT, cache_control=_one_of({"type": "ephemeral"})), max_size=2),
+    "tools": st.lists(
+        _obj(name=NAMES, description=TEXT, input_schema=_one_of(SCHEMA)) | _one_of({"type": "x_2025", "name": "w"}),
+        max_size=2,
+    ),
+    "tool_choice": _obj(type=st.sampled_from(["auto", "any", "none"])) | _obj(type="tool", name=NAMES),
+    "thinking": _obj(type="enabled", budget_tokens=st.integers(1024, 4096)),
     "temperature": st.floats(0, 1),
     "top_p": st.floats(0, 1),
     "top_k": st.integers(1, 100),
@@ -251,31 +227,28 @@ A_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "output_config": _obj(effort=st.sampled_from(["low", "high"])),
     "service_tier": st.just("auto"),
 }
-
-O_PARTS = st.one_of(
-    _obj(type=st.just("text"), text=TEXT),
-    _obj(type=st.just("image_url"), image_url=_obj(url=URLS | B64.map("data:image/png;base64,".__add__))),
-    _obj(type=st.just("input_audio"), input_audio=_obj(data=B64, format=st.sampled_from(["wav", "mp3"]))),
-    _obj(type=st.just("file"), file=_obj(file_data=B64.map("data:application/pdf;base64,".__add__), filename=TEXT)),
+O_PART = st.one_of(
+    _obj(type="text", text=TEXT),
+    _obj(type="image_url", image_url=_obj(url=URLS | B64.map("data:image/png;base64,".__add__))),
+    _obj(type="input_audio", input_audio=_obj(data=B64, format=st.sampled_from(["wav", "mp3"]))),
+    _obj(type="file", file=_obj(file_data=B64.map("data:application/pdf;base64,".__add__), filename=TEXT)),
 )
 O_TOOL_CALLS = st.lists(
-    _obj(id=IDS, type=st.just("function"), function=_obj(name=NAMES, arguments=ARGS.map(json.dumps) | TEXT)),
+    _obj(id=IDS, type="function", function=_obj(name=NAMES, arguments=ARGS.map(json.dumps) | TEXT)),
     min_size=1,
     max_size=2,
 )
 O_MESSAGES = st.lists(
     st.one_of(
-        _obj(role=st.sampled_from(["system", "developer", "user"]), content=TEXT | st.lists(O_PARTS, max_size=3)),
-        _obj(role=st.just("assistant"), content=TEXT | st.none()),
-        _obj(role=st.just("assistant"), content=st.none(), tool_calls=O_TOOL_CALLS),
-        _obj(role=st.just("tool"), tool_call_id=IDS, content=TEXT),
+        _obj(role=st.sampled_from(["user", "system", "developer"]), content=TEXT | st.lists(O_PART, max_size=3)),
+        _obj(role="assistant", content=TEXT | st.none()),
+        _obj(role="assistant", content=st.none(), tool_calls=O_TOOL_CALLS),
+        _obj(role="tool", tool_call_id=IDS, content=TEXT),
     ),
     min_size=1,
     max_size=3,
 )
-O_FUNCTION = _obj(name=NAMES, description=TEXT, parameters=SCHEMA)
 O_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
-    "stream": st.booleans(),
     "stream_options": _obj(include_usage=st.booleans()),
     "max_tokens": st.integers(1, 64),
     "max_completion_tokens": st.integers(1, 64),
@@ -283,72 +256,68 @@ O_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "top_p": st.floats(0, 1),
     "n": st.integers(1, 2),
     "stop": TEXT | st.lists(TEXT, max_size=2),
-    "tools": st.lists(_obj(type=st.just("function"), function=O_FUNCTION), max_size=2),
-    "tool_choice": st.sampled_from(["auto", "none", "required"])
-    | _obj(type=st.just("function"), function=_obj(name=NAMES)),
+    "tools": st.lists(_obj(type="function", function=_obj(name=NAMES, parameters=_one_of(SCHEMA))), max_size=2),
+    "tool_choice": st.sampled_from(["auto", "none", "required"]) | _obj(type="function", function=_obj(name=NAMES)),
     "parallel_tool_calls": st.booleans(),
-    "response_format": st.one_of(
-        _obj(type=st.sampled_from(["text", "json_object"])),
-        _obj(type=st.just("json_schema"), json_schema=_obj(name=st.just("out"), schema=SCHEMA)),
-    ),
+    "response_format": _obj(type=st.sampled_from(["text", "json_object"]))
+    | _obj(type="json_schema", json_schema=_obj(name="out", schema=_one_of(SCHEMA))),
     "reasoning_effort": st.sampled_from(["low", "medium", "high"]),
     "user": TEXT,
     "seed": st.integers(0, 2**31),
-    "metadata": st.dictionaries(st.text(max_size=4), TEXT, max_size=2),
+    "metadata": _one_of({"k": "v"}, {}),
 }
 
 
 @st.composite
 def bodies(draw: st.DrawFn, route: Route) -> dict[str, Any]:
     anthropic = route.dialect == "anthropic"
-    body: dict[str, Any] = {"model": draw(st.sampled_from(route.models))}
+    body: dict[str, Any] = {"model": pick(draw, route.models)}
     if anthropic:
         body["max_tokens"] = draw(st.integers(1, 64))
     body["messages"] = draw(A_MESSAGES if anthropic else O_MESSAGES)
-    optional = A_OPTIONAL if anthropic else O_OPTIONAL
-    stream = draw(st.sampled_from([True, True, False, None, None]))
-    if stream is not None:
+    if (stream := pick(draw, [None, True, False, True, None])) is not None:
         body["stream"] = stream
-    for name in draw(st.sets(st.sampled_from(sorted(optional)), max_size=4)):
+    optional = A_OPTIONAL if anthropic else O_OPTIONAL
+    for name in draw(st.lists(st.sampled_from(sorted(optional)), max_size=4)):
         body.setdefault(name, draw(optional[name]))
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 9)) == 9:
         body["fallbacks"] = draw(st.lists(st.sampled_from([*route.models, "mock/other"]), max_size=2))
     return body
 
 
 # --- bodies made nasty -----------------------------------------------------------------------------------------
 
+PLAIN = st.none() | st.booleans() | st.integers() | TEXT
+# Per mutation: which nasty value, where (any number: an index into the candidate nodes), top-level fields only, what.
+Plan = list[tuple[int, int, bool, int]]
+OPS = ["replace", "unknown_field", "delete_field", "dup_keys"]
+
 
 @st.composite
-def mutated(draw: st.DrawFn, body: dict[str, Any]) -> tuple[object, set[str]]:
-    """One to three mutations, each at a top-level field or anywhere in the body."""
+def mutated(draw: st.DrawFn, body: dict[str, Any], plan: Plan) -> tuple[object, set[str]]:
+    """One mutation per entry of the plan, each at a top-level field or anywhere in the body."""
     root: object = body
     tags = {"mutated"}
-    for _ in range(draw(st.integers(1, 3))):
-        everywhere = paths(root)
-        top = [p for p in everywhere if len(p) <= 1]
-        path = draw(st.sampled_from(top if draw(st.booleans()) else everywhere))
+    for nasty, where, top, what in plan:
+        tag, values = NASTY[nasty]
+        candidates = [p for p in paths(root) if len(p) <= 1 or not top]
+        path = candidates[where % len(candidates)]
         node = node_at(root, path)
         name = next((str(step) for step in reversed(path) if isinstance(step, str)), "<root>")
-        ops = ["replace", "replace", "replace", "unknown_field"] if isinstance(node, dict) else ["replace"]
-        if isinstance(node, dict) and node:
-            ops += ["delete_field", "dup_keys"]
-        op = draw(st.sampled_from(ops))
+        op = OPS[what] if isinstance(node, dict) and (node or what < 2) else "replace"
+        value = draw(values) if draw(st.integers(0, 4)) or op == "replace" else draw(PLAIN)
         if op == "replace":
-            value, tag = draw(NASTY_VALUES)
             root = replace_at(root, path, value)
             tags |= {tag, f"field:{name}"}
         elif op == "unknown_field":
-            value, tag = draw(NASTY_VALUES | _tagged(JSON_LEAVES, "plain"))
-            node[draw(UNKNOWN_KEYS)] = value
+            node[pick(draw, UNKNOWN_KEYS)] = value
             tags |= {"unknown_field", tag}
         else:
-            key = draw(st.sampled_from(sorted(node, key=repr)))
-            tags |= {op, f"field:{key}"}
+            key = pick(draw, list(node))
+            tags |= {op, tag, f"field:{key}"}
             if op == "delete_field":
                 del node[key]
             else:
-                value, tag = draw(NASTY_VALUES | _tagged(JSON_LEAVES, "plain"))
                 pairs = [*node.items(), (key, value)] if draw(st.booleans()) else [(key, value), *node.items()]
                 root = replace_at(root, path, Pairs(tuple(pairs)))
     return root, tags
@@ -359,71 +328,78 @@ def duplicate_keys(draw: st.DrawFn, body: dict[str, Any], route: Route) -> Pairs
     """The body with some top-level keys twice: the second value valid, wrong, or flipped (stream)."""
     items: list[tuple[str | RawJson, object]] = list(body.items())
     alternatives: dict[str, st.SearchStrategy[Any]] = {
-        "model": st.sampled_from(route.models) | NASTY_MODELS,
         "stream": st.booleans(),
-        "messages": st.just([]) | st.just("x"),
+        "model": st.sampled_from(route.models) | NASTY_MODELS,
+        "messages": _one_of([], "x", body["messages"][:1]),
         "max_tokens": st.integers(-1, 64),
     }
-    for name in draw(st.lists(st.sampled_from(sorted(alternatives)), min_size=1, max_size=3)):
+    for name in draw(st.lists(st.sampled_from(list(alternatives)), min_size=1, max_size=3)):
         items.insert(draw(st.integers(0, len(items))), (name, draw(alternatives[name])))
     return Pairs(tuple(items))
 
 
-@st.composite
-def not_json(draw: st.DrawFn, valid: bytes) -> tuple[bytes, str]:
-    kind = draw(st.sampled_from(["empty_body", "truncated", "noise", "non_object", "garbage"]))
+NOT_JSON_KINDS = ["truncated", "garbage", "non_object", "noise", "empty_body"]
+
+
+def not_json(draw: st.DrawFn, kind: str, valid: bytes) -> bytes:
     if kind == "empty_body":
-        return draw(st.sampled_from([b"", b" ", b"\r\n\t", b"\x00"])), kind
+        return pick(draw, [b"", b" ", b"\r\n\t", b"\x00"])
     if kind == "truncated":
-        return valid[: draw(st.integers(0, len(valid) - 1))], kind
+        return valid[: draw(st.integers(0, len(valid) - 1))]
     if kind == "noise":
-        return draw(st.binary(min_size=1, max_size=300)), kind
+        return draw(st.binary(min_size=1, max_size=300))
     if kind == "non_object":
-        options = [b"[]", b"[" + valid + b"]", b"42", b"-1", b'"text"', b"null", b"true", b"1e999", b"NaN", b"{}"]
-        return draw(st.sampled_from([*options, json.dumps(valid.decode(errors="replace")).encode()])), kind
-    garbage = [
-        valid + b"}",
-        valid + b"\x00",
-        valid + b" " + valid,
-        b"\xef\xbb\xbf" + valid,
-        b"\xff\xfe" + valid,
-        valid.decode(errors="replace").encode("utf-16"),
-        valid.replace(b":", b"=", 1),
-        valid.replace(b'"', b"'"),
-        b"{model: 1, messages: []}",
-        b'{"model":"mock/m",/* c */"messages":[]}',
-    ]
-    return draw(st.sampled_from(garbage)), kind
+        options = [b"[" + valid + b"]", b"[]", b"42", b"-1", b'"text"', b"null", b"true", b"1e999", b"NaN", b"{}"]
+        return pick(draw, [*options, json.dumps(valid.decode(errors="replace")).encode()])
+    garbage = [valid + b"}", valid + b"\x00", valid + b" " + valid, b"\xef\xbb\xbf" + valid, b"\xff\xfe" + valid]
+    garbage += [valid.decode(errors="replace").encode("utf-16"), valid.replace(b":", b"=", 1)]
+    garbage += [valid.replace(b'"', b"'"), b"{model: 1, messages: []}", b'{"model":"mock/m",/* c */"messages":[]}']
+    return pick(draw, garbage)
 
 
 # --- transport: headers, encodings, query strings, raw header bytes ---------------------------------------------
 
-CONTENT_TYPES = ["", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "*/*"]
+CONTENT_TYPES = ["text/plain", "", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "*/*"]
 CONTENT_TYPES += ["application/json; charset=utf-16", "application/json; charset=latin-1", "APPLICATION/JSON"]
 CONTENT_TYPES += ["application/vnd.api+json", "application/jsonp", "text/json", "json", "application/json;;;"]
-JUNK_IDS = ["", " ", "x", "00000000-0000-0000-0000-000000000000", "../../etc/passwd", "' OR '1'='1", "%00", "*"]
+JUNK_IDS = ["x", "", " ", "00000000-0000-0000-0000-000000000000", "../../etc/passwd", "' OR '1'='1", "%00", "*"]
 JUNK_IDS += ["a" * 4096, "5b0c9f4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "null", "undefined", "\t"]
 HEADER_CHOICES: dict[str, list[tuple[str, str]]] = {
     "async": [("x-bf-async", v) for v in ["true", "TRUE", " 1 ", "yes", "false", "", "junk"]],
     "async_id": [("x-bf-async-id", v) for v in JUNK_IDS],
     "ttl": [("x-bf-async-job-result-ttl", v) for v in ["0", "-1", "abc", "1e3", "9" * 30, "2592001", " 5 ", ""]],
-    "version": [("anthropic-version", v) for v in ["", "junk", "2023-06-01", "9999-99-99", "x" * 2000, "a, b"]]
+    "version": [("anthropic-version", v) for v in ["junk", "", "2023-06-01", "9999-99-99", "x" * 2000, "a, b"]]
     + [("anthropic-beta", v) for v in ["junk", "a,b,,", "", "prompt-caching-2024-07-31"]],
     "auth": [("Authorization", v) for v in ["Bearer ", "Basic Zm9vOmJhcg==", "Bearer sk-bf-" + "a" * 500, "bearer x"]]
     + [("x-api-key", v) for v in ["", "sk-bf-unknown", "k" * 3000]]
     + [("x-bf-vk", "junk"), ("x-goog-api-key", "sk-bf-x")],
 }
+HEADER_KINDS = ["async", "content_type", "no_content_type", "encoding", "async_id", "ttl", "version", "auth", "query"]
+HEADER_KINDS += ["raw_header"]
 QUERIES = ["?beta=true", "?x=%00", "?a=1&a=2", "?%zz", "?" + "a" * 2000, "?stream=true", "#frag", "?model=mock/m"]
 RAW_HEADER_NAMES = ["x-api-key", "Authorization", "x-bf-async-id", "anthropic-version", "anthropic-beta", "x-bf-vk"]
 RAW_HEADER_NAMES += ["x-bf-async", "x-bf-async-job-result-ttl", "Content-Type", "x-goog-api-key", "User-Agent"]
 RAW_HEADER_VALUES = [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc", b"caf\xe9", "é".encode(), "😀".encode()]
+GZIP_BOMB = gzip.compress(b" " * (MAX_BODY_MB * 1024 * 1024 + 1), compresslevel=9)
 
 
-def _gzip_bomb() -> bytes:
-    return gzip.compress(b" " * (MAX_BODY_MB * 1024 * 1024 + 1), compresslevel=9)
-
-
-GZIP_BOMB = _gzip_bomb()
+def encodings(body: bytes) -> list[tuple[str, bytes, str]]:
+    packed = gzip.compress(body)
+    return [
+        ("gzip", body, "gzip_junk"),
+        ("gzip", packed, "gzip_ok"),
+        ("deflate", body, "gzip_junk"),
+        ("x-gzip", packed, "gzip_ok"),
+        ("deflate", zlib.compress(body), "gzip_ok"),
+        ("deflate", zlib.compress(body)[2:-4], "gzip_ok"),  # raw deflate, as many clients send it
+        ("gzip", packed[:-6], "gzip_junk"),
+        ("gzip", gzip.compress(packed), "gzip_junk"),
+        ("br", body, "unknown_encoding"),
+        ("gzip, deflate", packed, "unknown_encoding"),
+        (" GZIP ", packed, "gzip_ok"),
+        ("identity", body, "gzip_ok"),
+        ("gzip", GZIP_BOMB, "gzip_bomb"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -434,55 +410,41 @@ class Case:
     raw_headers: tuple[bytes, ...] = ()  # sent over a raw socket: bytes aiohttp's client would not send
     tags: frozenset[str] = frozenset()
 
+    def __repr__(self) -> str:  # a short body in full (what a shrunk failure needs), a long one cut
+        body = self.body if len(self.body) < 4000 else self.body[:2000] + b"<...>" + self.body[-500:]
+        extra = f", query={self.query!r}" if self.query else ""
+        extra += f", raw_headers={self.raw_headers!r}" if self.raw_headers else ""
+        return f"Case(body={body!r} [{len(self.body)} bytes], headers={dict(self.headers)!r}{extra})"
 
-@st.composite
-def transport(draw: st.DrawFn, body: bytes) -> tuple[bytes, dict[str, str], str, tuple[bytes, ...], set[str]]:
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how Hypothesis prints a failing case
+        printer.text(repr(self))
+
+
+def transport(body: bytes, kinds: list[tuple[str, int]]) -> tuple[bytes, Case]:
+    """The body with odd headers: each kind with the number that picks its variant (drawn together, they shrink
+    together)."""
     headers = {"Content-Type": "application/json"}
-    if draw(st.integers(0, 9)) < 7:
-        return body, headers, "", (), set()
-    tags = {"odd_headers"}
-    query, raw = "", ()
-    kinds = ["content_type", "encoding", "async", "async_id", "ttl", "version", "auth", "query", "raw_header"]
-    for kind in draw(st.sets(st.sampled_from(kinds), min_size=1, max_size=3)):
+    query, raw = "", tuple[bytes, ...]()
+    tags = {"odd_headers"} if kinds else set()
+    for kind, n in kinds:
         tags.add(kind)
-        if kind == "content_type":
-            if draw(st.booleans()):
-                del headers["Content-Type"]
-                tags.add("no_content_type")
-            else:
-                headers["Content-Type"] = draw(st.sampled_from(CONTENT_TYPES))
+        if kind == "no_content_type":
+            del headers["Content-Type"]
+        elif kind == "content_type":
+            headers["Content-Type"] = CONTENT_TYPES[n % len(CONTENT_TYPES)]
         elif kind == "encoding":
-            encoding, body, tag = draw(
-                st.sampled_from(
-                    [
-                        ("gzip", body, "gzip_junk"),
-                        ("deflate", body, "gzip_junk"),
-                        ("gzip", gzip.compress(body), "gzip_ok"),
-                        ("x-gzip", gzip.compress(body), "gzip_ok"),
-                        ("deflate", zlib.compress(body), "gzip_ok"),
-                        ("deflate", zlib.compress(body)[2:-4], "gzip_ok"),  # raw deflate, as many clients send it
-                        ("gzip", gzip.compress(body)[:-6], "gzip_junk"),
-                        ("gzip", gzip.compress(gzip.compress(body)), "gzip_junk"),
-                        ("br", body, "unknown_encoding"),
-                        ("gzip, deflate", gzip.compress(body), "unknown_encoding"),
-                        (" GZIP ", gzip.compress(body), "gzip_ok"),
-                        ("identity", body, "gzip_ok"),
-                        ("gzip", GZIP_BOMB, "gzip_bomb"),
-                    ]
-                )
-            )
-            headers["Content-Encoding"] = encoding
+            options = encodings(body)
+            headers["Content-Encoding"], body, tag = options[n % len(options)]
             tags.add(tag)
         elif kind == "query":
-            query = draw(st.sampled_from(QUERIES))
+            query = QUERIES[n % len(QUERIES)]
         elif kind == "raw_header":
-            name, value = draw(st.sampled_from(RAW_HEADER_NAMES)), draw(st.sampled_from(RAW_HEADER_VALUES))
-            prefix = b"Bearer " if name == "Authorization" else b""
-            raw = (name.encode() + b": " + prefix + value,)
+            name, octets = RAW_HEADER_NAMES[n % len(RAW_HEADER_NAMES)], RAW_HEADER_VALUES[n % len(RAW_HEADER_VALUES)]
+            raw = (name.encode() + b": " + (b"Bearer " if name == "Authorization" else b"") + octets,)
         else:
-            header, value = draw(st.sampled_from(HEADER_CHOICES[kind]))
+            header, value = HEADER_CHOICES[kind][n % len(HEADER_CHOICES[kind])]
             headers[header] = value
-    return body, headers, query, raw, tags
+    return body, Case(body, tuple(headers.items()), query, raw, frozenset(tags))
 
 
 # --- routes and requests ---------------------------------------------------------------------------------------
@@ -512,33 +474,39 @@ ROUTES = [
 
 @st.composite
 def cases(draw: st.DrawFn, route: Route) -> Case:
-    base = draw(bodies(route))
-    ascii_only = draw(st.booleans())
-    tags: set[str] = {"stream"} if base.get("stream") is True else set()
+    # The choices that pick categories come first: Hypothesis explores the start of a test case most evenly. Their
+    # simplest values (what a failure shrinks to) are a valid body and no odd header.
     bucket = draw(st.integers(0, 99))
+    odd = draw(st.integers(0, 9)) >= 7
+    header_kind = st.tuples(st.sampled_from(HEADER_KINDS), st.integers(0, 9999))
+    header_kinds = draw(st.lists(header_kind, min_size=1, max_size=3, unique_by=lambda k: k[0])) if odd else []
+    mutation = st.tuples(_index(len(NASTY)), st.integers(0, 9999), st.booleans(), _index(len(OPS)))
+    plan = draw(st.lists(mutation, min_size=1, max_size=3)) if 22 <= bucket < 62 else []
+    not_json_kind = pick(draw, NOT_JSON_KINDS) if bucket >= 85 else None
+    base = draw(bodies(route))
+    tags: set[str] = {"stream"} if base.get("stream") is True else set()
     value: object = base
-    if bucket < 15:
-        tags.add("valid")
-    elif bucket < 62:
-        value, mutation_tags = draw(mutated(copy.deepcopy(base)))
+    if plan:
+        value, mutation_tags = draw(mutated(copy.deepcopy(base), plan))
         tags |= mutation_tags
-    elif bucket < 77:
+    elif 62 <= bucket < 77:
         tags.add("nasty_model")
-        if draw(st.integers(0, 4)) == 0:
-            base["fallbacks"] = [draw(NASTY_MODELS)]
-        else:
-            base["model"] = draw(NASTY_MODELS)
-    elif bucket < 84:
+        model, in_fallbacks = draw(NASTY_MODELS), draw(st.integers(0, 4)) == 4
+        base["fallbacks" if in_fallbacks else "model"] = [model] if in_fallbacks else model
+    elif 77 <= bucket < 85:
         value = draw(duplicate_keys(base, route))
         tags.add("dup_keys")
-    body = encode(value, ascii_only)
-    if bucket >= 84:
-        body, kind = draw(not_json(body))
-        tags |= {"not_json", kind}
-    if draw(st.integers(0, 299)) == 0:
-        body, _ = body + b" " * (MAX_BODY_MB * 1024 * 1024), tags.add("oversized")
-    body, headers, query, raw, header_tags = draw(transport(body))
-    return Case(body, tuple(headers.items()), query, raw, frozenset(tags | header_tags))
+    body = encode(value, draw(st.booleans()))
+    if not_json_kind is not None:
+        body = not_json(draw, not_json_kind, body)
+        tags |= {"not_json", not_json_kind}
+    elif bucket == 21 and draw(st.booleans()):
+        body += b" " * (MAX_BODY_MB * 1024 * 1024)
+        tags.add("oversized")
+    elif bucket < 22:
+        tags.add("valid")
+    body, case = transport(body, header_kinds)
+    return Case(body, case.headers, case.query, case.raw_headers, case.tags | tags)
 
 
 @dataclass
@@ -564,24 +532,24 @@ async def send(session: aiohttp.ClientSession, url: str, case: Case) -> Answer:
 
 
 async def send_raw(url: str, case: Case) -> Answer:
-    """One request written byte by byte on its own connection, and its answer parsed by hand."""
+    """One request written byte for byte on its own connection, and its answer parsed by hand."""
     host, port = url.removeprefix("http://").split("/", 1)[0].split(":")
     path = url.split(port, 1)[1] + case.query
     lines = [f"POST {path} HTTP/1.1".encode(), f"Host: {host}".encode(), b"Connection: close"]
-    lines += [f"{k}: {v}".encode() for k, v in case.headers if k.lower() not in {"host", "connection"}]
+    replaced = {line.split(b":", 1)[0].decode().lower() for line in case.raw_headers}
+    lines += [f"{k}: {v}".encode() for k, v in case.headers if k.lower() not in replaced]
     lines += [*case.raw_headers, f"Content-Length: {len(case.body)}".encode()]
     async with asyncio.timeout(REQUEST_TIMEOUT_S):
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + case.body)
-            await writer.drain()
             raw = await reader.read()
         finally:
             writer.close()
     head, sep, body = raw.partition(b"\r\n\r\n")
     assert sep, f"no complete HTTP response: {raw[:300]!r}"
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = CIMultiDict(line.split(": ", 1) for line in header_lines)
+    headers = CIMultiDict[str]([(line.partition(": ")[0], line.partition(": ")[2]) for line in header_lines])
     if headers.get("Transfer-Encoding", "").lower() == "chunked":
         body = dechunk(body)
     else:
@@ -611,7 +579,8 @@ def check_answer(route: Route, answer: Answer) -> str:
     assert answer.status < 500, f"the gateway answered {head}"
     try:
         if answer.status >= 400:
-            check_error(route.dialect, answer)
+            check_error_body(route.dialect, json.loads(answer.body))
+            assert ("request-id" if route.dialect == "anthropic" else "x-request-id") in answer.headers
             return "error"
         if answer.headers.get("Content-Type", "").startswith("text/event-stream"):
             assert route.kind in ("messages", "chat")
@@ -622,28 +591,22 @@ def check_answer(route: Route, answer: Answer) -> str:
             assert answer.status == 202 and isinstance(body["id"], str), body
             assert body["status"] in ("pending", "running", "completed", "failed"), body
             return "job"
-        check_success(route, body)
+        check_success(route.kind, route.dialect, body)
         return "json"
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise AssertionError(f"malformed answer ({exc!r}): {head}") from None
 
 
-def check_error(dialect: str, answer: Answer) -> None:
-    check_error_body(dialect, json.loads(answer.body))
-    assert ("request-id" if dialect == "anthropic" else "x-request-id") in answer.headers
-
-
 def check_error_body(dialect: str, body: Any) -> None:
     error = body["error"]
     assert isinstance(error["message"], str) and isinstance(error["type"], str), body
-    if dialect == "anthropic":
-        assert body["type"] == "error", body
+    assert dialect == "openai" or body["type"] == "error", body
 
 
-def check_success(route: Route, body: Any) -> None:
-    if route.kind == "count":
+def check_success(kind: str, dialect: str, body: Any) -> None:
+    if kind == "count":
         assert isinstance(body["input_tokens"], int) and body["input_tokens"] >= 0, body
-    elif route.dialect == "anthropic":
+    elif dialect == "anthropic":
         assert body["type"] == "message" and body["role"] == "assistant", body
         assert isinstance(body["content"], list) and isinstance(body["id"], str), body
     else:
@@ -669,17 +632,14 @@ def check_stream(dialect: str, raw: bytes) -> None:
 
 
 def bad_records(records: list[logging.LogRecord]) -> list[str]:
-    return [
-        f"{r.levelname} {r.name}: {r.getMessage()}" + (f" ({r.exc_info[1]!r})" if r.exc_info else "")
-        for r in records
-        if r.exc_info or r.levelno >= logging.ERROR
-    ]
+    bad = [r for r in records if r.exc_info or r.levelno >= logging.ERROR]
+    return [f"{r.levelname} {r.name}: {r.getMessage()} ({r.exc_info[1] if r.exc_info else ''!r})" for r in bad]
 
 
 # --- the fake upstream: always a valid success -----------------------------------------------------------------
 
 _STREAMING: ContextVar[bool] = ContextVar("_STREAMING", default=False)
-STREAM = "#stream"  # defaults for stream requests are set under path + STREAM
+STREAM = "#stream"  # the default replies to stream requests are set under path + STREAM
 
 
 class _StreamFlag(msgspec.Struct):
@@ -712,19 +672,15 @@ def _lenient_json(body: bytes) -> Any:
 
 
 @pytest.fixture
-async def upstream(monkeypatch: pytest.MonkeyPatch) -> Any:
+async def upstream(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SuccessUpstream]:
     monkeypatch.setattr(fake_upstream_module, "_parse_json", _lenient_json)
-    async with SuccessUpstream() as up:
-        for path in ("/v1/messages", "/v1/chat/completions", "/v1/messages/count_tokens"):
-            json_reply = {
-                "/v1/messages": Reply.json(anthropic_message()),
-                "/v1/chat/completions": Reply.json(openai_completion()),
-                "/v1/messages/count_tokens": Reply.json({"input_tokens": 42}),
-            }[path]
-            up.default(path, json_reply)
+    async with (up := SuccessUpstream()):
+        up.default("/v1/messages", Reply.json(anthropic_message()))
         up.default("/v1/messages" + STREAM, Reply.sse(anthropic_sse()))
+        up.default("/v1/chat/completions", Reply.json(openai_completion()))
         up.default("/v1/chat/completions" + STREAM, Reply.sse(openai_sse()))
-        up.default("/v1/messages/count_tokens" + STREAM, Reply.json({"input_tokens": 42}))
+        for path in ("/v1/messages/count_tokens", "/v1/messages/count_tokens" + STREAM):
+            up.default(path, Reply.json({"input_tokens": 42}))
         yield up
 
 
@@ -736,43 +692,17 @@ class Tally:
     tags: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
-    jobs: list[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    jobs: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
-AUTH_HEADERS = {"authorization", "x-api-key", "x-bf-vk", "x-goog-api-key"}
-MIN_TAGS = {
-    "valid": 150,
-    "mutated": 600,
-    "wrong_type": 100,
-    "unknown_field": 60,
-    "dup_keys": 150,
-    "deleted_field": 50,
-    "deep": 40,
-    "huge_number": 40,
-    "negative_number": 40,
-    "nan": 40,
-    "bad_unicode": 40,
-    "control_chars": 40,
-    "long": 30,
-    "nasty_model": 200,
-    "not_json": 200,
-    "truncated": 20,
-    "noise": 20,
-    "empty_body": 20,
-    "non_object": 20,
-    "garbage": 20,
-    "odd_headers": 400,
-    "no_content_type": 20,
-    "gzip_junk": 15,
-    "gzip_ok": 15,
-    "async": 40,
-    "async_id": 40,
-    "version": 40,
-    "auth": 40,
-    "raw_header": 40,
-    "stream": 400,
-}
-MUTATED_FIELDS = {"model", "messages", "max_tokens", "content", "role", "type", "text", "stream"}
+AUTH_HEADERS = {"Authorization", "x-api-key", "x-bf-vk", "x-goog-api-key"}  # as the generator spells them
+# About half of what the seeded generator makes per route: a generator that stops making a category fails here.
+MIN_TAGS = {"valid": 250, "mutated": 400, "nasty_model": 150, "not_json": 80, "odd_headers": 300, "stream": 300}
+MIN_TAGS |= {"wrong_type": 100, "dup_keys": 100, "unknown_field": 25, "delete_field": 25}
+MIN_TAGS |= dict.fromkeys(["deep", "huge_number", "negative_number", "nan", "bad_unicode", "control_chars", "long"], 40)
+MIN_TAGS |= dict.fromkeys(["truncated", "noise", "empty_body", "non_object", "garbage"], 10)
+MIN_TAGS |= dict.fromkeys(["no_content_type", "gzip_junk", "gzip_ok", "async", "async_id", "auth", "raw_header"], 20)
+MUTATED_FIELDS = ["<root>", "model", "messages", "stream", "content", "role", "type"]
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.path for r in ROUTES])
@@ -784,15 +714,18 @@ async def test_fuzzed_requests_never_get_a_5xx_a_dropped_connection_or_a_traceba
     url = gateway.url + route.path
     loop = asyncio.get_running_loop()
     tally = Tally()
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
-    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
 
         async def one(case: Case) -> str:
             answer = await send(session, url, case)
             kind = check_answer(route, answer)
-            if "x-bf-async-id" in answer.headers and answer.status < 300:
-                auth = tuple((k, v) for k, v in case.headers if k.lower() in AUTH_HEADERS)
+            # Not polled later: a job with a TTL of its own (it may be gone by then), or one sent with raw header
+            # bytes (a TTL or a key among them would make the poll another caller's or too late).
+            headers = dict(case.headers)
+            polled = "x-bf-async-job-result-ttl" not in headers and not case.raw_headers
+            if "x-bf-async-id" in answer.headers and answer.status < 300 and polled:
+                auth = {k: headers[k] for k in AUTH_HEADERS & set(headers)}
                 tally.jobs.append((answer.headers["x-bf-async-id"], auth))
             tally.statuses[answer.status] += 1
             return kind
@@ -821,10 +754,10 @@ async def test_fuzzed_requests_never_get_a_5xx_a_dropped_connection_or_a_traceba
     print(f"\n{route.path}: answers {dict(tally.answers)} statuses {dict(sorted(tally.statuses.items()))}")
     print(f"{route.path}: tags {dict(sorted(tally.tags.items()))}")
     assert not (bad := bad_records(caplog.records)), bad
-    assert sum(tally.answers.values()) == EXAMPLES
+    assert sum(tally.answers[k] for k in ("error", "stream", "json", "job")) == EXAMPLES
     short = {tag: (tally.tags[tag], least) for tag, least in MIN_TAGS.items() if tally.tags[tag] < least}
     assert not short, f"the generator made too few of: {short}"
-    assert not (missing := {f for f in MUTATED_FIELDS if tally.tags[f"field:{f}"] < 5}), missing
+    assert not (rare := [f for f in MUTATED_FIELDS if tally.tags[f"field:{f}"] < 5]), f"fields barely mutated: {rare}"
     successes = tally.answers["json"] + tally.answers["stream"] + tally.answers["job"]
     assert successes >= EXAMPLES // 5 and tally.answers["error"] >= EXAMPLES // 3, tally.answers
     if route.kind in ("messages", "chat"):
@@ -834,18 +767,18 @@ async def test_fuzzed_requests_never_get_a_5xx_a_dropped_connection_or_a_traceba
 
 
 async def check_jobs(session: aiohttp.ClientSession, base: str, route: Route, tally: Tally) -> None:
-    """Every accepted job finishes, and polls as a good answer: never a 5xx (the upstream always succeeds)."""
+    """Every accepted job finishes and polls as a good answer: never a 5xx (the upstream always succeeds)."""
     native = route.kind == "native_async"
-    synchronous: Literal["messages", "chat"] = "messages" if route.dialect == "anthropic" else "chat"
-    if native or route.kind != "count":
-        assert len(tally.jobs) >= (200 if native else 20), f"only {len(tally.jobs)} jobs accepted"
+    if route.kind != "count":
+        assert len(tally.jobs) >= (100 if native else 1), f"only {len(tally.jobs)} jobs accepted"
+    synchronous = "messages" if route.dialect == "anthropic" else "chat"
     async with asyncio.timeout(60):
         for job_id, auth in tally.jobs:
             while True:
-                headers = {**dict(auth), "x-bf-async-id": job_id, "Content-Type": "application/json"}
                 if native:
-                    resp = await session.get(f"{base}{route.path}/{job_id}", headers=dict(auth))
+                    resp = await session.get(f"{base}{route.path}/{job_id}", headers=auth)
                 else:
+                    headers = {**auth, "x-bf-async-id": job_id, "Content-Type": "application/json"}
                     resp = await session.post(base + route.path, data=b"{}", headers=headers)
                 answer = Answer(resp.status, resp.headers, await resp.read())
                 state = answer.headers.get("x-bf-async-status")
@@ -859,6 +792,6 @@ async def check_jobs(session: aiohttp.ClientSession, base: str, route: Route, ta
             job = json.loads(answer.body)
             assert answer.status == 200 and job["status_code"] < 500, f"job {job_id}: {job}"
             if job["status"] == "completed":
-                check_success(Route(route.path, route.dialect, synchronous, ()), job["result"])
+                check_success(synchronous, route.dialect, job["result"])
             else:
                 check_error_body(route.dialect, job["error"])
