@@ -163,3 +163,24 @@ def headline(rows: list[dict[str, Any]]) -> list[str]:
                 f"{_fmt(r['added_p50_ms_ratio'], 2)}"
             )
     return lines
+
+
+def baseline_table(cells: list[Cell]) -> str:
+    """Per scenario and concurrency: the gateway's cpu us/req, req/s and p50 as ratios to the baseline's."""
+    index = {(c.scenario, c.concurrency, c.target): c for c in cells}
+    rows = []
+    for (scenario, conc, target), gw in sorted(index.items()):
+        base = index.get((scenario, conc, "baseline"))
+        if target != "gateway" or base is None:
+            continue
+        rows.append(
+            [
+                scenario,
+                str(conc),
+                f"{gw.get('cpu_us_per_req'):.0f} / {base.get('cpu_us_per_req'):.0f}",
+                _fmt(_ratio(gw.get("cpu_us_per_req"), base.get("cpu_us_per_req")), 2),
+                _fmt(_ratio(gw.get("rps"), base.get("rps")), 2),
+                _fmt(_ratio(gw.get("p50_ms"), base.get("p50_ms")), 2),
+            ]
+        )
+    return _table(["scenario", "conc", "cpu us/req gw / base", "cpu ratio", "rps ratio", "p50 ratio"], rows)

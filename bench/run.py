@@ -78,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--uvloop", action="store_true", help="run proxy and gateway (GATEWAY_UVLOOP=1) on uvloop")
     p.add_argument("--pin", action="store_true", help="pin processes to cores (see module docstring)")
     p.add_argument("--gateway-cmd", default=DEFAULT_GATEWAY_CMD, help="placeholders {python} {config} {port}")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout of the gateway (e.g. `git worktree add /tmp/base main`), measured as target"
+        " `baseline` in the same run, interleaved with the others",
+    )
     p.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for each server")
     p.add_argument("--json", type=Path, default=None, help="write raw results to this file")
     args = p.parse_args(argv)
@@ -134,20 +141,15 @@ def start_servers(args: argparse.Namespace, targets: list[str], tmp: Path) -> di
         started["proxy"] = servers.spawn(
             "proxy", argv, port=port, log_dir=tmp, cwd=ROOT, cpus=SUT_CPUS if pin else None
         )
-    if "gateway" in targets:
-        config = tmp / "gateway.json"
-        config.write_text(json.dumps(gateway_config(upstream), indent=2))
-        port = servers.free_port()
-        env = {"GATEWAY_UVLOOP": "1" if args.uvloop else "0"}
-        started["gateway"] = servers.spawn(
-            "gateway",
-            gateway_argv(args.gateway_cmd, config, port),
-            port=port,
-            log_dir=tmp,
-            cwd=ROOT,
-            cpus=SUT_CPUS if pin else None,
-            env=env,
-        )
+    config = tmp / "gateway.json"
+    config.write_text(json.dumps(gateway_config(upstream), indent=2))
+    env = {"GATEWAY_UVLOOP": "1" if args.uvloop else "0"}
+    for name, cwd in (("gateway", ROOT), ("baseline", args.baseline)):
+        if name in targets:  # run from its own directory, a checkout's `gateway` and `plugins` come first
+            port = servers.free_port()
+            argv = gateway_argv(args.gateway_cmd, config, port)
+            cpus = SUT_CPUS if pin else None
+            started[name] = servers.spawn(name, argv, port=port, log_dir=tmp, cwd=cwd, cpus=cpus, env=env)
     return started
 
 
@@ -157,10 +159,10 @@ def wait_all(started: dict[str, servers.Server], targets: list[str], timeout_s: 
         try:
             servers.wait_ready(server, timeout_s=timeout_s)
         except RuntimeError as exc:
-            if name != "gateway":
+            if name not in ("gateway", "baseline"):
                 raise
-            print(f"WARNING: gateway unavailable, measuring without it.\n{exc}\n", file=sys.stderr)
-            targets = [t for t in targets if t != "gateway"]
+            print(f"WARNING: {name} unavailable, measuring without it.\n{exc}\n", file=sys.stderr)
+            targets = [t for t in targets if t != name]
     return targets
 
 
@@ -252,6 +254,10 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     targets = select(args.targets, TARGETS, "target")
+    if args.baseline is not None and "baseline" not in targets:
+        targets.append("baseline")
+    elif args.baseline is None and "baseline" in targets:
+        raise SystemExit("target baseline needs --baseline DIR")
     signal.signal(signal.SIGTERM, _raise_exit)
     started: dict[str, servers.Server] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp_name:
@@ -269,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report.derived_table(derived))
     print()
     print("\n".join(report.headline(derived)))
+    if "baseline" in measured_targets:
+        print("\nGateway against the baseline checkout (same run, interleaved):\n")
+        print(report.baseline_table(cells))
     notes = report.error_notes(cells)
     if notes:
         print("\nErrors:\n" + "\n".join(notes))

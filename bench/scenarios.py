@@ -1,8 +1,8 @@
 """What each benchmark scenario sends, per target.
 
-Direct and proxy targets speak the upstream's own paths and bare model names; the gateway gets its client
-routes and provider-prefixed model names, which it strips before calling the same upstream, so all three
-targets make the upstream produce identical bytes.
+Direct and proxy targets speak the upstream's own paths and bare model names; the gateway (and a baseline
+checkout of it) gets its client routes and provider-prefixed model names, which it strips before calling the same
+upstream, so all targets make the upstream produce identical bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Literal
 import msgspec
 
 Api = Literal["openai", "anthropic"]
-TARGETS = ("direct", "proxy", "gateway")
+TARGETS = ("direct", "proxy", "gateway", "baseline")  # baseline: another checkout of the gateway (--baseline)
+GATEWAYS = ("gateway", "baseline")
 
 # A short but realistic chat turn (~1 KB), so that request parsing costs something without dominating.
 _SYSTEM = "You are a concise assistant. Answer in one short paragraph and do not use lists or headings."
@@ -34,11 +35,11 @@ class Scenario:
     def path(self, target: str) -> str:
         if self.api == "openai":
             return "/v1/chat/completions"
-        return "/anthropic/v1/messages" if target == "gateway" else "/v1/messages"
+        return "/anthropic/v1/messages" if target in GATEWAYS else "/v1/messages"
 
     def model(self, target: str) -> str:
         bare = "gpt-x" if self.api == "openai" else "claude-x"
-        return f"{self.api}/{bare}" if target == "gateway" else bare
+        return f"{self.api}/{bare}" if target in GATEWAYS else bare
 
     def body(self, target: str) -> str:
         request: dict[str, Any]

@@ -47,17 +47,22 @@ class StreamAccount:
         self.reported = False  # a message_delta came: the provider's final usage
 
     def feed(self, chunk: Chunk) -> None:
-        for event in chunk.events:
+        if chunk.events:
+            self._events(chunk.events)
+        if self._keep and self._relay and chunk.frame:
+            self._pieces += _CONTENT.findall(chunk.frame)
+
+    def _events(self, events: tuple[a.StreamEvent, ...]) -> None:
+        keep_deltas = self._keep and not self._relay
+        for event in events:
             self._tracker.feed(event)
             if isinstance(event, a.MessageDelta):
                 self.reported = True
-            elif self._keep and not self._relay and isinstance(event, a.ContentBlockDelta):
+            elif keep_deltas and isinstance(event, a.ContentBlockDelta):
                 delta = event.delta
                 for text in (delta.text, delta.partial_json, delta.thinking):
                     if isinstance(text, str):
                         self._texts.append(text)
-        if self._keep and self._relay and chunk.frame:
-            self._pieces += _CONTENT.findall(chunk.frame)
 
     def usage(self, prompt_estimate: Callable[[], int]) -> a.Usage:
         """The usage to bill: the provider's, or the rule above when it reported none."""

@@ -33,25 +33,29 @@ async def start_call(request: web.Request, prefix: str) -> CallContext:
 async def read_body(request: web.Request) -> bytes:
     """The request body, inflated if it came compressed, within `client.body_timeout_in_seconds` and
     `client.max_request_body_size_mb` (after inflation); 400, 408, 413 or 415 otherwise."""
-    content_type = request.headers.get("Content-Type", "")
+    headers = request.headers
+    content_type = headers.get("Content-Type", "")
     if content_type and "json" not in content_type:
         raise InvalidRequest(f"Content-Type must be application/json, not {content_type!r}")
-    client = request.app[SETTINGS].client
     if request.content.is_eof():  # the usual case: the whole body came with the head, no wait and no timer
         body = await request.read()
     else:
-        try:
-            async with asyncio.timeout(client.body_timeout_in_seconds):
-                body = await request.read()
-        except TimeoutError:
-            raise RequestTimeout(
-                f"the request body did not arrive within {client.body_timeout_in_seconds:g}s"
-            ) from None
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
+        body = await _read_slow_body(request)
+    encoding = headers.get("Content-Encoding")
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
         return body
-    limit = client.max_request_body_size_mb * 1024 * 1024
-    return await inflate(body, encoding, limit, request.app[INFLATIONS])
+    limit = request.app[SETTINGS].client.max_request_body_size_mb * 1024 * 1024
+    return await inflate(body, encoding.strip().lower(), limit, request.app[INFLATIONS])
+
+
+async def _read_slow_body(request: web.Request) -> bytes:
+    """A body still arriving after its head, within `client.body_timeout_in_seconds` (else 408)."""
+    timeout = request.app[SETTINGS].client.body_timeout_in_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
 
 
 def served_headers(ctx: CallContext) -> dict[str, str]:

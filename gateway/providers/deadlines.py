@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 from ..errors import UpstreamTimeout
 
@@ -24,12 +25,16 @@ class StreamDeadlines:
 
     def __init__(self, idle_s: float, max_s: float | None, started: float | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        # The task that reads the stream (one per stream) and its cancellation count before: a cancellation
+        # beyond ours is someone else's and goes on (as asyncio.timeout does).
+        self.task = asyncio.current_task()
+        self._cancelling = self.task.cancelling() if self.task is not None else 0
         now = self._loop.time()
         self._idle_s = idle_s
         self._max_s = max_s
         self._end = (started if started is not None else now) + max_s if max_s else math.inf
         self.quiet_since = now  # when the current silence began; the reading loop moves it on content
-        self.waiting: asyncio.Task[object] | None = None  # the task awaiting a read, while it waits
+        self.waiting: asyncio.Task[Any] | None = None  # the task awaiting a read, while it waits
         self._fired = ""
         self._handle = self._loop.call_at(min(now + idle_s, self._end), self._check)
 
@@ -40,9 +45,9 @@ class StreamDeadlines:
             self._fired = "total"
             raise self.error()
 
-    def expired(self, task: asyncio.Task[object] | None, cancelling: int) -> bool:
+    def expired(self) -> bool:
         """After a CancelledError in a read: True when the watchdog caused it (and no one else cancelled)."""
-        return bool(self._fired) and task is not None and task.uncancel() <= cancelling
+        return bool(self._fired) and self.task is not None and self.task.uncancel() <= self._cancelling
 
     def error(self) -> UpstreamTimeout:
         if self._fired == "total":
@@ -64,9 +69,12 @@ class StreamDeadlines:
             self.waiting.cancel()
 
 
+KEEPALIVE_STARTS = (b":", b"event: ping")  # a batch starting otherwise holds content: no need to look further
+
+
 def keepalive_only(raw: bytes) -> bool:
     """True when every frame of an SSE batch is a comment or a ping event: nothing the silence limit counts."""
-    if not raw.startswith((b":", b"event: ping")):
+    if not raw.startswith(KEEPALIVE_STARTS):
         return False  # the usual case, decided without a split: content frames start with event: or data:
     for frame in raw.split(END):
         lines = [line for line in frame.split(b"\n") if line]

@@ -99,7 +99,8 @@ class Providers:
 
     def _resolve(self, call: ChatCall) -> tuple[Provider, Target]:
         assert call.target is not None, "a call reaches a provider only after routing"
-        check_model_name(call.target.model)  # a plugin's route too: the name goes into URLs and headers
+        if not _tail_of(call.target.model, call.model):  # a plugin's route: the name goes into URLs and headers
+            check_model_name(call.target.model)
         provider = self.get(call.target.provider)
         if call.translation_error is not None and not relayable(call, provider.dialect):
             raise call.translation_error  # only a provider of the client's dialect can serve this body
@@ -142,6 +143,13 @@ class Providers:
         if provider.requires_keys:
             raise InvalidRequest(f"no key of provider {target.provider!r} allows model {target.model!r}", param="model")
         return NO_KEY
+
+
+def _tail_of(model: str, client_model: str) -> bool:
+    """`model` is the client's model string or its last `/`-separated segments (checked when it was decoded)."""
+    if not model or not client_model.endswith(model):
+        return False
+    return len(client_model) == len(model) or client_model[-len(model) - 1] == "/"
 
 
 def _all_refused(target: Target, exc: UpstreamError) -> ProviderKey:

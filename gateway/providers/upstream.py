@@ -13,7 +13,7 @@ from multidict import CIMultiDictProxy
 from ..config import NetworkConfig
 from ..errors import UpstreamError, UpstreamTimeout
 from ..sse import BatchSplitter, SseBatch
-from .deadlines import StreamDeadlines, keepalive_only
+from .deadlines import KEEPALIVE_STARTS, StreamDeadlines, keepalive_only
 
 OPENED = SseBatch(raw=b"")  # the upstream accepted the stream; its events follow
 
@@ -50,26 +50,19 @@ class UpstreamClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST and hand over the open response; the upstream must answer within `stream_idle_timeout_in_seconds`.
 
-        Reading the body goes through `sse_batches` or `reads`, which apply the stream's deadlines. The connection
-        is closed (not returned to the pool) unless the body was read to the end, so an abandoned stream also
-        stops the upstream's generation.
+        Read the body with `reads`, which applies the stream's deadlines (`sse_batches` does all of this for an
+        event stream). The connection is closed (not returned to the pool) unless the body was read to the end,
+        so an abandoned stream also stops the upstream's generation.
         """
-        idle_timeout = network.stream_idle_timeout_in_seconds
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=network.connect_timeout_in_seconds)
+        deadlines = _deadlines(network, None)
         try:
-            async with asyncio.timeout(idle_timeout):
-                resp = await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream sent nothing for {idle_timeout:g}s", retryable=True) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
+            resp = await self._open(url, body, headers, network, deadlines)
+        finally:
+            deadlines.close()
         try:
             yield resp
         finally:
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
+            _let_go(resp)
 
     async def sse_batches(
         self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig, errors: ErrorMapper
@@ -78,65 +71,94 @@ class UpstreamClient:
 
         An error status raises `errors(status, headers, body)` before anything is yielded; then an empty batch
         (OPENED) comes at once, so the client's response can start while the upstream writes its first events.
-        No content (keep-alives do not count) for `stream_idle_timeout_in_seconds`, or a stream longer than
-        `stream_max_duration_in_seconds`, raises UpstreamTimeout; a broken connection UpstreamError. Close it
-        (`aclosing`).
+        No answer, or no content (keep-alives do not count), for `stream_idle_timeout_in_seconds`, or a stream
+        longer than `stream_max_duration_in_seconds`, raises UpstreamTimeout; a broken connection UpstreamError.
+        One watchdog timer serves the whole stream. Close it (`aclosing`).
         """
-        started = asyncio.get_running_loop().time()
-        async with self.stream(url, body, headers, network) as resp:
-            if resp.status >= 400:
-                raise errors(resp.status, resp.headers, await read_error_body(resp))
-            yield OPENED
-            deadlines = _deadlines(network, started)
-            splitter = BatchSplitter()  # iter_batches, inlined: one generator fewer for every chunk to pass
-            task, cancelling, fresh = None, 0, True
+        deadlines = _deadlines(network, None)
+        try:
+            resp = await self._open(url, body, headers, network, deadlines)
             try:
+                if resp.status >= 400:
+                    raise errors(resp.status, resp.headers, await read_error_body(resp))
+                yield OPENED
+                # The reading loop, inlined here: a generator of its own would cost every chunk one more hop.
+                splitter = BatchSplitter()
+                task, fresh = deadlines.task, True
                 while True:
                     if fresh:
                         deadlines.content()
-                    deadlines.waiting = task = asyncio.current_task()
-                    cancelling = task.cancelling() if task is not None else 0
+                    deadlines.waiting = task
                     data = await resp.content.readany()
                     deadlines.waiting = None
                     if not data:
                         break
-                    batch = splitter.feed(data)
-                    fresh = batch is not None and not keepalive_only(batch.raw)
-                    if batch is not None:
+                    if (batch := splitter.feed(data)) is not None:
+                        raw = batch.raw  # content (not keep-alives) feeds the watchdog
+                        fresh = not raw.startswith(KEEPALIVE_STARTS) or not keepalive_only(raw)
                         yield batch
+                    else:
+                        fresh = False
                 if (last := splitter.end()) is not None:
                     yield last
             except asyncio.CancelledError:
-                if deadlines.expired(task, cancelling):
+                if deadlines.expired():
                     raise deadlines.error() from None
                 raise
             except aiohttp.ClientError as exc:
                 raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
             finally:
-                deadlines.close()
+                _let_go(resp)
+        finally:
+            deadlines.close()
 
     async def reads(self, resp: aiohttp.ClientResponse, network: NetworkConfig) -> AsyncGenerator[bytes, None]:
         """A non-SSE stream's body one socket read at a time (every byte is content), under the same deadlines."""
         deadlines = _deadlines(network, None)
-        task, cancelling = None, 0
+        task = deadlines.task
         try:
             while True:
                 deadlines.content()
-                deadlines.waiting = task = asyncio.current_task()
-                cancelling = task.cancelling() if task is not None else 0
+                deadlines.waiting = task
                 data = await resp.content.readany()
                 deadlines.waiting = None
                 if not data:
                     return
                 yield data
         except asyncio.CancelledError:
-            if deadlines.expired(task, cancelling):
+            if deadlines.expired():
                 raise deadlines.error() from None
             raise
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
         finally:
             deadlines.close()
+
+    async def _open(
+        self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig, deadlines: StreamDeadlines
+    ) -> aiohttp.ClientResponse:
+        """POST and wait for the answer's head, under the watchdog (no timer of its own)."""
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=network.connect_timeout_in_seconds)
+        deadlines.waiting = deadlines.task
+        try:
+            return await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
+        except asyncio.CancelledError:
+            if deadlines.expired():
+                idle = network.stream_idle_timeout_in_seconds
+                raise UpstreamTimeout(f"upstream sent nothing for {idle:g}s", retryable=True) from None
+            raise
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
+        finally:
+            deadlines.waiting = None
+
+
+def _let_go(resp: aiohttp.ClientResponse) -> None:
+    """Back to the pool if the body was read to the end; else closed, which stops the upstream's generation."""
+    if resp.content.at_eof():
+        resp.release()
+    else:
+        resp.close()
 
 
 def _deadlines(network: NetworkConfig, started: float | None) -> StreamDeadlines:
