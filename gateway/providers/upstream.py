@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -85,28 +86,23 @@ class UpstreamClient:
                 # The reading loop, inlined here: a generator of its own would cost every chunk one more hop.
                 splitter = BatchSplitter()
                 task, fresh = deadlines.task, True
-                while True:
-                    if fresh:
-                        deadlines.content()
-                    deadlines.waiting = task
-                    data = await resp.content.readany()
-                    deadlines.waiting = None
-                    if not data:
-                        break
-                    if (batch := splitter.feed(data)) is not None:
-                        raw = batch.raw  # content (not keep-alives) feeds the watchdog
-                        fresh = not raw.startswith(KEEPALIVE_STARTS) or not keepalive_only(raw)
-                        yield batch
-                    else:
-                        fresh = False
-                if (last := splitter.end()) is not None:
-                    yield last
-            except asyncio.CancelledError:
-                if deadlines.expired():
-                    raise deadlines.error() from None
-                raise
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+                with _typed_failures(deadlines):
+                    while True:
+                        if fresh:
+                            deadlines.content()
+                        deadlines.waiting = task
+                        data = await resp.content.readany()
+                        deadlines.waiting = None
+                        if not data:
+                            break
+                        if (batch := splitter.feed(data)) is not None:
+                            raw = batch.raw  # content (not keep-alives) feeds the watchdog
+                            fresh = not raw.startswith(KEEPALIVE_STARTS) or not keepalive_only(raw)
+                            yield batch
+                        else:
+                            fresh = False
+                    if (last := splitter.end()) is not None:
+                        yield last
             finally:
                 _let_go(resp)
         finally:
@@ -117,20 +113,15 @@ class UpstreamClient:
         deadlines = _deadlines(network, None)
         task = deadlines.task
         try:
-            while True:
-                deadlines.content()
-                deadlines.waiting = task
-                data = await resp.content.readany()
-                deadlines.waiting = None
-                if not data:
-                    return
-                yield data
-        except asyncio.CancelledError:
-            if deadlines.expired():
-                raise deadlines.error() from None
-            raise
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
+            with _typed_failures(deadlines):
+                while True:
+                    deadlines.content()
+                    deadlines.waiting = task
+                    data = await resp.content.readany()
+                    deadlines.waiting = None
+                    if not data:
+                        return
+                    yield data
         finally:
             deadlines.close()
 
@@ -151,6 +142,19 @@ class UpstreamClient:
             raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
         finally:
             deadlines.waiting = None
+
+
+@contextlib.contextmanager
+def _typed_failures(deadlines: StreamDeadlines) -> Iterator[None]:
+    """A stream's failures made typed: the watchdog's cancellation a timeout, a broken connection UpstreamError."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        if deadlines.expired():
+            raise deadlines.error() from None
+        raise
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"upstream stream broke: {type(exc).__name__}") from None
 
 
 def _let_go(resp: aiohttp.ClientResponse) -> None:
