@@ -96,3 +96,28 @@ def test_no_module_is_over_600_lines() -> None:
     for folder in ("gateway", "plugins"):
         for path in (ROOT / folder).rglob("*.py"):
             assert len(path.read_text().splitlines()) <= 600, path
+
+
+def test_the_plugins_folder_installs_whole_as_gateway_plugins() -> None:
+    """Every package under plugins/ is listed (as gateway_plugins.*) in pyproject's packages; nothing imports the
+    folder by its name (it would be a second copy of every plugin module beside the installed one)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    folders = {"gateway_plugins"} | {
+        "gateway_plugins." + ".".join(p.parent.relative_to(ROOT / "plugins").parts)
+        for p in (ROOT / "plugins").rglob("__init__.py")
+        if p.parent != ROOT / "plugins"
+    }
+    assert folders <= listed, folders - listed
+    cores = {"gateway"} | {
+        "gateway." + ".".join(p.parent.relative_to(ROOT / "gateway").parts)
+        for p in (ROOT / "gateway").rglob("__init__.py")
+        if p.parent != ROOT / "gateway"
+    }
+    assert cores <= listed, cores - listed
+    for folder in ("gateway", "plugins", "tests", "examples", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for module, _ in _imports(path):
+                assert module != "plugins" and not module.startswith("plugins."), f"{path} imports {module}"

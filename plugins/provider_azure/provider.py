@@ -15,8 +15,8 @@ from gateway import (
     ProviderKey,
 )
 from gateway.providers.base import ProviderSetup, models_named_by_keys
-from plugins.provider_openai.provider import OpenAIProvider
 
+from ..provider_openai.provider import OpenAIProvider
 from .config import AzureTarget, check_keys, resolve_targets
 
 

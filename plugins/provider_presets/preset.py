@@ -14,7 +14,8 @@ from msgspec import Struct
 
 from gateway import ProviderKey
 from gateway.providers.base import ProviderSetup
-from plugins.provider_openai.provider import OpenAIOptions, OpenAIProvider
+
+from ..provider_openai.provider import OpenAIOptions, OpenAIProvider
 
 MaxTokensField = Literal["max_completion_tokens", "max_tokens"]
 

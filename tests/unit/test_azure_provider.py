@@ -9,6 +9,8 @@ from typing import Any, cast
 
 import msgspec
 import pytest
+from gateway_plugins.provider_azure.provider import AzureProvider
+from gateway_plugins.provider_openai.provider import OpenAIOptions
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway import CallContext, ChatCall, GatewayError, ProviderKey, Target
@@ -17,8 +19,6 @@ from gateway.providers.base import ProviderSetup
 from gateway.providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply
 from gateway.schemas import anthropic as a
 from gateway.sse import SseBatch
-from plugins.provider_azure.provider import AzureProvider
-from plugins.provider_openai.provider import OpenAIOptions
 from tests.fakes.wire import openai_completion
 
 A = "https://a.openai.azure.com"
