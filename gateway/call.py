@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from msgspec import Struct
+from msgspec.structs import replace
 
 from .errors import GatewayError
 from .schemas.anthropic import Message, MessagesRequest, StreamEvent
@@ -41,7 +42,6 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     """One inference request. Frozen: change it with `msgspec.structs.replace`."""
 
     dialect: Dialect  # the client's dialect
-    model: str  # the model string as the client sent it
     stream: bool
     request: MessagesRequest  # canonical request; max_tokens is always set
     native: NativeBody | None = None  # the client's body, relayed to a provider of the same dialect
@@ -63,6 +63,12 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # client's own key is not forwarded: tenants share the upstream account its keys are scoped to.)
     idempotency_key: str | None = None
 
+    @property
+    def model(self) -> str:
+        """The model string as the client sent it (or as a plugin rewrote it): routing reads it, each attempt's
+        `target.model` is what goes upstream. One string, kept in the request, so the two cannot disagree."""
+        return self.request.model
+
 
 class ChatResult(Struct, frozen=True, kw_only=True):
     """A complete (non-streaming) answer."""
@@ -82,6 +88,17 @@ class Chunk(Struct, frozen=True):
     events: tuple[StreamEvent, ...]
     frame: bytes | None = None
     frame_dialect: Dialect | None = None
+
+
+def with_model(call: ChatCall, model: str) -> ChatCall:
+    """The call for another model string (what routing reads), its native body dropped (it names the old one)."""
+    return replace(call, request=replace(call.request, model=model), native=None)
+
+
+def probe_call(model: str, dialect: Dialect) -> ChatCall:
+    """A call that only asks routing where `model` would go (the models routes)."""
+    request = MessagesRequest(model=model, messages=[], max_tokens=1)
+    return ChatCall(dialect=dialect, stream=False, request=request)
 
 
 class Principal(Struct, frozen=True, kw_only=True):

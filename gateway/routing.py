@@ -38,10 +38,19 @@ def check_model_name(model: str, param: str = "model") -> None:
         )
 
 
-def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:
+def explicit_target(model: str, settings: Settings) -> Target | None:
+    """`provider/model` naming a configured provider, as a target; None for a bare model (or another provider)."""
     provider, sep, rest = model.partition("/")
     if sep and rest and provider in settings.providers:
         return Target(provider=provider, model=rest)
+    return None
+
+
+def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:
+    """The built-in rule (the `routing` plugin's): `provider/model`, else the route's default provider, else the
+    first provider whose keys name the model."""
+    if (explicit := explicit_target(model, settings)) is not None:
+        return explicit
     default = DEFAULT_PROVIDER_BY_PREFIX.get(route_prefix)
     if default in settings.providers:
         return Target(provider=default, model=model)

@@ -41,7 +41,6 @@ class AnthropicDialect:
             fallbacks, request = tuple(request.fallbacks), replace(request, fallbacks=UNSET)
         return ChatCall(
             dialect="anthropic",
-            model=request.model,
             stream=request.stream is True,
             request=request,
             native=NativeBody(dialect="anthropic", body=body),

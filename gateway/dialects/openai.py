@@ -53,7 +53,6 @@ class OpenAIDialect:
         options = request.stream_options
         return ChatCall(
             dialect="openai",
-            model=request.model,
             stream=request.stream is True,
             request=canonical,
             native=NativeBody(dialect="openai", body=body),

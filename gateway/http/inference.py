@@ -41,7 +41,6 @@ async def count_tokens(request: web.Request) -> web.Response:
     canonical = a.MessagesRequest(**{f: getattr(params, f) for f in params.__struct_fields__}, max_tokens=1)
     call = ChatCall(
         dialect="anthropic",
-        model=params.model,
         stream=False,
         request=canonical,
         native=NativeBody(dialect="anthropic", body=body),

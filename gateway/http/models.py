@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import InvalidRequest, NotFound
-from ..keys import ENGINE, SETTINGS
-from ..routing import resolve_target
+from ..call import probe_call
+from ..errors import GatewayError, InvalidRequest, NotFound
+from ..keys import ENGINE
+from ..routing import check_model_name
 from ..schemas import anthropic as a
 from ..schemas import openai as o
+from .entry import start_call
 from .middlewares import dialect_of, route_prefix
 
 # Config-listed models have no release date; a fixed one keeps listings stable across restarts.
@@ -45,12 +47,22 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model_id"]
-    known = model_id in model_ids(request)
-    if not known and resolve_target(model_id, route_prefix(request), request.app[SETTINGS]) is None:
+    if model_id not in model_ids(request) and not await _routable(request, model_id):
         raise NotFound(f"model {model_id!r} not found")
     if dialect_of(request).name == "openai":
         return web.Response(body=o.ENCODER.encode(_openai_model(model_id)), content_type="application/json")
     return web.Response(body=a.ENCODER.encode(_anthropic_model(model_id)), content_type="application/json")
+
+
+async def _routable(request: web.Request, model_id: str) -> bool:
+    """Whether some provider would serve `model_id`: gw_route decides, as it would for a call."""
+    ctx = await start_call(request, route_prefix(request))
+    try:
+        check_model_name(model_id)
+        plan = await request.app[ENGINE].pipeline.route(probe_call(model_id, dialect_of(request).name), ctx)
+    except GatewayError:
+        return False
+    return plan is not None and bool(plan.targets)
 
 
 class _Page:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, TypeVar
 from msgspec.structs import replace
 
 from ..accounting import StreamAccount, message_usage
-from ..call import ChatCall, ChatResult, Chunk, RoutePlan
-from ..errors import GatewayError, InvalidRequest, UpstreamError
+from ..call import ChatCall, ChatResult, Chunk, RoutePlan, Target, with_model
+from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
 from ..providers.body import relayable
-from ..routing import check_model_name, resolve_target
+from ..routing import check_model_name
 from ..streaming import message_to_events
 from ..tokens import estimate, prompt_size
 
@@ -134,9 +134,29 @@ class Engine:
         if plan is None or not plan.targets:
             raise InvalidRequest(f"no provider serves model {call.model!r}; name it as provider/model", param="model")
         if call.fallbacks:
-            plan = _with_fallbacks(plan, call.fallbacks, ctx)
+            plan = await self._with_fallbacks(plan, call, ctx)
         ctx.plan = plan
         return plan
+
+    async def _with_fallbacks(self, plan: RoutePlan, call: ChatCall, ctx: CallContext) -> RoutePlan:
+        """The body's fallbacks, each routed like a model of its own (gw_route), go right after the primary and
+        before the router's own (a virtual key's others). One the caller may not use is left out, as its
+        attempt would be refused."""
+        assert call.fallbacks is not None
+        named: list[Target] = []
+        for index, model in enumerate(call.fallbacks):
+            check_model_name(model, f"fallbacks[{index}]")
+            try:
+                routed = await self.pipeline.route(with_model(call, model), ctx)
+            except PermissionDenied:
+                continue
+            if routed is None or not routed.targets:
+                raise InvalidRequest(
+                    f"fallbacks[{index}]: no provider serves {model!r}; use provider/model", param="fallbacks"
+                )
+            named.extend(routed.targets)
+        ordered = [plan.targets[0], *named, *plan.targets[1:]]
+        return RoutePlan(targets=tuple(dict.fromkeys(ordered)))
 
     async def _observed(self, call: ChatCall, opened: OpenStream, ctx: CallContext) -> AsyncIterator[Chunk]:
         """Pass chunks through gw_transform_chunk and record the stream's usage once it ends (however it ends:
@@ -161,21 +181,6 @@ class Engine:
         """The prompt's tokens as the target's provider counts them (for a call that reported no usage)."""
         assert call.target is not None
         return estimate(prompt_size(call), self.providers.media_rules(call.target))
-
-
-def _with_fallbacks(plan: RoutePlan, fallbacks: tuple[str, ...], ctx: CallContext) -> RoutePlan:
-    """The body's fallbacks go right after the primary, before the router's own (a virtual key's others)."""
-    named = []
-    for index, model in enumerate(fallbacks):
-        check_model_name(model, f"fallbacks[{index}]")
-        target = resolve_target(model, ctx.route_prefix, ctx.settings)
-        if target is None:
-            raise InvalidRequest(
-                f"fallbacks[{index}]: no provider serves {model!r}; use provider/model", param="fallbacks"
-            )
-        named.append(target)
-    ordered = [plan.targets[0], *named, *plan.targets[1:]]
-    return RoutePlan(targets=tuple(dict.fromkeys(ordered)))
 
 
 def _falls_back(exc: UpstreamError) -> bool:

@@ -21,6 +21,7 @@ from gateway import (
     Target,
 )
 from gateway.schemas.anthropic import Usage
+from gateway.routing import explicit_target
 from gateway.tokens import estimate, prompt_size, upper_bound
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
@@ -116,10 +117,10 @@ class Governance:
         key = self.key_of(ctx)
         if key is None:
             return None
-        provider, sep, model = call.model.partition("/")
-        if sep and model and provider in ctx.settings.providers:
-            self._config_allowing(key, provider, model)
-            return RoutePlan(targets=(Target(provider, model),))
+        target = explicit_target(call.model, ctx.settings)
+        if target is not None:
+            self._config_allowing(key, target.provider, target.model)
+            return RoutePlan(targets=(target,))
         return self._plan_bare(key, call.model, ctx)
 
     def _config_allowing(self, key: VirtualKey, provider: str, model: str) -> KeyProviderConfig:

@@ -372,9 +372,7 @@ async def test_default_endpoint_is_the_regional_runtime() -> None:
     from gateway.schemas import anthropic as a
 
     request = a.MessagesRequest(model=MODEL, max_tokens=5, messages=[a.MessageParam(role="user", content="x")])
-    call = ChatCall(
-        dialect="anthropic", model=MODEL, stream=False, request=request, target=Target("bedrock", BEDROCK_MODEL)
-    )
+    call = ChatCall(dialect="anthropic", stream=False, request=request, target=Target("bedrock", BEDROCK_MODEL))
     url, _, headers = provider._request(call, provider_config.keys[0], "converse", "application/json")
     assert url == f"https://bedrock-runtime.us-east-1.amazonaws.com/model/{BEDROCK_MODEL}/converse"
     assert "bedrock/aws4_request" in headers["Authorization"]

@@ -158,8 +158,8 @@ async def test_default_base_url_is_used_when_none_is_configured(kind: str) -> No
         name=kind, config=settings.providers[kind], options=cls.options_type(), http=cast(UpstreamClient, http)
     )
     provider = cls(setup)
-    request = msgspec.convert({"model": "m", "max_tokens": 4, "messages": HI}, a.MessagesRequest)
-    call = ChatCall(dialect="anthropic", model=f"{kind}/m", stream=False, request=request, target=Target(kind, "m"))
+    request = msgspec.convert({"model": f"{kind}/m", "max_tokens": 4, "messages": HI}, a.MessagesRequest)
+    call = ChatCall(dialect="anthropic", stream=False, request=request, target=Target(kind, "m"))
     await provider.complete(call, settings.providers[kind].keys[0], cast(CallContext, None))
     assert http.urls == [EXPECTED[kind][0] + "/v1/chat/completions"]
     assert provider.setup.config.network_config.base_url == EXPECTED[kind][0]

@@ -69,9 +69,7 @@ def call(model: str, *, stream: bool = False) -> ChatCall:
         {"model": f"azure/{model}", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]},
         a.MessagesRequest,
     )
-    return ChatCall(
-        dialect="anthropic", model=f"azure/{model}", stream=stream, request=request, target=Target("azure", model)
-    )
+    return ChatCall(dialect="anthropic", stream=stream, request=request, target=Target("azure", model))
 
 
 async def test_complete_posts_to_mapped_deployment_with_api_key() -> None:
