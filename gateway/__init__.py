@@ -5,6 +5,7 @@ The public names a plugin may import are re-exported here; everything else is in
 
 from .call import ChatCall, ChatResult, Chunk, NativeBody, Principal, RoutePlan, Target
 from .config import ConfigStruct, ProviderConfig, ProviderKey, Settings
+from .context import CallContext
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -18,7 +19,6 @@ from .errors import (
     UpstreamTimeout,
 )
 from .hookspecs import hookimpl
-from .pipeline.context import CallContext
 
 __version__ = "0.1.0"
 __all__ = [

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
     from .config import PluginConfigRegistry
-    from .pipeline.context import CallContext
+    from .context import CallContext
     from .providers.registry import ProviderRegistry
     from .schemas.anthropic import Tool, Usage
 

@@ -1,24 +1,32 @@
-"""Every AppKey and RequestKey of the core, in one place (aiohttp's typed, per-app state)."""
+"""Every AppKey and RequestKey of the core, in one place (aiohttp's typed, per-app state).
+
+The value types are imported for the type checker only, so that reading a key (a plugin reading SETTINGS, say)
+does not import the engine, the job service and everything behind them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .config import Settings
-from .jobs.service import JobService
-from .pipeline.execute import Engine
-from .plugins import LoadedPlugins
-from .redaction import Redactor
+if TYPE_CHECKING:
+    from .config import Settings
+    from .jobs.service import JobService
+    from .pipeline.execute import Engine
+    from .plugins import LoadedPlugins
+    from .redaction import Redactor
 
-SETTINGS = web.AppKey("settings", Settings)
-PLUGINS = web.AppKey("plugins", LoadedPlugins)
-ENGINE = web.AppKey("engine", Engine)
-JOBS = web.AppKey("jobs", JobService)
-APP_DIR = web.AppKey("app_dir", Path)
-ADMIN_CONNECTIONS = web.AppKey("admin_connections", set)  # connections of the admin listener, when it has one
-INFLATIONS = web.AppKey("inflations", asyncio.Semaphore)  # compressed request bodies being inflated at once
-REDACTOR = web.AppKey("redactor", Redactor)  # every secret of the app; plugins add theirs (Redactor.add)
-REQUEST_ID = web.RequestKey("request_id", str)
+# Public (gateway.api): what plugins read.
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+APP_DIR: web.AppKey[Path] = web.AppKey("app_dir")  # where the gateway keeps its data (--app-dir)
+REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the app; plugins add theirs
+# The core's own.
+PLUGINS: web.AppKey[LoadedPlugins] = web.AppKey("plugins")
+ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+JOBS: web.AppKey[JobService] = web.AppKey("jobs")
+ADMIN_CONNECTIONS: web.AppKey[set[object]] = web.AppKey("admin_connections")  # the admin listener's, if any
+INFLATIONS: web.AppKey[asyncio.Semaphore] = web.AppKey("inflations")  # compressed bodies being inflated at once
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

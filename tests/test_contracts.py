@@ -121,3 +121,39 @@ def test_the_plugins_folder_installs_whole_as_gateway_plugins() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             for module, _ in _imports(path):
                 assert module != "plugins" and not module.startswith("plugins."), f"{path} imports {module}"
+
+
+def _runtime_imports(path: Path, module: str) -> set[str]:
+    """The gateway modules `module` imports when it runs (imports under `if TYPE_CHECKING:` do not count)."""
+    tree = ast.parse(path.read_text())
+    checking = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in checking or not isinstance(node, ast.ImportFrom):
+            continue
+        base = package[: len(package) - node.level + 1] if node.level else []
+        target = ".".join([*base, node.module] if node.module else base)
+        if target.startswith("gateway"):
+            found.add(target)
+    return found
+
+
+def test_no_two_parts_of_the_core_import_each_other() -> None:
+    """Between the core's packages and top-level modules (gateway.http, gateway.jobs, gateway.keys, ...), imports
+    go one way: a cycle is a layering mistake (the answer module exists so that http and jobs need not)."""
+    edges: dict[str, set[str]] = {}
+    for path in (ROOT / "gateway").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        part = module.split(".")[1] if "." in module else ""
+        for target in _runtime_imports(path, module):
+            other = target.split(".")[1] if "." in target else ""
+            if part and other and other != part:
+                edges.setdefault(part, set()).add(other)
+    cycles = sorted((a, b) for a in edges for b in edges[a] if a < b and a in edges.get(b, set()))
+    assert cycles == [], cycles

@@ -12,12 +12,12 @@ from aiohttp import web
 from msgspec import UNSET, Raw, Struct, UnsetType
 
 from ..call import ChatCall
+from ..context import CallContext
 from ..dialects.anthropic import forwarded_headers
 from ..dialects.base import ClientDialect
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..keys import JOBS
-from ..pipeline.context import CallContext
 from ..stores.jobs import Job
 from .entry import read_body, start_call
 from .middlewares import route_prefix

@@ -6,26 +6,18 @@ import asyncio
 
 from aiohttp import web
 
+from ..answer import new_context
+from ..context import CallContext
 from ..errors import AuthenticationFailed, InvalidRequest, RequestTimeout
 from ..keys import ENGINE, INFLATIONS, REQUEST_ID, SETTINGS
-from ..pipeline.context import CallContext
 from .bodies import inflate
 
 
 async def start_call(request: web.Request, prefix: str) -> CallContext:
     """A fresh call context, with the caller authenticated (or refused when a key is required)."""
-    settings = request.app[SETTINGS]
-    ctx = CallContext(
-        request_id=request[REQUEST_ID],
-        app=request.app,
-        settings=settings,
-        headers=request.headers,
-        route_prefix=prefix,
-        plugin_configs=request.app[ENGINE].plugin_configs,
-        media_rules=request.app[ENGINE].providers.media_rules,
-    )
+    ctx = new_context(request.app, request[REQUEST_ID], request.headers, prefix)
     ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
-    if ctx.principal is None and settings.client.enforce_auth_on_inference:
+    if ctx.principal is None and ctx.settings.client.enforce_auth_on_inference:
         raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
     return ctx
 
@@ -56,16 +48,3 @@ async def _read_slow_body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
-
-
-def served_headers(ctx: CallContext) -> dict[str, str]:
-    """Who served the answer: provider, model, which fallback (0: the primary) and how many upstream attempts."""
-    target = ctx.served_by
-    if target is None:
-        return {}
-    return {
-        "x-bf-provider": target.provider,
-        "x-bf-model": target.model,
-        "x-bf-fallback-index": str(ctx.fallback_index),
-        "x-bf-attempts": str(ctx.attempts),
-    }

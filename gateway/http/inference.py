@@ -8,16 +8,17 @@ from contextlib import aclosing
 import msgspec
 from aiohttp import web
 
-from ..call import ChatCall, ChatResult, NativeBody
+from ..answer import answer_headers, served_headers
+from ..call import ChatCall, NativeBody
+from ..context import CallContext
 from ..dialects.base import ClientDialect, decode_json
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError
 from ..keys import ENGINE, REDACTOR
-from ..pipeline.context import CallContext
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from . import async_jobs
-from .entry import read_body, served_headers, start_call
+from .entry import read_body, start_call
 from .middlewares import route_prefix
 from .sse import SseStream
 
@@ -65,7 +66,7 @@ async def _inference(request: web.Request, dialect: ClientDialect, prefix: str) 
     return web.Response(
         body=dialect.encode_result(call, result),
         content_type="application/json",
-        headers=_answer_headers(dialect, result, ctx),
+        headers=answer_headers(dialect, result, ctx),
     )
 
 
@@ -90,10 +91,3 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
         finally:
             await sse.close()
     return sse.response
-
-
-def _answer_headers(dialect: ClientDialect, result: ChatResult, ctx: CallContext) -> dict[str, str]:
-    headers = {dialect.request_id_header: ctx.request_id, **served_headers(ctx)}
-    if result.native is not None and result.native.dialect == dialect.name:
-        headers.update(result.headers)  # relayed body: relay the upstream's request id with it
-    return headers

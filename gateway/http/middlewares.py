@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..answer import new_request_id
 from ..dialects.base import ClientDialect
 from ..dialects.registry import ANTHROPIC, OPENAI
 from ..errors import GatewayError, NotFound, RequestTooLarge, kind_for_status
@@ -40,10 +40,6 @@ def route_prefix(request: web.Request) -> str:
     if path.startswith("/openai/"):
         return "openai"
     return ""
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 @web.middleware

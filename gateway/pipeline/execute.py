@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from ..accounting import StreamAccount, message_usage
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan, Target, with_model
+from ..context import finish_unrecorded, trail
 from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
 from ..providers.body import relayable
 from ..routing import check_model_name
@@ -24,8 +25,8 @@ from ..tokens import estimate, prompt_size
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    from ..context import CallContext
     from ..providers.executor import OpenStream, Providers
-    from .context import CallContext
     from .stages import Pipeline
 
 
@@ -41,14 +42,14 @@ class Engine:
         try:
             return await self._complete(call, ctx)
         finally:
-            ctx.finish_unrecorded()
+            finish_unrecorded(ctx)
 
     async def stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
         """Open a stream; errors before its first chunk raise here, so they can still be HTTP errors."""
         try:
             call, chunks = await self._stream(call, ctx)
         except BaseException:
-            ctx.finish_unrecorded()
+            finish_unrecorded(ctx)
             raise
         return call, chunks
 
@@ -70,7 +71,7 @@ class Engine:
     async def _stream(self, call: ChatCall, ctx: CallContext) -> tuple[ChatCall, AsyncIterator[Chunk]]:
         call, cached = await self._prepare(call, ctx)
         if cached is not None:
-            ctx.finish_unrecorded()
+            finish_unrecorded(ctx)
             events = message_to_events(cached.message)
             return call, _iterate([Chunk(events=tuple(events))])
 
@@ -93,7 +94,7 @@ class Engine:
         assert ctx.plan is not None
         primary_error: GatewayError | None = None
         for index, target in enumerate(ctx.plan.targets):
-            ctx.fallback_index = index
+            trail(ctx).fallback_index = index
             try:
                 attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
                 attempt, result = await run(attempt)
@@ -102,7 +103,7 @@ class Engine:
                     raise
                 primary_error = primary_error or exc
                 continue
-            ctx.served_by = target
+            trail(ctx).served_by = target
             return attempt, result
         assert primary_error is not None
         raise primary_error
@@ -135,7 +136,7 @@ class Engine:
             raise InvalidRequest(f"no provider serves model {call.model!r}; name it as provider/model", param="model")
         if call.fallbacks:
             plan = await self._with_fallbacks(plan, call, ctx)
-        ctx.plan = plan
+        trail(ctx).plan = plan
         return plan
 
     async def _with_fallbacks(self, plan: RoutePlan, call: ChatCall, ctx: CallContext) -> RoutePlan:

@@ -10,13 +10,14 @@ import pluggy
 from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
+from ..context import trail
 from ..schemas.anthropic import Tool, Usage
 from .runner import Impl, build_table, run_collect, run_first, run_observe, run_pipe
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .context import CallContext
+    from ..context import CallContext
 
 Mode = Literal["first", "collect", "pipe", "observe"]
 log = logging.getLogger("gateway.pipeline")
@@ -96,7 +97,7 @@ class Pipeline:
         return new  # type: ignore[no-any-return]
 
     def record_usage(self, call: ChatCall, usage: Usage, ctx: CallContext) -> None:
-        ctx.usage_recorded = True
+        trail(ctx).usage_recorded = True
         self._observe("gw_record_usage", {"call": call, "usage": usage, "ctx": ctx})
 
     def cache_store(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:

@@ -10,7 +10,7 @@ from msgspec import Struct
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Dialect
     from ..config import ProviderConfig, ProviderKey
-    from ..pipeline.context import CallContext
+    from ..context import CallContext
     from ..tokens import MediaRules
     from .upstream import UpstreamClient
 

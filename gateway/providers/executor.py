@@ -11,6 +11,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, TypeVar
 
 from ..config import NetworkConfig, ProviderKey
+from ..context import trail
 from ..errors import InvalidRequest, NotFound, UpstreamError
 from ..routing import check_model_name
 from ..tokens import DEFAULT as DEFAULT_MEDIA_RULES
@@ -21,7 +22,7 @@ from .keys import SESSION, KeyChooser, Sessions, session_ttl
 
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Target
-    from ..pipeline.context import CallContext
+    from ..context import CallContext
     from .base import Provider
 
 T = TypeVar("T")
@@ -120,7 +121,7 @@ class Providers:
         )
         retry = 0
         while True:
-            ctx.attempts += 1
+            trail(ctx).attempts += 1
             try:
                 result = await attempt(key)
             except UpstreamError as exc:

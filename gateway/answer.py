@@ -1,0 +1,63 @@
+"""What every way of running a call shares, whether an HTTP route runs it now or a job worker later: its context
+and the headers of its answer. (Below both `gateway.http` and `gateway.jobs`, so neither imports the other.)"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from .context import CallContext
+from .keys import ENGINE, SETTINGS
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from multidict import CIMultiDictProxy
+
+    from .call import ChatResult, Principal
+    from .dialects.base import ClientDialect
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def new_context(
+    app: web.Application,
+    request_id: str,
+    headers: CIMultiDictProxy[str],
+    route_prefix: str,
+    principal: Principal | None = None,
+) -> CallContext:
+    engine = app[ENGINE]
+    return CallContext(
+        request_id=request_id,
+        app=app,
+        settings=app[SETTINGS],
+        headers=headers,
+        route_prefix=route_prefix,
+        principal=principal,
+        plugin_configs=engine.plugin_configs,
+        media_rules=engine.providers.media_rules,
+    )
+
+
+def served_headers(ctx: CallContext) -> dict[str, str]:
+    """Who served the answer: provider, model, which fallback (0: the primary) and how many upstream attempts."""
+    target = ctx.served_by
+    if target is None:
+        return {}
+    return {
+        "x-bf-provider": target.provider,
+        "x-bf-model": target.model,
+        "x-bf-fallback-index": str(ctx.fallback_index),
+        "x-bf-attempts": str(ctx.attempts),
+    }
+
+
+def answer_headers(dialect: ClientDialect, result: ChatResult | None, ctx: CallContext) -> dict[str, str]:
+    """A complete answer's headers: the request id (the upstream's, with a body relayed as it came) and who
+    served it."""
+    headers = {dialect.request_id_header: ctx.request_id}
+    if result is not None and result.native is not None and result.native.dialect == dialect.name:
+        headers.update(result.headers)  # relayed body: relay the upstream's request id with it
+    return headers | served_headers(ctx)

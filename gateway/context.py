@@ -1,0 +1,113 @@
+"""The per-call context every request stage receives, and the engine's own record of the call beside it.
+
+`CallContext` is the plugin-facing part (it is in `gateway.api`): who asked, how, the plugin's config and state,
+and read-only facts about what the engine did (`plan`, `served_by`, `fallback_index`, `attempts`). What the
+engine keeps to run the call (counting attempts, whether usage was recorded, the callbacks for a call that never
+reports it) lives in `CallTrail`, which only the engine reaches, through `trail(ctx)`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from .tokens import DEFAULT as DEFAULT_MEDIA_RULES
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from multidict import CIMultiDictProxy
+
+    from .call import Principal, RoutePlan, Target
+    from .config import Settings
+    from .tokens import MediaRules
+
+T = TypeVar("T")
+
+
+def default_media_rules(target: Target) -> MediaRules:
+    return DEFAULT_MEDIA_RULES
+
+
+@dataclass(slots=True, eq=False)
+class CallTrail:
+    """The engine's bookkeeping of one call (not for plugins: `CallContext` shows them what they may read)."""
+
+    plan: RoutePlan | None = None
+    served_by: Target | None = None
+    fallback_index: int = 0
+    attempts: int = 0  # upstream attempts, retries included
+    usage_recorded: bool = False  # gw_record_usage was scheduled
+    unrecorded: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class CallContext:
+    """One call as the stages see it. Lives as long as the call; build it with `gateway.answer.new_context`."""
+
+    request_id: str
+    app: web.Application
+    settings: Settings
+    headers: CIMultiDictProxy[str]
+    route_prefix: str = ""  # "anthropic" | "openai" | "" (the bare /v1 routes)
+    principal: Principal | None = None  # set by gw_authenticate
+    started: float = field(default_factory=time.monotonic)
+    plugin_configs: dict[type, object] = field(default_factory=dict, repr=False)
+    # How a target's provider counts images and PDF pages (`gateway.tokens`), to size a prompt before the call.
+    media_rules: Callable[[Target], MediaRules] = field(default=default_media_rules, repr=False)
+    _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
+    _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)
+
+    def config(self, config_type: type[T]) -> T:
+        """The validated config of a plugin, by the Struct type it registered."""
+        value = self.plugin_configs.get(config_type)
+        if value is None:
+            raise LookupError(f"no plugin config of type {config_type.__name__}")
+        return value  # type: ignore[return-value]
+
+    def state(self, state_type: type[T]) -> T:
+        """A plugin's own per-call state, created (with no arguments) on first use."""
+        value = self._states.get(state_type)
+        if value is None:
+            value = self._states[state_type] = state_type()
+        return value  # type: ignore[return-value]
+
+    def on_unrecorded(self, callback: Callable[[], None]) -> None:
+        """Run `callback` if the call ends without gw_record_usage (it failed, or a cache answered it): the way
+        to release what a plugin reserved for a call that will never report its usage."""
+        self._trail.unrecorded.append(callback)
+
+    @property
+    def plan(self) -> RoutePlan | None:
+        """The targets routing chose, in the order they are tried (None before gw_route)."""
+        return self._trail.plan
+
+    @property
+    def served_by(self) -> Target | None:
+        """The target that answered (None until one did)."""
+        return self._trail.served_by
+
+    @property
+    def fallback_index(self) -> int:
+        """Which target of the plan is (or was last) tried: 0 for the primary."""
+        return self._trail.fallback_index
+
+    @property
+    def attempts(self) -> int:
+        """Upstream attempts so far, retries and fallbacks included."""
+        return self._trail.attempts
+
+
+def trail(ctx: CallContext) -> CallTrail:
+    """The engine's record of the call (engine modules only)."""
+    return ctx._trail
+
+
+def finish_unrecorded(ctx: CallContext) -> None:
+    """The call ended: if it recorded no usage, run (once) what plugins asked to run then."""
+    record = ctx._trail
+    callbacks, record.unrecorded = record.unrecorded, []
+    if not record.usage_recorded:
+        for callback in callbacks:
+            callback()
