@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
+    from .errors import GatewayError
     from .config import PluginConfigRegistry
     from .context import CallContext
     from .providers.registry import ProviderRegistry
@@ -87,6 +88,13 @@ def gw_transform_request(call: ChatCall, ctx: CallContext) -> ChatCall | None:
 
 
 @hookspec
+def gw_admit_attempt(call: ChatCall, ctx: CallContext) -> None:
+    """Act on one attempt at a target, once its call is final (after gw_transform_request): reserve a budget,
+    count a rate limit; raise a GatewayError to refuse this target (an UpstreamError lets a fallback serve).
+    Mode: collect."""
+
+
+@hookspec
 def gw_transform_response(call: ChatCall, result: ChatResult, ctx: CallContext) -> ChatResult | None:
     """Rewrite a complete answer before it is encoded for the client. Mode: pipe."""
 
@@ -99,6 +107,12 @@ def gw_transform_chunk(call: ChatCall, chunk: Chunk, ctx: CallContext) -> Chunk 
 @hookspec
 def gw_record_usage(call: ChatCall, usage: Usage, ctx: CallContext) -> None:
     """Record what a finished call consumed (budgets, logs, metrics). Mode: observe."""
+
+
+@hookspec
+def gw_record_error(call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
+    """Record a call that ended in an error (denied, refused, failed): audit logs, metrics. The error is the
+    one the client gets, secrets masked. Mode: observe."""
 
 
 @hookspec

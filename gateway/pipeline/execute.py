@@ -16,6 +16,7 @@ from msgspec.structs import replace
 from ..accounting import StreamAccount, message_usage
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan, Target, with_model
 from ..context import finish_unrecorded, trail
+from ..keys import REDACTOR
 from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
 from ..providers.body import relayable
 from ..routing import check_model_name
@@ -41,6 +42,9 @@ class Engine:
     async def complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
         try:
             return await self._complete(call, ctx)
+        except GatewayError as exc:
+            self._record_error(call, exc, ctx)
+            raise
         finally:
             finish_unrecorded(ctx)
 
@@ -48,10 +52,17 @@ class Engine:
         """Open a stream; errors before its first chunk raise here, so they can still be HTTP errors."""
         try:
             call, chunks = await self._stream(call, ctx)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, GatewayError):
+                self._record_error(call, exc, ctx)
             finish_unrecorded(ctx)
             raise
         return call, chunks
+
+    def _record_error(self, call: ChatCall, exc: GatewayError, ctx: CallContext) -> None:
+        """gw_record_error sees the error the client gets: secrets masked."""
+        if self.pipeline.has("gw_record_error"):
+            self.pipeline.record_error(call, ctx.app[REDACTOR].error(exc), ctx)
 
     async def _complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
         call, cached = await self._prepare(call, ctx)
@@ -85,7 +96,8 @@ class Engine:
     async def _first_success(
         self, call: ChatCall, ctx: CallContext, run: Callable[[ChatCall], Awaitable[tuple[ChatCall, T]]]
     ) -> tuple[ChatCall, T]:
-        """Try the plan's targets in order, each through gw_transform_request and its provider (with retries).
+        """Try the plan's targets in order, each through gw_transform_request, gw_admit_attempt and its provider
+        (with retries).
 
         The primary's error stops everything unless another target may do better (it is down, throttled or
         refused our key); a fallback that fails in any way hands over to the next. If all fail, the client
@@ -97,6 +109,7 @@ class Engine:
             trail(ctx).fallback_index = index
             try:
                 attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
+                await self.pipeline.admit_attempt(attempt, ctx)
                 attempt, result = await run(attempt)
             except GatewayError as exc:
                 if index == 0 and not (isinstance(exc, UpstreamError) and _falls_back(exc)):
@@ -173,6 +186,9 @@ class Engine:
                 account.feed(chunk)
                 yield chunk
                 chunk = await anext(rest, None)
+        except GatewayError as exc:  # after the first byte: the stream ends with it, and it is recorded
+            self._record_error(call, exc, ctx)
+            raise
         finally:
             await _aclose(rest)
             opened.release()

@@ -10,6 +10,7 @@ import pluggy
 from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
+from ..errors import GatewayError
 from ..context import trail
 from ..schemas.anthropic import Tool, Usage
 from .runner import Impl, build_table, run_collect, run_first, run_observe, run_pipe
@@ -31,9 +32,11 @@ STAGES: tuple[tuple[str, Mode], ...] = (
     ("gw_route", "first"),
     ("gw_prepare_tools", "collect"),
     ("gw_transform_request", "pipe"),
+    ("gw_admit_attempt", "collect"),
     ("gw_transform_response", "pipe"),
     ("gw_transform_chunk", "pipe"),
     ("gw_record_usage", "observe"),
+    ("gw_record_error", "observe"),
     ("gw_cache_store", "observe"),
 )
 
@@ -78,6 +81,10 @@ class Pipeline:
         new = await run_pipe(impls, "call", {"call": call, "ctx": ctx})
         return _without_stale_native_request(call, new)
 
+    async def admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:
+        if impls := self._table["gw_admit_attempt"]:
+            await run_collect(impls, {"call": call, "ctx": ctx})
+
     async def transform_response(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> ChatResult:
         impls = self._table["gw_transform_response"]
         if not impls:
@@ -99,6 +106,9 @@ class Pipeline:
     def record_usage(self, call: ChatCall, usage: Usage, ctx: CallContext) -> None:
         trail(ctx).usage_recorded = True
         self._observe("gw_record_usage", {"call": call, "usage": usage, "ctx": ctx})
+
+    def record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
+        self._observe("gw_record_error", {"call": call, "error": error, "ctx": ctx})
 
     def cache_store(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
         self._observe("gw_cache_store", {"call": call, "result": result, "ctx": ctx})

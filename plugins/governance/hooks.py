@@ -23,7 +23,7 @@ class RequestHooks:
         return self._governance.route(call, ctx)
 
     @hookimpl
-    async def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> None:
+    async def gw_admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:
         await self._governance.reserve(call, ctx)
 
     @hookimpl

@@ -20,11 +20,13 @@ from gateway import (
     ChatResult,
     Chunk,
     ConfigStruct,
+    GatewayError,
     PermissionDenied,
     Principal,
     ProviderKey,
     RoutePlan,
     Target,
+    UpstreamError,
     hookimpl,
 )
 from gateway.config import ConfigError
@@ -208,6 +210,58 @@ async def test_hook_gw_record_usage(make_gateway: MakeGateway) -> None:
     await asyncio.wait_for(done.wait(), 5)
     assert recorded[0].output_tokens == answer.usage.output_tokens > 0
     assert recorded[1].input_tokens == answer.usage.input_tokens > 0
+
+
+async def test_hook_gw_admit_attempt(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    """Runs once per attempted target with the call as it will go upstream; refusing the primary with an upstream
+    error hands the call to the fallback, which is admitted in its turn."""
+    admitted: list[Target | None] = []
+
+    class Admission:
+        @hookimpl
+        def gw_admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:
+            admitted.append(call.target)
+            if call.target and call.target.provider == "anthropic":
+                raise UpstreamError("no room at anthropic today", status=429, kind="rate_limit_error")
+
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Admission()])
+    answer = await ask(gw, model="anthropic/claude-x", extra_body={"fallbacks": ["mock/m"]})
+    assert answer.content[0].text == "Mock reply to: hello"  # type: ignore[union-attr]
+    assert admitted == [Target("anthropic", "claude-x"), Target("mock", "m")]
+    assert fake_upstream.requests == []  # the refused attempt never went upstream
+
+
+async def test_hook_gw_record_error(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    """Every call that ends in an error is recorded once, with the error the client got (secrets masked)."""
+    errors = asyncio.Queue[tuple[str, GatewayError]]()
+
+    class Recorder:
+        @hookimpl
+        def gw_record_error(self, call: ChatCall, error: GatewayError) -> None:
+            errors.put_nowait((call.model, error))
+
+    class Denier:
+        @hookimpl
+        def gw_authorize(self, call: ChatCall) -> None:
+            if call.model == "mock/forbidden":
+                raise PermissionDenied("not this one")
+
+    fake_upstream.script(
+        "/v1/messages", Reply.error(400, "invalid_request_error", "bad key sk-ant-upstream-secret", dialect="anthropic")
+    )
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Recorder(), Denier()])
+    with pytest.raises(anthropic.PermissionDeniedError):
+        await ask(gw, model="mock/forbidden")
+    with pytest.raises(anthropic.BadRequestError):
+        await ask(gw, model="anthropic/claude-x")
+    await ask(gw)  # a success records no error
+    denied = await asyncio.wait_for(errors.get(), 5)
+    failed = await asyncio.wait_for(errors.get(), 5)
+    assert denied[0] == "mock/forbidden" and denied[1].status == 403
+    assert failed[0] == "anthropic/claude-x" and failed[1].status == 400
+    assert "sk-ant-upstream-secret" not in failed[1].message and "[REDACTED]" in failed[1].message
+    await asyncio.sleep(0.05)
+    assert errors.empty()
 
 
 async def test_hook_gw_cache_store(make_gateway: MakeGateway) -> None:
