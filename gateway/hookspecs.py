@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
-    from .errors import GatewayError
     from .config import PluginConfigRegistry
     from .context import CallContext
+    from .errors import GatewayError
     from .providers.registry import ProviderRegistry
     from .schemas.anthropic import Tool, Usage
 

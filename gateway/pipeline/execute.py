@@ -16,8 +16,8 @@ from msgspec.structs import replace
 from ..accounting import StreamAccount, message_usage
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan, Target, with_model
 from ..context import finish_unrecorded, trail
-from ..keys import REDACTOR
 from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
+from ..keys import REDACTOR
 from ..providers.body import relayable
 from ..routing import check_model_name
 from ..streaming import message_to_events

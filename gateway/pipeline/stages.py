@@ -10,8 +10,8 @@ import pluggy
 from msgspec.structs import replace
 
 from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
-from ..errors import GatewayError
 from ..context import trail
+from ..errors import GatewayError
 from ..schemas.anthropic import Tool, Usage
 from .runner import Impl, build_table, run_collect, run_first, run_observe, run_pipe
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..errors import InvalidRequest
@@ -16,9 +15,7 @@ IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/we
 # Media types clients commonly misspell; Anthropic accepts only the canonical name.
 _MEDIA_TYPE_ALIASES = {"image/jpg": "image/jpeg"}
 PDF = "application/pdf"
-EMPTY_OBJECT = msgspec.Raw(b"{}")
 # Validates "is a JSON object" without materialising nested values.
-OBJECT_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 Content = str | list[o.ContentPart] | None | UnsetType
 

@@ -8,7 +8,7 @@ from msgspec import UNSET, UnsetType
 from ..errors import InvalidRequest
 from ..schemas import anthropic as a
 from ..schemas import openai as o
-from ._parts_to_anthropic import OBJECT_DECODER
+from .common import OBJECT_DECODER
 
 # Anthropic requires input_schema.type == "object"; OpenAI lets a function omit its parameters.
 EMPTY_SCHEMA = msgspec.Raw(b'{"type":"object","properties":{}}')

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import secrets
 
+import msgspec
+from msgspec import UnsetType
+
 from ..schemas import anthropic as a
 from ..schemas import openai as o
+
+EMPTY_OBJECT = msgspec.Raw(b"{}")
+OBJECT_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])  # a JSON object, values kept raw
 
 # OpenAI finish_reason -> Anthropic stop_reason
 STOP_REASON_FROM_FINISH = {
@@ -86,3 +92,10 @@ def new_completion_id() -> str:
 
 def completion_id_for(message_id: str) -> str:
     return message_id if message_id.startswith("chatcmpl") else "chatcmpl-" + message_id
+
+
+def arguments_json(value: msgspec.Raw | UnsetType) -> str:
+    """Tool input as compact JSON text (the OpenAI `arguments` string)."""
+    if isinstance(value, UnsetType):
+        return "{}"
+    return a.ENCODER.encode(msgspec.json.decode(value)).decode()

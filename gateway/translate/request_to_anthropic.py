@@ -12,15 +12,9 @@ from msgspec.structs import replace
 from ..errors import InvalidRequest
 from ..schemas import anthropic as a
 from ..schemas import openai as o
-from ._parts_to_anthropic import (
-    EMPTY_OBJECT,
-    OBJECT_DECODER,
-    assistant_text_blocks,
-    plain_text,
-    text_block,
-    user_blocks,
-)
+from ._parts_to_anthropic import assistant_text_blocks, plain_text, text_block, user_blocks
 from ._tools_to_anthropic import tool_choice_and_tools
+from .common import EMPTY_OBJECT, OBJECT_DECODER
 
 JSON_OBJECT_INSTRUCTION = (
     "Respond with a single valid JSON object and nothing else: no prose and no Markdown code fences."

@@ -20,8 +20,8 @@ from gateway import (
     RoutePlan,
     Target,
 )
-from gateway.schemas.anthropic import Usage
 from gateway.routing import explicit_target
+from gateway.schemas.anthropic import Usage
 from gateway.tokens import estimate, prompt_size, upper_bound
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey

@@ -14,6 +14,7 @@ from msgspec import Raw
 
 from gateway import Chunk, UpstreamError
 from gateway.schemas import anthropic as a
+from gateway.streaming import EventWriter, delta_usage
 
 from . import wire as w
 from .errors import error_from_exception
@@ -29,12 +30,14 @@ class ConverseStreamTranslator:
     def __init__(self, *, model: str, message_id: str) -> None:
         self._model = model
         self._message_id = message_id
-        self._started = False
-        self._open: tuple[int, str] | None = None  # the open block: (Converse index, Anthropic block type)
-        self._next_index = 0  # Anthropic index of the next block
+        self._out = EventWriter()
+        self._open_at: int | None = None  # the Converse index of the open block
         self._stop: w.MessageStop | None = None
         self._usage = w.TokenUsage()
-        self.finished = False
+
+    @property
+    def finished(self) -> bool:
+        return self._out.finished
 
     def feed(self, message: EventMessage) -> list[a.StreamEvent]:
         """Raises UpstreamError for an exception or error message (the stream cannot go on)."""
@@ -46,23 +49,10 @@ class ConverseStreamTranslator:
             raise UpstreamError(f"{code}: {text}" if code else text or "upstream stream failed")
         if message_type != "event" or self.finished:
             return []
-        event_type = message.header(":event-type")
-        events = self._start()
-        if event_type == "contentBlockStart":
-            events += self._block_start(_decode(w.BLOCK_START_DECODER, message.payload, event_type))
-        elif event_type == "contentBlockDelta":
-            events += self._block_delta(_decode(w.BLOCK_DELTA_DECODER, message.payload, event_type))
-        elif event_type == "contentBlockStop":
-            events += self._block_stop(_decode(w.BLOCK_STOP_DECODER, message.payload, event_type).content_block_index)
-        elif event_type == "messageStop":
-            events += self._close()
-            self._stop = _decode(w.MESSAGE_STOP_DECODER, message.payload, event_type)
-        elif event_type == "metadata":
-            usage = _decode(w.METADATA_DECODER, message.payload, event_type).usage
-            self._usage = usage or self._usage
-            if self._stop is not None:  # metadata is the last event: end now rather than at EOF
-                events += self._end()
-        return events
+        if not self._out.started:
+            self._out.start(self._message_id, self._model)
+        self._event(message.header(":event-type"), message.payload)
+        return self._out.take()
 
     def finish(self) -> list[a.StreamEvent]:
         """At the end of the body: the closing events if metadata did not send them already."""
@@ -70,88 +60,73 @@ class ConverseStreamTranslator:
             return []
         if self._stop is None:
             raise UpstreamError("upstream stream ended before messageStop")
-        return self._end()
+        self._end()
+        return self._out.take()
 
-    def _start(self) -> list[a.StreamEvent]:
-        if self._started:
-            return []
-        self._started = True
-        message = a.Message(id=self._message_id, model=self._model, content=[], stop_reason=None)
-        return [a.MessageStart(message=message)]
+    def _event(self, event_type: str, payload: bytes) -> None:
+        if event_type == "contentBlockStart":
+            self._block_start(_decode(w.BLOCK_START_DECODER, payload, event_type))
+        elif event_type == "contentBlockDelta":
+            self._block_delta(_decode(w.BLOCK_DELTA_DECODER, payload, event_type))
+        elif event_type == "contentBlockStop":
+            if _decode(w.BLOCK_STOP_DECODER, payload, event_type).content_block_index == self._open_at:
+                self._out.close()
+        elif event_type == "messageStop":
+            self._out.close()
+            self._stop = _decode(w.MESSAGE_STOP_DECODER, payload, event_type)
+        elif event_type == "metadata":
+            usage = _decode(w.METADATA_DECODER, payload, event_type).usage
+            self._usage = usage or self._usage
+            if self._stop is not None:  # metadata is the last event: end now rather than at EOF
+                self._end()
 
-    def _block_start(self, event: w.BlockStart) -> list[a.StreamEvent]:
+    def _block_start(self, event: w.BlockStart) -> None:
         tool = event.start.tool_use
-        if not isinstance(tool, w.ToolUseStart):
-            return []  # toolResult / image starts belong to server-side tools we do not expose
-        block = a.ContentBlock(type="tool_use", id=tool.tool_use_id, name=tool.name, input=Raw(b"{}"))
-        return self._open_block(event.content_block_index, block)
+        if isinstance(tool, w.ToolUseStart):  # toolResult / image starts belong to server-side tools: not exposed
+            self._open(
+                event.content_block_index,
+                a.ContentBlock(type="tool_use", id=tool.tool_use_id, name=tool.name, input=Raw(b"{}")),
+            )
 
-    def _block_delta(self, event: w.BlockDelta) -> list[a.StreamEvent]:
+    def _block_delta(self, event: w.BlockDelta) -> None:
         index, delta = event.content_block_index, event.delta
         if isinstance(delta.text, str):
-            return self._delta(index, a.ContentBlock(type="text", text=""), a.Delta(type="text_delta", text=delta.text))
-        if isinstance(delta.tool_use, w.ToolUseDelta):
-            if self._open != (index, "tool_use"):
-                return []  # input without its contentBlockStart: nothing to attach it to
-            return self._delta_of_open(a.Delta(type="input_json_delta", partial_json=delta.tool_use.input))
-        reasoning = delta.reasoning_content
-        if isinstance(reasoning, w.ReasoningDelta):
-            return self._reasoning_delta(index, reasoning)
-        return []  # citations and other deltas have no canonical form here
+            self._delta(index, a.ContentBlock(type="text", text=""), a.Delta(type="text_delta", text=delta.text))
+        elif isinstance(delta.tool_use, w.ToolUseDelta):
+            if self._is_open(index, "tool_use"):  # input without its contentBlockStart has nothing to go to
+                self._out.delta(a.Delta(type="input_json_delta", partial_json=delta.tool_use.input))
+        elif isinstance(delta.reasoning_content, w.ReasoningDelta):
+            self._reasoning_delta(index, delta.reasoning_content)
+        # citations and other deltas have no canonical form here
 
-    def _reasoning_delta(self, index: int, reasoning: w.ReasoningDelta) -> list[a.StreamEvent]:
+    def _reasoning_delta(self, index: int, reasoning: w.ReasoningDelta) -> None:
         if isinstance(reasoning.redacted_content, str):  # arrives whole: Anthropic sends it in the block start
-            block = a.ContentBlock(type="redacted_thinking", data=reasoning.redacted_content)
-            return [*self._close(), *self._open_block(index, block)]
+            self._open(index, a.ContentBlock(type="redacted_thinking", data=reasoning.redacted_content))
+            return
         opening = a.ContentBlock(type="thinking", thinking="", signature="")
         if isinstance(reasoning.text, str):
-            return self._delta(index, opening, a.Delta(type="thinking_delta", thinking=reasoning.text))
-        if isinstance(reasoning.signature, str):
-            return self._delta(index, opening, a.Delta(type="signature_delta", signature=reasoning.signature))
-        return []
+            self._delta(index, opening, a.Delta(type="thinking_delta", thinking=reasoning.text))
+        elif isinstance(reasoning.signature, str):
+            self._delta(index, opening, a.Delta(type="signature_delta", signature=reasoning.signature))
 
-    def _delta(self, index: int, opening: a.ContentBlock, delta: a.Delta) -> list[a.StreamEvent]:
+    def _delta(self, index: int, opening: a.ContentBlock, delta: a.Delta) -> None:
         """A delta for Converse block `index`, opening an Anthropic block of `opening`'s type first if needed."""
-        events = [] if self._open == (index, opening.type) else self._open_block(index, opening)
-        return events + self._delta_of_open(delta)
+        if not self._is_open(index, opening.type):
+            self._open(index, opening)
+        self._out.delta(delta)
 
-    def _delta_of_open(self, delta: a.Delta) -> list[a.StreamEvent]:
-        return [a.ContentBlockDelta(index=self._next_index - 1, delta=delta)]
+    def _is_open(self, index: int, kind: str) -> bool:
+        return self._open_at == index and self._out.open_kind == kind
 
-    def _open_block(self, index: int, block: a.ContentBlock) -> list[a.StreamEvent]:
-        events = self._close()
-        events.append(a.ContentBlockStart(index=self._next_index, content_block=block))
-        self._open = (index, block.type)
-        self._next_index += 1
-        return events
+    def _open(self, index: int, block: a.ContentBlock) -> None:
+        self._out.block(block)
+        self._open_at = index
 
-    def _block_stop(self, index: int) -> list[a.StreamEvent]:
-        return self._close() if self._open is not None and self._open[0] == index else []
-
-    def _close(self) -> list[a.StreamEvent]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [a.ContentBlockStop(index=self._next_index - 1)]
-
-    def _end(self) -> list[a.StreamEvent]:
+    def _end(self) -> None:
         assert self._stop is not None
-        self.finished = True
         stop_reason = stop_reason_of(self._stop.stop_reason)
-        usage = usage_of(self._usage)
-        delta = a.MessageDelta(
-            delta=a.MessageDeltaBody(
-                stop_reason=stop_reason,
-                stop_sequence=stop_sequence_of(stop_reason, self._stop.additional_model_response_fields),
-            ),
-            usage=a.DeltaUsage(
-                output_tokens=usage.output_tokens,
-                input_tokens=usage.input_tokens,
-                cache_creation_input_tokens=usage.cache_creation_input_tokens,
-                cache_read_input_tokens=usage.cache_read_input_tokens,
-            ),
-        )
-        return [*self._close(), delta, a.MessageStop()]
+        stop_sequence = stop_sequence_of(stop_reason, self._stop.additional_model_response_fields)
+        self._out.end(stop_reason, delta_usage(usage_of(self._usage)), stop_sequence)
 
 
 class ConverseStreamReader:

@@ -25,9 +25,9 @@ from gateway.providers.base import ProviderSetup, models_named_by_keys
 from gateway.providers.body import relay_body, relayable
 from gateway.schemas import openai as o
 from gateway.tokens import OPENAI, OPENAI_4O_MINI, MediaRules, estimate_input_tokens
-from gateway.translate.request_to_openai import messages_to_chat_request
-from gateway.translate.response import chat_completion_to_message
 
+from .chat_request import messages_to_chat_request
+from .chat_response import chat_completion_to_message
 from .errors import error_from_reply
 from .streaming import StreamRelay
 

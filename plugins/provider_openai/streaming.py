@@ -9,8 +9,8 @@ from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
 from gateway.sse import END, SseBatch, SseFrame
 from gateway.translate import common
-from gateway.translate.stream_to_anthropic import OpenAIStreamTranslator
 
+from .chat_stream import OpenAIStreamTranslator
 from .errors import error_message
 
 DONE = b"[DONE]"

@@ -8,10 +8,11 @@ from __future__ import annotations
 from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
-from ..errors import InvalidRequest
-from ..schemas import anthropic as a
-from ..schemas import openai as o
-from ._blocks_to_openai import assistant_message, system_text, user_messages
+from gateway.errors import InvalidRequest
+from gateway.schemas import anthropic as a
+from gateway.schemas import openai as o
+
+from .chat_blocks import assistant_message, system_text, user_messages
 
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 CHOICE_BY_TYPE = {"auto": "auto", "any": "required", "none": "none"}

@@ -12,9 +12,10 @@ from collections import deque
 
 import msgspec
 
-from ..schemas import anthropic as a
-from ..schemas import openai as o
-from . import common
+from gateway.schemas import anthropic as a
+from gateway.schemas import openai as o
+from gateway.streaming import EventWriter, delta_usage
+from gateway.translate import common
 
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 
@@ -26,7 +27,7 @@ def _str(value: str | msgspec.UnsetType | None) -> str:
 class _Tool:
     """One upstream tool call; its block starts once its name is known and no tool block is open."""
 
-    __slots__ = ("block", "closed", "done", "emitted", "id", "name", "parts", "sent", "upstream_id")
+    __slots__ = ("closed", "done", "emitted", "id", "name", "parts", "sent", "upstream_id")
 
     def __init__(self, upstream_id: str | None) -> None:
         self.upstream_id = upstream_id
@@ -34,7 +35,6 @@ class _Tool:
         self.name = ""
         self.parts: list[str] = []  # every arguments fragment, in order (completeness checks need them all)
         self.emitted = 0  # how many of `parts` went out as input_json_delta
-        self.block = -1  # Anthropic block index, once started
         self.sent = False  # a non-blank fragment went out; otherwise the stop is preceded by "{}"
         self.done = False  # replaced under its upstream index, so no fragment can reach it any more
         self.closed = False
@@ -60,93 +60,83 @@ class OpenAIStreamTranslator:
         self._model = model
         self._message_id = message_id
         self._input_tokens = input_tokens
-        self._started = False
-        self._finished = False
-        self._next_index = 0
-        self._open_kind: str | None = None  # "text" | "thinking" | "tool_use"
+        self._out = EventWriter()
         self._open_tool: _Tool | None = None
         self._tools: dict[int, _Tool] = {}  # upstream tool index -> the latest call under it
         self._pending: deque[_Tool] = deque()  # calls waiting for a block, in arrival order
-        self._tool_blocks = 0
         self._finish: str | None = None
         self._refused = False
         self._usage: o.CompletionUsage | None = None
 
     def feed(self, chunk: o.ChatCompletionChunk) -> list[a.StreamEvent]:
         """The events this chunk produces (maybe none). finish_reason is stored: usage may still follow."""
-        if self._finished:
+        if self._out.finished:
             return []
-        out: list[a.StreamEvent] = []
-        if not self._started:
-            self._start(out, chunk.id, chunk.usage)
+        if not self._out.started:
+            self._start(chunk.id, chunk.usage)
         if isinstance(chunk.usage, o.CompletionUsage):
             self._usage = chunk.usage
         for choice in chunk.choices:
             if choice.index == 0:  # n > 1 has no Anthropic equivalent: translate the first choice only
-                self._choice(choice, out)
-        return out
+                self._choice(choice)
+        return self._out.take()
 
     def finish(self) -> list[a.StreamEvent]:
         """Close every block, then message_delta and message_stop. Idempotent: a second call returns []."""
-        if self._finished:
+        if self._out.finished:
             return []
-        self._finished = True
-        out: list[a.StreamEvent] = []
-        if not self._started:
-            self._start(out, "", None)
-        self._flush_tools(out)
-        self._close(out)
-        out.append(self._message_delta())
-        out.append(a.MessageStop())
-        return out
+        if not self._out.started:
+            self._start("", None)
+        self._flush_tools()
+        self._close()
+        finish = self._finish
+        if self._refused and finish in (None, "stop"):
+            finish = "content_filter"
+        stop_reason = common.stop_reason_from_finish(finish, has_tool_calls=self._out.tool_blocks > 0)
+        usage = common.usage_from_openai(self._usage) if self._usage else a.Usage(input_tokens=self._input_tokens)
+        self._out.end(stop_reason, delta_usage(usage))
+        return self._out.take()
 
     # --- per chunk ------------------------------------------------------------------------------------------
 
-    def _start(
-        self, out: list[a.StreamEvent], chunk_id: str, usage: o.CompletionUsage | msgspec.UnsetType | None
-    ) -> None:
-        self._started = True
+    def _start(self, chunk_id: str, usage: o.CompletionUsage | msgspec.UnsetType | None) -> None:
         if isinstance(usage, o.CompletionUsage):  # some servers report prompt tokens from the first chunk on
             start_usage = common.usage_from_openai(usage)
-            start_usage.output_tokens = 0
         else:
             start_usage = a.Usage(input_tokens=self._input_tokens)
-        message_id = self._message_id or chunk_id or common.new_message_id()
-        message = a.Message(id=message_id, model=self._model, content=[], stop_reason=None, usage=start_usage)
-        out.append(a.MessageStart(message=message))
+        self._out.start(self._message_id or chunk_id or common.new_message_id(), self._model, start_usage)
 
-    def _choice(self, choice: o.ChunkChoice, out: list[a.StreamEvent]) -> None:
+    def _choice(self, choice: o.ChunkChoice) -> None:
         delta = choice.delta
         # vLLM sends the same text as both reasoning_content and reasoning: take one, never both
         reasoning = _str(delta.reasoning_content) or _str(delta.reasoning)
         if reasoning:
-            self._block_delta(out, "thinking", a.Delta(type="thinking_delta", thinking=reasoning))
+            self._content("thinking", reasoning)
         text = _str(delta.content)
         refusal = _str(delta.refusal)
         if refusal:  # Anthropic has no refusal field: it is text, and the turn ends in stop_reason refusal
             self._refused = True
             text += refusal
         if text:
-            self._block_delta(out, "text", a.Delta(type="text_delta", text=text))
+            self._content("text", text)
         if isinstance(delta.tool_calls, list):
             for call in delta.tool_calls:
-                self._tool_call(call, out)
-            self._advance(out)
+                self._tool_call(call)
+            self._advance()
         if choice.finish_reason:
             self._finish = choice.finish_reason
 
-    def _block_delta(self, out: list[a.StreamEvent], kind: str, delta: a.Delta) -> None:
-        if self._open_kind != kind:
-            self._flush_tools(out)
-            self._close(out)
-            if kind == "text":
-                block = a.ContentBlock(type="text", text="")
-            else:
-                block = a.ContentBlock(type="thinking", thinking="", signature="")
-            self._open(out, kind, block)
-        out.append(a.ContentBlockDelta(index=self._next_index - 1, delta=delta))
+    def _content(self, kind: str, text: str) -> None:
+        """Text or thinking: tool calls waiting go out first, then the block of this kind continues or starts."""
+        if self._out.open_kind != kind:
+            self._flush_tools()
+            self._close()
+        if kind == "text":
+            self._out.text(text)
+        else:
+            self._out.thinking(text)
 
-    def _tool_call(self, call: o.ToolCallDelta, out: list[a.StreamEvent]) -> None:
+    def _tool_call(self, call: o.ToolCallDelta) -> None:
         function = call.function
         name = _str(function.name) if isinstance(function, o.FunctionCall) else ""
         arguments = _str(function.arguments) if isinstance(function, o.FunctionCall) else ""
@@ -165,7 +155,7 @@ class OpenAIStreamTranslator:
         if arguments and not tool.closed:  # a closed block cannot take more; nothing valid to do with it
             tool.parts.append(arguments)
             if tool is self._open_tool:
-                self._send_arguments(tool, out)
+                self._send_arguments(tool)
 
     def _index_of(self, call: o.ToolCallDelta, upstream_id: str | None) -> int:
         """Servers that leave out `index`: a fragment with an id is a new call, without one the latest call's."""
@@ -174,68 +164,43 @@ class OpenAIStreamTranslator:
         latest = max(self._tools, default=-1)
         return latest + 1 if upstream_id or latest < 0 else latest
 
-    def _advance(self, out: list[a.StreamEvent]) -> None:
+    def _advance(self) -> None:
         """Start waiting calls, in order, while the open tool block (if any) can no longer grow."""
         while self._pending and self._pending[0].name:
             if self._open_tool is not None and not self._open_tool.complete():
                 return
-            self._start_tool(self._pending.popleft(), out)
+            self._start_tool(self._pending.popleft())
 
-    # --- blocks ---------------------------------------------------------------------------------------------
+    # --- tool blocks ----------------------------------------------------------------------------------------
 
-    def _open(self, out: list[a.StreamEvent], kind: str, block: a.ContentBlock) -> int:
-        index = self._next_index
-        self._next_index += 1
-        self._open_kind = kind
-        out.append(a.ContentBlockStart(index=index, content_block=block))
-        return index
-
-    def _start_tool(self, tool: _Tool, out: list[a.StreamEvent]) -> None:
-        self._close(out)
-        block = a.ContentBlock(type="tool_use", id=tool.id, name=tool.name, input=_EMPTY_INPUT)
-        tool.block = self._open(out, "tool_use", block)
+    def _start_tool(self, tool: _Tool) -> None:
+        self._close()
+        self._out.block(a.ContentBlock(type="tool_use", id=tool.id, name=tool.name, input=_EMPTY_INPUT))
         self._open_tool = tool
-        self._tool_blocks += 1
-        self._send_arguments(tool, out)
+        self._send_arguments(tool)
 
-    def _send_arguments(self, tool: _Tool, out: list[a.StreamEvent]) -> None:
+    def _send_arguments(self, tool: _Tool) -> None:
         if tool.emitted == len(tool.parts):
             return
         fragment = "".join(tool.parts[tool.emitted :])
         tool.emitted = len(tool.parts)
         if not tool.sent and fragment.strip():
             tool.sent = True
-        out.append(a.ContentBlockDelta(index=tool.block, delta=a.Delta(type="input_json_delta", partial_json=fragment)))
+        self._out.delta(a.Delta(type="input_json_delta", partial_json=fragment))
 
-    def _flush_tools(self, out: list[a.StreamEvent]) -> None:
+    def _flush_tools(self) -> None:
         """Emit every waiting call now (text follows, or the stream ends); the last one is left open."""
         while self._pending:
-            self._start_tool(self._pending.popleft(), out)
+            self._start_tool(self._pending.popleft())
 
-    def _close(self, out: list[a.StreamEvent]) -> None:
-        if self._open_kind is None:
+    def _close(self) -> None:
+        """Close the open block; a tool's that got no arguments ("", a tool without parameters) gets "{}"."""
+        if self._out.open_kind is None:
             return
         tool = self._open_tool
         if tool is not None:
-            if not tool.sent:  # arguments "" (a tool without parameters) must still end as input {}
-                out.append(
-                    a.ContentBlockDelta(index=tool.block, delta=a.Delta(type="input_json_delta", partial_json="{}"))
-                )
+            if not tool.sent:
+                self._out.delta(a.Delta(type="input_json_delta", partial_json="{}"))
             tool.closed = True
             self._open_tool = None
-        out.append(a.ContentBlockStop(index=self._next_index - 1))
-        self._open_kind = None
-
-    def _message_delta(self) -> a.MessageDelta:
-        finish = self._finish
-        if self._refused and finish in (None, "stop"):
-            finish = "content_filter"
-        stop_reason = common.stop_reason_from_finish(finish, has_tool_calls=self._tool_blocks > 0)
-        usage = common.usage_from_openai(self._usage) if self._usage else a.Usage(input_tokens=self._input_tokens)
-        delta_usage = a.DeltaUsage(
-            output_tokens=usage.output_tokens,
-            input_tokens=usage.input_tokens,
-            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-        )
-        return a.MessageDelta(delta=a.MessageDeltaBody(stop_reason=stop_reason), usage=delta_usage)
+        self._out.close()

@@ -10,9 +10,10 @@ from typing import NoReturn
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..errors import InvalidRequest
-from ..schemas import anthropic as a
-from ..schemas import openai as o
+from gateway.errors import InvalidRequest
+from gateway.schemas import anthropic as a
+from gateway.schemas import openai as o
+from gateway.translate.common import arguments_json
 
 # Blocks the model produced that an OpenAI-compatible model cannot verify or use: signatures are Anthropic's.
 DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -81,13 +82,6 @@ def user_parts(block: a.ContentBlock, path: str) -> list[o.ContentPart]:
     if block.type == "document":
         return _document(block, path)
     _reject(block, path)
-
-
-def arguments_json(value: msgspec.Raw | UnsetType) -> str:
-    """Tool input as compact JSON text (the OpenAI `arguments` string)."""
-    if isinstance(value, UnsetType):
-        return "{}"
-    return a.ENCODER.encode(msgspec.json.decode(value)).decode()
 
 
 def _reject(block: a.ContentBlock, path: str) -> NoReturn:
