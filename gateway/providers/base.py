@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from msgspec import Struct
 
+from ..tokens import DEFAULT as DEFAULT_MEDIA_RULES
+from ..tokens import MediaRules, estimate_input_tokens
+
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Dialect
     from ..config import ProviderConfig, ProviderKey
     from ..context import CallContext
-    from ..tokens import MediaRules
     from .upstream import UpstreamClient
 
 
@@ -59,6 +61,40 @@ class CountsMedia(Protocol):
     (`gateway.tokens.MediaRules`); budgets reserve by it. Without it the gateway's default rules apply."""
 
     def media_rules(self, model: str) -> MediaRules: ...
+
+
+class BaseProvider:
+    """What most providers share: subclass it, set `kind` (and `dialect`, `options_type`, `media` as they
+    apply), implement `complete` and `stream`. Implementing `Provider` from scratch works as well."""
+
+    kind: ClassVar[str]
+    dialect: ClassVar[Dialect | None] = None  # the client dialect whose bodies this provider's wire takes as they are
+    options_type: ClassVar[type[Struct]] = NoOptions
+    requires_keys: ClassVar[bool] = True
+    media: ClassVar[MediaRules] = DEFAULT_MEDIA_RULES  # how the upstream counts images and PDF pages
+
+    def __init__(self, setup: ProviderSetup) -> None:
+        self.setup = setup
+        self.http = setup.http
+        self.network = setup.config.network_config
+
+    async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
+        raise NotImplementedError
+
+    def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
+        raise NotImplementedError
+
+    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
+        """A local estimate (o200k, with the provider's media rules); override where the upstream can count."""
+        assert call.target is not None
+        return estimate_input_tokens(call.request, self.media_rules(call.target.model))
+
+    def known_models(self) -> list[str]:
+        """The models the provider's keys name (a key allowing "*" names none)."""
+        return models_named_by_keys(self.setup.config)
+
+    def media_rules(self, model: str) -> MediaRules:
+        return self.media
 
 
 class ChecksConfig(Protocol):

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import aiohttp
+import msgspec
 from msgspec import Struct
 from multidict import CIMultiDictProxy
 
@@ -19,6 +21,7 @@ from .deadlines import KEEPALIVE_STARTS, StreamDeadlines, keepalive_only
 OPENED = SseBatch(raw=b"")  # the upstream accepted the stream; its events follow
 
 ErrorMapper = Callable[[int, CIMultiDictProxy[str], bytes], UpstreamError]  # an error answer as a typed error
+T = TypeVar("T")
 
 
 class UpstreamReply(Struct, frozen=True):
@@ -44,6 +47,27 @@ class UpstreamClient:
             raise UpstreamTimeout(f"upstream did not answer within {timeout:g}s", retryable=True) from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
+
+    async def call(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        network: NetworkConfig,
+        *,
+        errors: ErrorMapper,
+        decode: Callable[[bytes], T],
+        what: str,
+    ) -> tuple[T, UpstreamReply]:
+        """POST, raise `errors(...)` for an error status, and decode the answer (an undecodable one is a 502
+        naming `what`): the skeleton of every provider's non-streaming call."""
+        reply = await self.post(url, body, headers, network)
+        if reply.status >= 400:
+            raise errors(reply.status, reply.headers, reply.body)
+        try:
+            return decode(reply.body), reply
+        except (msgspec.DecodeError, RecursionError) as exc:  # a ValidationError is a DecodeError
+            raise UpstreamError(f"upstream sent an invalid {what}: {exc}") from None
 
     @asynccontextmanager
     async def stream(

@@ -21,7 +21,7 @@ from gateway import (
     UpstreamError,
 )
 from gateway.call import OPENED, Dialect
-from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.base import BaseProvider, ProviderSetup
 from gateway.providers.body import relay_body, relayable
 from gateway.schemas import anthropic as a
 from gateway.sse import END, SseBatch, SseFrame
@@ -37,32 +37,23 @@ class AnthropicOptions(ConfigStruct, frozen=True):
     version: str = "2023-06-01"  # anthropic-version to send when the client sent none
 
 
-class AnthropicProvider:
+class AnthropicProvider(BaseProvider):
     kind: ClassVar[str] = "anthropic"
     dialect: ClassVar[Dialect | None] = "anthropic"
     options_type: ClassVar[type[Struct]] = AnthropicOptions
-    requires_keys: ClassVar[bool] = True
+    media: ClassVar[MediaRules] = CLAUDE
 
     def __init__(self, setup: ProviderSetup) -> None:
-        self.setup = setup
-        network = setup.config.network_config
-        self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._network = network
+        super().__init__(setup)
+        self._base = (self.network.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._version: str = setup.options.version
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
-        reply = await self.setup.http.post(
-            self._base + "/v1/messages",
-            self._body(call, stream=False),
-            self._headers(call, key),
-            self._network,
-        )
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        try:
-            message = a.MESSAGE_DECODER.decode(reply.body)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise UpstreamError(f"upstream sent an invalid Message: {exc}") from None
+        url, body = self._base + "/v1/messages", self._body(call, stream=False)
+        message, reply = await self.http.call(
+            url, body, self._headers(call, key), self.network, errors=error_from_reply,
+            decode=a.MESSAGE_DECODER.decode, what="Message",
+        )  # fmt: skip
         if message.model != call.model and not relayable(call, self.dialect):
             message = replace(message, model=call.model)
         request_id = reply.headers.get("request-id")
@@ -74,7 +65,7 @@ class AnthropicProvider:
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._base + "/v1/messages", self._body(call, stream=True)
-        batches = self.setup.http.sse_batches(url, body, self._headers(call, key), self._network, error_from_reply)
+        batches = self.http.sse_batches(url, body, self._headers(call, key), self.network, error_from_reply)
         read = _usage_chunk_of if call.relay_stream else _chunk_of
         finished = False
         async with aclosing(batches):
@@ -92,22 +83,12 @@ class AnthropicProvider:
             raise UpstreamError("upstream stream ended before message_stop")
 
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        body = self._body(call, stream=False)
-        reply = await self.setup.http.post(
-            self._base + "/v1/messages/count_tokens", body, self._headers(call, key), self._network
-        )
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        try:
-            return _COUNT.decode(reply.body).input_tokens
-        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
-            raise UpstreamError(f"upstream sent an invalid count_tokens answer: {exc}") from None
-
-    def known_models(self) -> list[str]:
-        return models_named_by_keys(self.setup.config)
-
-    def media_rules(self, model: str) -> MediaRules:
-        return CLAUDE
+        url, body = self._base + "/v1/messages/count_tokens", self._body(call, stream=False)
+        counted, _ = await self.http.call(
+            url, body, self._headers(call, key), self.network, errors=error_from_reply, decode=_COUNT.decode,
+            what="count_tokens answer",
+        )  # fmt: skip
+        return counted.input_tokens
 
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
@@ -120,7 +101,7 @@ class AnthropicProvider:
         headers = {"content-type": "application/json", "anthropic-version": self._version}
         if call.dialect == "anthropic":
             headers.update(call.extra_headers)
-        headers.update(self.setup.config.network_config.extra_headers)
+        headers.update(self.network.extra_headers)
         if call.idempotency_key:
             headers["idempotency-key"] = call.idempotency_key
         headers["x-api-key"] = key.value

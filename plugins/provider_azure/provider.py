@@ -22,7 +22,6 @@ from .config import AzureTarget, check_keys, resolve_targets
 
 class AzureProvider(OpenAIProvider):
     kind: ClassVar[str] = "azure"
-    requires_keys: ClassVar[bool] = True
     # Azure names its request id apim-request-id; x-request-id is there too on most answers.
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id", "apim-request-id")
 
@@ -55,6 +54,6 @@ class AzureProvider(OpenAIProvider):
 
     def _headers(self, key: ProviderKey) -> dict[str, str]:
         # Azure authenticates with `api-key`; an Authorization header would be read as an Entra ID token.
-        headers = {"content-type": "application/json", **self.setup.config.network_config.extra_headers}
+        headers = {"content-type": "application/json", **self.network.extra_headers}
         headers["api-key"] = key.value
         return headers

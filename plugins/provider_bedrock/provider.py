@@ -11,8 +11,6 @@ from contextlib import aclosing
 from typing import ClassVar
 from urllib.parse import quote
 
-import msgspec
-from msgspec import Struct
 from yarl import URL
 
 from gateway import (
@@ -21,13 +19,11 @@ from gateway import (
     ChatResult,
     Chunk,
     ProviderKey,
-    UpstreamError,
 )
-from gateway.call import Dialect
 from gateway.config import ConfigError, ProviderConfig
-from gateway.providers.base import NoOptions, ProviderSetup, models_named_by_keys
+from gateway.providers.base import BaseProvider, ProviderSetup
 from gateway.providers.upstream import read_error_body
-from gateway.tokens import CLAUDE, MediaRules, estimate_input_tokens
+from gateway.tokens import CLAUDE, MediaRules
 from gateway.translate.common import new_message_id
 
 from . import wire as w
@@ -43,11 +39,12 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 REQUEST_ID_HEADER = "x-amzn-requestid"
 
 
-class BedrockProvider:
+class BedrockProvider(BaseProvider):
+    """Converse is nobody's client dialect (dialect None): every call is translated. count_tokens is a local
+    estimate: Bedrock's CountTokens serves only some models. Its own models count no higher than Claude."""
+
     kind: ClassVar[str] = "bedrock"
-    dialect: ClassVar[Dialect | None] = None  # Converse is nobody's client dialect: every call is translated
-    options_type: ClassVar[type[Struct]] = NoOptions
-    requires_keys: ClassVar[bool] = True
+    media: ClassVar[MediaRules] = CLAUDE
 
     @classmethod
     def check_config(cls, name: str, config: ProviderConfig) -> list[str]:
@@ -63,33 +60,29 @@ class BedrockProvider:
 
     def __init__(self, setup: ProviderSetup) -> None:
         """Raises ConfigError (with paths) for keys without valid credentials, or without botocore."""
-        self.setup = setup
+        super().__init__(setup)
         missing = botocore_missing()
         if missing is not None:
             raise ConfigError([f"$.providers.{setup.name}: {missing}"])
         self._keys = key_configs(setup.name, setup.config)
-        self._network = setup.config.network_config
-        self._base = self._network.base_url.rstrip("/") if self._network.base_url else None
+        self._base = self.network.base_url.rstrip("/") if self.network.base_url else None
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
         url, body, headers = self._request(call, key, "converse", JSON)
-        reply = await self.setup.http.post(url, body, headers, self._network)
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        try:
-            response = w.RESPONSE_DECODER.decode(reply.body)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise UpstreamError(f"upstream sent an invalid Converse response: {exc}") from None
+        response, reply = await self.http.call(
+            url, body, headers, self.network, errors=error_from_reply, decode=w.RESPONSE_DECODER.decode,
+            what="Converse response",
+        )  # fmt: skip
         message_id = _message_id(reply.headers.get(REQUEST_ID_HEADER))
         return ChatResult(message=converse_message(response, model=call.model, message_id=message_id))
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body, headers = self._request(call, key, "converse-stream", EVENT_STREAM)
-        async with self.setup.http.stream(url, body, headers, self._network) as resp:
+        async with self.http.stream(url, body, headers, self.network) as resp:
             if resp.status >= 400:
                 raise error_from_reply(resp.status, resp.headers, await read_error_body(resp))
             reader = ConverseStreamReader(model=call.model, message_id=_message_id(resp.headers.get(REQUEST_ID_HEADER)))
-            async with aclosing(self.setup.http.reads(resp, self._network)) as reads:
+            async with aclosing(self.http.reads(resp, self.network)) as reads:
                 async for data in reads:
                     chunk, error = reader.read(data)
                     if chunk is not None:
@@ -99,15 +92,6 @@ class BedrockProvider:
             last = reader.end()
             if last is not None:
                 yield last
-
-    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        return estimate_input_tokens(call.request, CLAUDE)  # a local estimate: CountTokens serves only some models
-
-    def known_models(self) -> list[str]:
-        return models_named_by_keys(self.setup.config)
-
-    def media_rules(self, model: str) -> MediaRules:
-        return CLAUDE  # Bedrock's own models count no higher than Claude
 
     def _request(
         self, call: ChatCall, key: ProviderKey, operation: str, accept: str
@@ -121,7 +105,7 @@ class BedrockProvider:
         # aiohttp re-quotes a URL string (`%3A` goes out as `:`); SigV4 signs the path as it goes out, so sign
         # the URL in the very form aiohttp will send.
         url = str(URL(f"{base}/model/{quote(model, safe='')}/{operation}"))
-        headers = {"content-type": JSON, "accept": accept, **self._network.extra_headers}
+        headers = {"content-type": JSON, "accept": accept, **self.network.extra_headers}
         return url, body, signed_headers(url, body, headers, credentials)
 
     def _credentials(self, key: ProviderKey) -> BedrockKeyConfig:

@@ -17,8 +17,7 @@ from msgspec import UNSET
 from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
-from gateway.call import Dialect
-from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.base import BaseProvider, ProviderSetup
 from gateway.schemas import anthropic as a
 from gateway.tokens import GEMINI, MediaRules
 
@@ -35,30 +34,27 @@ class GeminiOptions(ConfigStruct, frozen=True):
     api_version: str = "v1beta"  # the path segment before /models (v1 lacks thinking and some tool fields)
 
 
-class GeminiProvider:
+class GeminiProvider(BaseProvider):
     kind: ClassVar[str] = "gemini"
-    dialect: ClassVar[Dialect | None] = None  # no client speaks Gemini: every call is translated
     options_type: ClassVar[type[msgspec.Struct]] = GeminiOptions
-    requires_keys: ClassVar[bool] = True
+    media: ClassVar[MediaRules] = GEMINI  # no client speaks Gemini (dialect None): every call is translated
 
     def __init__(self, setup: ProviderSetup) -> None:
-        self.setup = setup
-        network = setup.config.network_config
+        super().__init__(setup)
         options: GeminiOptions = setup.options
-        self._root = f"{(network.base_url or DEFAULT_BASE_URL).rstrip('/')}/{options.api_version.strip('/')}"
-        self._network = network
+        self._root = f"{(self.network.base_url or DEFAULT_BASE_URL).rstrip('/')}/{options.api_version.strip('/')}"
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
-        body = g.ENCODER.encode(self._request(call))
-        reply = await self.setup.http.post(self._url(call, "generateContent"), body, self._headers(key), self._network)
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        return ChatResult(message=response_to_message(_decode(reply.body), model=call.model))
+        response, _ = await self.http.call(
+            self._url(call, "generateContent"), g.ENCODER.encode(self._request(call)), self._headers(key),
+            self.network, errors=error_from_reply, decode=g.RESPONSE_DECODER.decode, what="GenerateContentResponse",
+        )  # fmt: skip
+        return ChatResult(message=response_to_message(response, model=call.model))
 
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url = self._url(call, "streamGenerateContent") + "?alt=sse"
         body = g.ENCODER.encode(self._request(call))
-        batches = self.setup.http.sse_batches(url, body, self._headers(key), self._network, error_from_reply)
+        batches = self.http.sse_batches(url, body, self._headers(key), self.network, error_from_reply)
         translator = GeminiStreamTranslator(model=call.model)
         async with aclosing(batches):
             async for batch in batches:
@@ -80,21 +76,11 @@ class GeminiProvider:
     async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
         assert call.target is not None
         request = count_tokens_request(call.request, model=call.target.model)
-        reply = await self.setup.http.post(
-            self._url(call, "countTokens"), g.ENCODER.encode(request), self._headers(key), self._network
-        )
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        try:
-            return g.COUNT_TOKENS_DECODER.decode(reply.body).total_tokens
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise UpstreamError(f"upstream sent an invalid countTokens answer: {exc}") from None
-
-    def known_models(self) -> list[str]:
-        return models_named_by_keys(self.setup.config)
-
-    def media_rules(self, model: str) -> MediaRules:
-        return GEMINI
+        counted, _ = await self.http.call(
+            self._url(call, "countTokens"), g.ENCODER.encode(request), self._headers(key), self.network,
+            errors=error_from_reply, decode=g.COUNT_TOKENS_DECODER.decode, what="countTokens answer",
+        )  # fmt: skip
+        return counted.total_tokens
 
     def _request(self, call: ChatCall) -> g.GenerateContentRequest:
         request = call.request
@@ -107,7 +93,7 @@ class GeminiProvider:
         return f"{self._root}/{quote(model_resource(call.target.model), safe='/')}:{method}"
 
     def _headers(self, key: ProviderKey) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self._network.extra_headers}
+        headers = {"content-type": "application/json", **self.network.extra_headers}
         headers["x-goog-api-key"] = key.value
         return headers
 

@@ -12,11 +12,10 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey
-from gateway.call import Dialect
-from gateway.providers.base import ProviderSetup
+from gateway.providers.base import BaseProvider, ProviderSetup
 from gateway.schemas import anthropic as a
 from gateway.streaming import message_to_events
-from gateway.tokens import FREE, MediaRules, estimate_input_tokens
+from gateway.tokens import FREE, MediaRules
 
 
 class MockOptions(ConfigStruct, frozen=True):
@@ -26,14 +25,14 @@ class MockOptions(ConfigStruct, frozen=True):
     models: list[str] = field(default_factory=lambda: ["mock-claude", "mock-gpt"])  # what the models routes list
 
 
-class MockProvider:
+class MockProvider(BaseProvider):
     kind: ClassVar[str] = "mock"
-    dialect: ClassVar[Dialect | None] = None
     options_type: ClassVar[type[Struct]] = MockOptions
     requires_keys: ClassVar[bool] = False
+    media: ClassVar[MediaRules] = FREE
 
     def __init__(self, setup: ProviderSetup) -> None:
-        self.setup = setup
+        super().__init__(setup)
         self.options: MockOptions = setup.options
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
@@ -47,14 +46,8 @@ class MockProvider:
             if isinstance(event, a.ContentBlockDelta):
                 await self._sleep(self.options.chunk_delay_ms)
 
-    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        return estimate_input_tokens(call.request, FREE)
-
     def known_models(self) -> list[str]:
         return list(self.options.models)
-
-    def media_rules(self, model: str) -> MediaRules:
-        return FREE
 
     @staticmethod
     async def _sleep(ms: float) -> None:

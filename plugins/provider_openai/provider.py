@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import ClassVar, Literal
 
-import msgspec
 from msgspec import UNSET, Struct
 from msgspec.structs import replace
 
@@ -18,13 +17,12 @@ from gateway import (
     ConfigStruct,
     NativeBody,
     ProviderKey,
-    UpstreamError,
 )
 from gateway.call import OPENED, Dialect
-from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.providers.base import BaseProvider, ProviderSetup
 from gateway.providers.body import relay_body, relayable
 from gateway.schemas import openai as o
-from gateway.tokens import OPENAI, OPENAI_4O_MINI, MediaRules, estimate_input_tokens
+from gateway.tokens import OPENAI, OPENAI_4O_MINI, MediaRules
 
 from .chat_request import messages_to_chat_request
 from .chat_response import chat_completion_to_message
@@ -40,32 +38,27 @@ class OpenAIOptions(ConfigStruct, frozen=True):
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
 
 
-class OpenAIProvider:
+class OpenAIProvider(BaseProvider):
     """Also the base of every OpenAI-wire provider (azure, the presets): they override `_chat_url`/`_headers`."""
 
     kind: ClassVar[str] = "openai"
     dialect: ClassVar[Dialect | None] = "openai"
     options_type: ClassVar[type[Struct]] = OpenAIOptions
-    requires_keys: ClassVar[bool] = True
+    media: ClassVar[MediaRules] = OPENAI  # Chat Completions has no counting endpoint: estimates use these
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
 
     def __init__(self, setup: ProviderSetup) -> None:
-        self.setup = setup
-        network = setup.config.network_config
-        self._base = (network.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._network = network
+        super().__init__(setup)
+        self._base = (self.network.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._options: OpenAIOptions = setup.options
 
     async def complete(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> ChatResult:
-        url = self._chat_url(call, key)
+        url, body = self._chat_url(call, key), self._body(call, stream=False)
         headers = with_idempotency_key(self._headers(key), call)
-        reply = await self.setup.http.post(url, self._body(call, stream=False), headers, self._network)
-        if reply.status >= 400:
-            raise error_from_reply(reply.status, reply.headers, reply.body)
-        try:
-            completion = o.COMPLETION_DECODER.decode(reply.body)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise UpstreamError(f"upstream sent an invalid chat.completion: {exc}") from None
+        completion, reply = await self.http.call(
+            url, body, headers, self.network, errors=error_from_reply, decode=o.COMPLETION_DECODER.decode,
+            what="chat.completion",
+        )  # fmt: skip
         request_id = next((reply.headers[h] for h in self.request_id_headers if h in reply.headers), None)
         return ChatResult(
             message=chat_completion_to_message(completion, model=call.model),
@@ -76,7 +69,7 @@ class OpenAIProvider:
     async def stream(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> AsyncIterator[Chunk]:
         url, body = self._chat_url(call, key), self._body(call, stream=True)
         headers = with_idempotency_key(self._headers(key), call)
-        batches = self.setup.http.sse_batches(url, body, headers, self._network, error_from_reply)
+        batches = self.http.sse_batches(url, body, headers, self.network, error_from_reply)
         relay = StreamRelay(call)
         async with aclosing(batches):
             async for batch in batches:
@@ -91,14 +84,6 @@ class OpenAIProvider:
                 if done:
                     return
         yield relay.end()  # EOF without [DONE]
-
-    async def count_tokens(self, call: ChatCall, key: ProviderKey, ctx: CallContext) -> int:
-        assert call.target is not None
-        # Chat Completions has no counting endpoint
-        return estimate_input_tokens(call.request, self.media_rules(call.target.model))
-
-    def known_models(self) -> list[str]:
-        return models_named_by_keys(self.setup.config)
 
     def media_rules(self, model: str) -> MediaRules:
         return OPENAI_4O_MINI if "gpt-4o-mini" in model else OPENAI
@@ -122,7 +107,7 @@ class OpenAIProvider:
         return o.ENCODER.encode(request)
 
     def _headers(self, key: ProviderKey) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.setup.config.network_config.extra_headers}
+        headers = {"content-type": "application/json", **self.network.extra_headers}
         headers["authorization"] = f"Bearer {key.value}"
         return headers
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 
 from gateway.config import ConfigError
+from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.http.governance_helpers import (

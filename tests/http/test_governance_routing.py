@@ -9,8 +9,8 @@ import random
 
 import openai
 import pytest
-from gateway_plugins.governance.lifecycle import GOVERNANCE
 
+from gateway_plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import MakeGateway
 from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.governance_helpers import (

@@ -13,12 +13,12 @@ import anthropic
 import openai
 import pytest
 from aiohttp import ClientSession
-from gateway_plugins.provider_bedrock.provider import BedrockProvider
 
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
 from gateway.providers.base import NoOptions, ProviderSetup
 from gateway.providers.upstream import UpstreamClient
+from gateway_plugins.provider_bedrock.provider import BedrockProvider
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.fakes.bedrock import (
     ACCESS_KEY,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
+from aiohttp import ClientSession
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway import CallContext, ChatCall, Target
@@ -136,10 +137,12 @@ def test_preset_option_is_validated() -> None:
 # --- defaults, offline ----------------------------------------------------------------------------------------
 
 
-class RecordingHttp:
-    """Stands in for the upstream client: records the URL and answers one completion."""
+class RecordingHttp(UpstreamClient):
+    """The upstream client with its network I/O replaced (the default URLs are real hosts): records the URL and
+    answers one completion."""
 
     def __init__(self) -> None:
+        super().__init__(cast(ClientSession, None))
         self.urls: list[str] = []
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig) -> UpstreamReply:
@@ -154,9 +157,7 @@ async def test_default_base_url_is_used_when_none_is_configured(kind: str) -> No
     registry = load_plugins(settings).providers
     http = RecordingHttp()
     cls = registry.kinds[kind]
-    setup = ProviderSetup(
-        name=kind, config=settings.providers[kind], options=cls.options_type(), http=cast(UpstreamClient, http)
-    )
+    setup = ProviderSetup(name=kind, config=settings.providers[kind], options=cls.options_type(), http=http)
     provider = cls(setup)
     request = msgspec.convert({"model": f"{kind}/m", "max_tokens": 4, "messages": HI}, a.MessagesRequest)
     call = ChatCall(dialect="anthropic", stream=False, request=request, target=Target(kind, "m"))

@@ -12,11 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
+from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.fakes.upstream import FakeUpstream
 from tests.http.async_helpers import ROOT, free_port, read_log, reap, wait_healthy

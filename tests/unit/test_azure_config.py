@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets
 
 from gateway.config import ConfigError, ProviderConfig, parse_settings
+from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets
 
 ENDPOINT = "https://res.openai.azure.com"
 

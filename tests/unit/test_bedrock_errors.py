@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway_plugins.provider_bedrock.config import key_configs
-from gateway_plugins.provider_bedrock.errors import error_from_reply
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ConfigError, parse_settings
+from gateway_plugins.provider_bedrock.config import key_configs
+from gateway_plugins.provider_bedrock.errors import error_from_reply
 
 CORAL = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 

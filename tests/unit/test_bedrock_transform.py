@@ -15,12 +15,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from gateway_plugins.provider_bedrock import wire as w
-from gateway_plugins.provider_bedrock.blocks import document_name
-from gateway_plugins.provider_bedrock.transform import converse_message, converse_request
 
 from gateway import errors
 from gateway.schemas import anthropic as a
+from gateway_plugins.provider_bedrock import wire as w
+from gateway_plugins.provider_bedrock.blocks import document_name
+from gateway_plugins.provider_bedrock.transform import converse_message, converse_request
 
 DATA = Path(__file__).parent.parent / "data" / "bedrock"
 

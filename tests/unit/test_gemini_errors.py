@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from gateway_plugins.provider_gemini import wire as g
-from gateway_plugins.provider_gemini.errors import error_from_reply, error_from_status
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway_plugins.provider_gemini import wire as g
+from gateway_plugins.provider_gemini.errors import error_from_reply, error_from_status
 from tests.fakes.gemini import gemini_error
 
 

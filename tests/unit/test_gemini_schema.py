@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from gateway_plugins.provider_gemini.schema import to_gemini_schema
 
 

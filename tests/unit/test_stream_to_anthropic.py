@@ -11,10 +11,10 @@ import pydantic
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
-from gateway_plugins.provider_openai.chat_stream import OpenAIStreamTranslator
 
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
+from gateway_plugins.provider_openai.chat_stream import OpenAIStreamTranslator
 
 MODEL = "claude-asked"
 EVENT_ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)

@@ -16,12 +16,12 @@ import anthropic.types
 import msgspec
 import openai.types.chat
 import pytest
-from gateway_plugins.provider_openai.chat_response import chat_completion_to_message
 
 from gateway import errors
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
 from gateway.translate.response import message_to_chat_completion
+from gateway_plugins.provider_openai.chat_response import chat_completion_to_message
 
 DATA = Path(__file__).parent.parent / "data" / "translate"
 TO_MESSAGE = sorted((DATA / "completion_to_message").glob("*.json"))
