@@ -12,7 +12,7 @@ import contextlib
 from aiohttp import web
 
 from gateway import hookimpl
-from gateway.config import PluginConfigRegistry
+from gateway.api import ConfigRegistry, plugin_config
 
 from . import admin
 from .config import GovernanceConfig
@@ -22,7 +22,7 @@ from .service import Governance
 
 
 @hookimpl
-def gw_register_config(registry: PluginConfigRegistry) -> None:
+def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add_section("governance", GovernanceConfig)
 
 
@@ -33,10 +33,7 @@ def gw_register_routes(app: web.Application) -> None:
 
 @hookimpl
 def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
-    from gateway.keys import PLUGINS
-
-    config = app[PLUGINS].configs[GovernanceConfig]
-    assert isinstance(config, GovernanceConfig)
+    config = plugin_config(app, GovernanceConfig)
     app[GOVERNANCE] = Governance(config, enforce_auth=False)
     app[ADMIN_GUARD] = AdminGuard()
     return running(app, config)

@@ -12,8 +12,7 @@ import msgspec
 from aiohttp import web
 
 from gateway import AuthenticationFailed, InvalidRequest, NotFound
-from gateway.dialects.base import decode_json
-from gateway.keys import REDACTOR
+from gateway.api import REDACTOR, decode_json
 
 from .config import Customer, Team, VirtualKey
 from .lifecycle import ADMIN_GUARD, GOVERNANCE, STORE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import CallContext, ChatCall, Principal, RoutePlan, hookimpl
-from gateway.schemas.anthropic import Usage
+from gateway.api import anthropic as a
 
 from .service import Governance
 
@@ -27,5 +27,5 @@ class RequestHooks:
         await self._governance.reserve(call, ctx)
 
     @hookimpl
-    def gw_record_usage(self, usage: Usage, ctx: CallContext) -> None:
+    def gw_record_usage(self, usage: a.Usage, ctx: CallContext) -> None:
         self._governance.settle(usage, ctx)

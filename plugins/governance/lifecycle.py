@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.keys import APP_DIR, PLUGINS, REDACTOR, SETTINGS
+from gateway.api import APP_DIR, REDACTOR, SETTINGS, add_hooks, remove_hooks
 
 from .config import GovernanceConfig
 from .guard import AdminGuard
@@ -40,15 +40,13 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     await load(store, governance)
     app[REDACTOR].add(*governance.directory.key_hashes.values())  # API-created keys' hashes too
     _warn_if_open(governance, config)
-    pm = app[PLUGINS].pm
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
-        pm.register(RequestHooks(governance), name=HOOKS_NAME)
+        add_hooks(app, RequestHooks(governance), HOOKS_NAME)
     flusher = asyncio.create_task(_flush_forever(store, governance))
     try:
         yield
     finally:
-        if pm.get_plugin(HOOKS_NAME) is not None:
-            pm.unregister(name=HOOKS_NAME)
+        remove_hooks(app, HOOKS_NAME)
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from gateway.schemas.anthropic import Usage
+from gateway.api import anthropic as a
 
 from .config import Price
 
@@ -76,7 +76,7 @@ class PriceTable:
             return prices[best]
         return prices.get(f"{provider}/*")
 
-    def cost(self, price: Price, usage: Usage) -> float:
+    def cost(self, price: Price, usage: a.Usage) -> float:
         """USD for a usage: uncached input, cache reads and writes, and output, each at its own price."""
         read = price.cache_read_input_token_cost
         write = price.cache_creation_input_token_cost

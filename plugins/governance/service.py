@@ -20,9 +20,8 @@ from gateway import (
     RoutePlan,
     Target,
 )
-from gateway.routing import explicit_target
-from gateway.schemas.anthropic import Usage
-from gateway.tokens import estimate, prompt_size, upper_bound
+from gateway.api import anthropic as a
+from gateway.api import estimate, explicit_target, prompt_size, upper_bound
 
 from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
 from .directory import Directory
@@ -169,7 +168,7 @@ class Governance:
             state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
-    def settle(self, usage: Usage, ctx: CallContext) -> None:
+    def settle(self, usage: a.Usage, ctx: CallContext) -> None:
         state = ctx.state(CallState)
         if state.reservation is None:
             return

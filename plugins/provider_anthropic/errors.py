@@ -6,9 +6,8 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from gateway import UpstreamError
-from gateway.errors import kind_for_status
-from gateway.providers.upstream import retry_after_seconds
-from gateway.schemas import anthropic as a
+from gateway.api import anthropic as a
+from gateway.api import kind_for_status, retry_after_seconds
 
 RETRYABLE = frozenset({408, 409, 429})
 

@@ -20,12 +20,20 @@ from gateway import (
     ProviderKey,
     UpstreamError,
 )
-from gateway.call import OPENED, Dialect
-from gateway.providers.base import BaseProvider, ProviderSetup
-from gateway.providers.body import relay_body, relayable
-from gateway.schemas import anthropic as a
-from gateway.sse import END, SseBatch, SseFrame
-from gateway.tokens import CLAUDE, MediaRules
+from gateway.api import (
+    CLAUDE,
+    END,
+    OPENED,
+    BaseProvider,
+    Dialect,
+    MediaRules,
+    ProviderSetup,
+    SseBatch,
+    SseFrame,
+    relay_body,
+    relayable,
+)
+from gateway.api import anthropic as a
 
 from .errors import error_from_reply
 

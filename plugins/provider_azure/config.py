@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from msgspec import Meta, Struct, field
 
 from gateway import ConfigStruct, ProviderConfig, ProviderKey
-from gateway.config import ConfigError, convert_config
+from gateway.api import ConfigError, convert_config
 
 # The latest GA data-plane version at the time of writing; it accepts max_completion_tokens and stream_options.
 DEFAULT_API_VERSION = "2024-10-21"

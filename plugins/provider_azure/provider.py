@@ -14,7 +14,7 @@ from gateway import (
     ProviderConfig,
     ProviderKey,
 )
-from gateway.providers.base import ProviderSetup, models_named_by_keys
+from gateway.api import ProviderSetup, models_named_by_keys
 
 from ..provider_openai.provider import OpenAIProvider
 from .config import AzureTarget, check_keys, resolve_targets

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway import hookimpl
-from gateway.providers.registry import ProviderRegistry
+from gateway.api import ProviderRegistry
 
 from .provider import BedrockProvider
 

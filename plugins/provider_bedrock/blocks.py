@@ -12,7 +12,7 @@ from typing import NoReturn
 from msgspec import UNSET, Raw, UnsetType
 
 from gateway import InvalidRequest
-from gateway.schemas import anthropic as a
+from gateway.api import anthropic as a
 
 from . import wire as w
 

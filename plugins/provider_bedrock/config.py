@@ -8,7 +8,7 @@ from typing import Annotated
 from msgspec import Meta
 
 from gateway import ConfigStruct, ProviderConfig, ProviderKey
-from gateway.config import ConfigError, convert_config
+from gateway.api import ConfigError, convert_config
 
 NonEmpty = Annotated[str, Meta(min_length=1)]
 # It names the default host, so it must look like one: us-east-1, us-gov-west-1, eu-central-2.

@@ -20,11 +20,16 @@ from gateway import (
     Chunk,
     ProviderKey,
 )
-from gateway.config import ConfigError, ProviderConfig
-from gateway.providers.base import BaseProvider, ProviderSetup
-from gateway.providers.upstream import read_error_body
-from gateway.tokens import CLAUDE, MediaRules
-from gateway.translate.common import new_message_id
+from gateway.api import (
+    CLAUDE,
+    BaseProvider,
+    ConfigError,
+    MediaRules,
+    ProviderConfig,
+    ProviderSetup,
+    new_message_id,
+    read_error_body,
+)
 
 from . import wire as w
 from .config import BedrockKeyConfig, key_configs, parse_key_config

@@ -13,8 +13,8 @@ import msgspec
 from msgspec import Raw
 
 from gateway import Chunk, UpstreamError
-from gateway.schemas import anthropic as a
-from gateway.streaming import EventWriter, delta_usage
+from gateway.api import EventWriter, delta_usage
+from gateway.api import anthropic as a
 
 from . import wire as w
 from .errors import error_from_exception

@@ -10,7 +10,7 @@ import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
 from gateway import InvalidRequest
-from gateway.schemas import anthropic as a
+from gateway.api import anthropic as a
 
 from . import wire as w
 from .blocks import cache_point, message_blocks, text_blocks, tool_names_used

@@ -12,7 +12,7 @@ from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
 from gateway import InvalidRequest
-from gateway.schemas import anthropic as a
+from gateway.api import anthropic as a
 
 from . import signatures
 from . import wire as g

@@ -11,8 +11,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from gateway import UpstreamError
-from gateway.errors import kind_for_status
-from gateway.providers.upstream import retry_after_seconds
+from gateway.api import kind_for_status, retry_after_seconds
 
 from . import wire as g
 

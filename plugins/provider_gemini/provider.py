@@ -17,9 +17,8 @@ from msgspec import UNSET
 from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
-from gateway.providers.base import BaseProvider, ProviderSetup
-from gateway.schemas import anthropic as a
-from gateway.tokens import GEMINI, MediaRules
+from gateway.api import GEMINI, BaseProvider, MediaRules, ProviderSetup
+from gateway.api import anthropic as a
 
 from . import wire as g
 from .errors import error_from_reply

@@ -12,8 +12,8 @@ from typing import Literal
 import msgspec
 from msgspec import UnsetType
 
-from gateway.schemas import anthropic as a
-from gateway.translate.common import new_message_id, new_tool_use_id
+from gateway.api import anthropic as a
+from gateway.api import new_message_id, new_tool_use_id
 
 from . import signatures
 from . import wire as g

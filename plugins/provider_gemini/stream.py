@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.schemas import anthropic as a
-from gateway.streaming import EventWriter, delta_usage
-from gateway.translate.common import new_tool_use_id
+from gateway.api import EventWriter, delta_usage, new_tool_use_id
+from gateway.api import anthropic as a
 
 from . import wire as g
 from .response import Piece, message_id, pieces_of, raise_for_error, stop_reason, usage_from_gemini

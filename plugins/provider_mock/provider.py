@@ -12,10 +12,8 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey
-from gateway.providers.base import BaseProvider, ProviderSetup
-from gateway.schemas import anthropic as a
-from gateway.streaming import message_to_events
-from gateway.tokens import FREE, MediaRules
+from gateway.api import FREE, BaseProvider, MediaRules, ProviderSetup, message_to_events
+from gateway.api import anthropic as a
 
 
 class MockOptions(ConfigStruct, frozen=True):

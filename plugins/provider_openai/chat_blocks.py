@@ -10,10 +10,9 @@ from typing import NoReturn
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from gateway.errors import InvalidRequest
-from gateway.schemas import anthropic as a
-from gateway.schemas import openai as o
-from gateway.translate.common import arguments_json
+from gateway.api import InvalidRequest, arguments_json
+from gateway.api import anthropic as a
+from gateway.api import openai as o
 
 # Blocks the model produced that an OpenAI-compatible model cannot verify or use: signatures are Anthropic's.
 DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})

@@ -8,9 +8,9 @@ from __future__ import annotations
 from msgspec import UNSET, UnsetType
 from msgspec.structs import replace
 
-from gateway.errors import InvalidRequest
-from gateway.schemas import anthropic as a
-from gateway.schemas import openai as o
+from gateway.api import InvalidRequest
+from gateway.api import anthropic as a
+from gateway.api import openai as o
 
 from .chat_blocks import assistant_message, system_text, user_messages
 

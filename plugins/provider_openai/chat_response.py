@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.errors import UpstreamError
-from gateway.schemas import anthropic as a
-from gateway.schemas import openai as o
-from gateway.translate.common import (
+from gateway.api import (
     EMPTY_OBJECT,
     OBJECT_DECODER,
+    UpstreamError,
     new_message_id,
     new_tool_use_id,
     stop_reason_from_finish,
     usage_from_openai,
 )
+from gateway.api import anthropic as a
+from gateway.api import openai as o
 
 
 def chat_completion_to_message(resp: o.ChatCompletion, *, model: str) -> a.Message:

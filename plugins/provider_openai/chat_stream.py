@@ -12,10 +12,16 @@ from collections import deque
 
 import msgspec
 
-from gateway.schemas import anthropic as a
-from gateway.schemas import openai as o
-from gateway.streaming import EventWriter, delta_usage
-from gateway.translate import common
+from gateway.api import (
+    EventWriter,
+    delta_usage,
+    new_message_id,
+    new_tool_use_id,
+    stop_reason_from_finish,
+    usage_from_openai,
+)
+from gateway.api import anthropic as a
+from gateway.api import openai as o
 
 _EMPTY_INPUT = msgspec.Raw(b"{}")
 
@@ -31,7 +37,7 @@ class _Tool:
 
     def __init__(self, upstream_id: str | None) -> None:
         self.upstream_id = upstream_id
-        self.id = upstream_id or common.new_tool_use_id()
+        self.id = upstream_id or new_tool_use_id()
         self.name = ""
         self.parts: list[str] = []  # every arguments fragment, in order (completeness checks need them all)
         self.emitted = 0  # how many of `parts` went out as input_json_delta
@@ -92,8 +98,8 @@ class OpenAIStreamTranslator:
         finish = self._finish
         if self._refused and finish in (None, "stop"):
             finish = "content_filter"
-        stop_reason = common.stop_reason_from_finish(finish, has_tool_calls=self._out.tool_blocks > 0)
-        usage = common.usage_from_openai(self._usage) if self._usage else a.Usage(input_tokens=self._input_tokens)
+        stop_reason = stop_reason_from_finish(finish, has_tool_calls=self._out.tool_blocks > 0)
+        usage = usage_from_openai(self._usage) if self._usage else a.Usage(input_tokens=self._input_tokens)
         self._out.end(stop_reason, delta_usage(usage))
         return self._out.take()
 
@@ -101,10 +107,10 @@ class OpenAIStreamTranslator:
 
     def _start(self, chunk_id: str, usage: o.CompletionUsage | msgspec.UnsetType | None) -> None:
         if isinstance(usage, o.CompletionUsage):  # some servers report prompt tokens from the first chunk on
-            start_usage = common.usage_from_openai(usage)
+            start_usage = usage_from_openai(usage)
         else:
             start_usage = a.Usage(input_tokens=self._input_tokens)
-        self._out.start(self._message_id or chunk_id or common.new_message_id(), self._model, start_usage)
+        self._out.start(self._message_id or chunk_id or new_message_id(), self._model, start_usage)
 
     def _choice(self, choice: o.ChunkChoice) -> None:
         delta = choice.delta

@@ -6,8 +6,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from gateway import UpstreamError
-from gateway.errors import kind_for_status
-from gateway.providers.upstream import retry_after_seconds
+from gateway.api import kind_for_status, retry_after_seconds
 
 RETRYABLE = frozenset({408, 409, 429})
 _ANY = msgspec.json.Decoder()

@@ -18,11 +18,18 @@ from gateway import (
     NativeBody,
     ProviderKey,
 )
-from gateway.call import OPENED, Dialect
-from gateway.providers.base import BaseProvider, ProviderSetup
-from gateway.providers.body import relay_body, relayable
-from gateway.schemas import openai as o
-from gateway.tokens import OPENAI, OPENAI_4O_MINI, MediaRules
+from gateway.api import (
+    OPENAI,
+    OPENAI_4O_MINI,
+    OPENED,
+    BaseProvider,
+    Dialect,
+    MediaRules,
+    ProviderSetup,
+    relay_body,
+    relayable,
+)
+from gateway.api import openai as o
 
 from .chat_request import messages_to_chat_request
 from .chat_response import chat_completion_to_message

@@ -5,10 +5,14 @@ from __future__ import annotations
 import msgspec
 
 from gateway import ChatCall, Chunk, UpstreamError
-from gateway.schemas import anthropic as a
-from gateway.schemas import openai as o
-from gateway.sse import END, SseBatch, SseFrame
-from gateway.translate import common
+from gateway.api import (
+    END,
+    SseBatch,
+    SseFrame,
+    usage_from_openai,
+)
+from gateway.api import anthropic as a
+from gateway.api import openai as o
 
 from .chat_stream import OpenAIStreamTranslator
 from .errors import error_message
@@ -93,7 +97,7 @@ class StreamRelay:
 
     def _usage_events(self) -> list[a.StreamEvent]:
         """The stream's usage, as the canonical events that carry it (what gw_record_usage needs)."""
-        usage = common.usage_from_openai(self._usage)
+        usage = usage_from_openai(self._usage)
         delta = a.DeltaUsage(
             output_tokens=usage.output_tokens,
             input_tokens=usage.input_tokens,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import cast
 
 from gateway import hookimpl
-from gateway.providers.base import Provider
-from gateway.providers.registry import ProviderRegistry
+from gateway.api import Provider, ProviderRegistry
 
 from .preset import Preset, preset_provider
 

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Struct
 
 from gateway import ProviderKey
-from gateway.providers.base import ProviderSetup
+from gateway.api import ProviderSetup
 
 from ..provider_openai.provider import OpenAIOptions, OpenAIProvider
 

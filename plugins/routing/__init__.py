@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway import CallContext, ChatCall, RoutePlan, hookimpl
-from gateway.routing import resolve_target
+from gateway.api import resolve_target
 
 
 @hookimpl(trylast=True)

@@ -1,0 +1,214 @@
+"""The plugin API: everything a plugin may import, in one module (also re-exported by the `gateway` package).
+
+Plugins, the built-in ones included, import from `gateway.api` (or `gateway`) and `gateway.testing` only; a
+contract test and a ruff rule keep it so. What is here is documented in the README's plugin reference.
+
+Stability: `VERSION` follows semantic versioning. Within a major version, names here are not removed or renamed,
+hook signatures only gain arguments (impls may declare fewer: pluggy passes only what they name), Structs only
+gain fields with defaults, and errors keep their status and kind. What may change in a minor version: the
+wording of error messages, the bundled media rules and prices, and anything not exported here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from .call import OPENED, ChatCall, ChatResult, Chunk, Dialect, NativeBody, Principal, RoutePlan, Target
+from .config import (
+    ConfigError,
+    ConfigStruct,
+    NetworkConfig,
+    PluginConfigRegistry,
+    ProviderConfig,
+    ProviderKey,
+    Settings,
+    convert_config,
+)
+from .context import CallContext
+from .dialects.base import decode_json
+from .errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PaymentRequired,
+    PermissionDenied,
+    RateLimited,
+    RequestTimeout,
+    RequestTooLarge,
+    UnsupportedMediaType,
+    UpstreamError,
+    UpstreamTimeout,
+    kind_for_status,
+)
+from .hookspecs import hookimpl
+from .keys import APP_DIR, REDACTOR, SETTINGS
+from .keys import PLUGINS as _PLUGINS
+from .providers.base import (
+    BaseProvider,
+    ChecksConfig,
+    CountsMedia,
+    NoOptions,
+    Provider,
+    ProviderSetup,
+    models_named_by_keys,
+)
+from .providers.body import relay_body, relayable
+from .providers.registry import ProviderRegistry
+from .providers.upstream import OPENED as OPENED_BATCH
+from .providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply, read_error_body, retry_after_seconds
+from .redaction import Redactor
+from .routing import check_model_name, explicit_target, resolve_target
+from .schemas import anthropic, openai
+from .sse import END, SseBatch, SseFrame
+from .streaming import EventWriter, UsageTracker, delta_usage, message_to_events
+from .tokens import (
+    CLAUDE,
+    FREE,
+    GEMINI,
+    OPENAI,
+    OPENAI_4O_MINI,
+    MediaRules,
+    PromptSize,
+    count_text,
+    estimate,
+    estimate_input_tokens,
+    measure,
+    prompt_size,
+    upper_bound,
+)
+from .tokens import DEFAULT as DEFAULT_MEDIA_RULES
+from .translate.common import (
+    EMPTY_OBJECT,
+    OBJECT_DECODER,
+    arguments_json,
+    new_message_id,
+    new_tool_use_id,
+    stop_reason_from_finish,
+    usage_from_openai,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+VERSION = "1.0.0"
+T = TypeVar("T")
+ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
+
+
+def plugin_config(app: web.Application, config_type: type[T]) -> T:
+    """A plugin's validated config (or its config section), by the Struct type it registered (in gw_lifespan;
+    during a call, `ctx.config(T)` gives the same)."""
+    value = app[_PLUGINS].configs.get(config_type)
+    if value is None:
+        raise LookupError(f"no plugin config of type {config_type.__name__}")
+    return value  # type: ignore[return-value]
+
+
+def add_hooks(app: web.Application, impl: object, name: str) -> None:
+    """Register hook impls while the app starts (in gw_lifespan), before the engine reads the hook table: a
+    plugin can add its request hooks only when it has something to do, so that unused it costs nothing."""
+    app[_PLUGINS].pm.register(impl, name=name)
+
+
+def remove_hooks(app: web.Application, name: str) -> None:
+    """Unregister what `add_hooks` registered (at shutdown)."""
+    if app[_PLUGINS].pm.get_plugin(name) is not None:
+        app[_PLUGINS].pm.unregister(name=name)
+
+
+__all__ = [
+    "APP_DIR",
+    "CLAUDE",
+    "DEFAULT_MEDIA_RULES",
+    "EMPTY_OBJECT",
+    "END",
+    "FREE",
+    "GEMINI",
+    "OBJECT_DECODER",
+    "OPENAI",
+    "OPENAI_4O_MINI",
+    "OPENED",
+    "OPENED_BATCH",
+    "REDACTOR",
+    "SETTINGS",
+    "VERSION",
+    "AuthenticationFailed",
+    "BaseProvider",
+    "CallContext",
+    "ChatCall",
+    "ChatResult",
+    "ChecksConfig",
+    "Chunk",
+    "ConfigError",
+    "ConfigRegistry",
+    "ConfigStruct",
+    "CountsMedia",
+    "Dialect",
+    "ErrorMapper",
+    "EventWriter",
+    "GatewayError",
+    "InvalidRequest",
+    "MediaRules",
+    "NativeBody",
+    "NetworkConfig",
+    "NoOptions",
+    "NotFound",
+    "Overloaded",
+    "PaymentRequired",
+    "PermissionDenied",
+    "PluginConfigRegistry",
+    "Principal",
+    "PromptSize",
+    "Provider",
+    "ProviderConfig",
+    "ProviderKey",
+    "ProviderRegistry",
+    "ProviderSetup",
+    "RateLimited",
+    "Redactor",
+    "RequestTimeout",
+    "RequestTooLarge",
+    "RoutePlan",
+    "Settings",
+    "SseBatch",
+    "SseFrame",
+    "Target",
+    "UnsupportedMediaType",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamReply",
+    "UpstreamTimeout",
+    "UsageTracker",
+    "add_hooks",
+    "anthropic",
+    "arguments_json",
+    "check_model_name",
+    "convert_config",
+    "count_text",
+    "decode_json",
+    "delta_usage",
+    "estimate",
+    "estimate_input_tokens",
+    "explicit_target",
+    "hookimpl",
+    "kind_for_status",
+    "measure",
+    "message_to_events",
+    "models_named_by_keys",
+    "new_message_id",
+    "new_tool_use_id",
+    "openai",
+    "plugin_config",
+    "prompt_size",
+    "read_error_body",
+    "relay_body",
+    "relayable",
+    "remove_hooks",
+    "resolve_target",
+    "retry_after_seconds",
+    "stop_reason_from_finish",
+    "upper_bound",
+    "usage_from_openai",
+]
