@@ -55,7 +55,7 @@ def connection_limit(configured: int | None) -> int:
     return max(64, min(DEFAULT_MAX_CONNECTIONS, (soft - RESERVED_FDS) // 2))
 
 
-class ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class ProtocolLog(logging.LoggerAdapter):
     """aiohttp's protocol logger (`handler_args["logger"]`): a request too malformed to reach a route is the
     client's fault, worth one warning line, not an ERROR with a traceback any client could fill the log with."""
 
@@ -64,7 +64,7 @@ class ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         if isinstance(exc, HttpProcessingError):
             self.logger.warning("%s: %s", str(msg) % args, exc.message or type(exc).__name__)
         else:
-            self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
+            self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def protocol_log() -> ProtocolLog:

@@ -97,7 +97,7 @@ class GovernanceStore:
 
     async def usage(self) -> list[tuple[str, float, float, float]]:
         async with self._db.execute("SELECT meter, window_start, used, anchor FROM usage") as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
+            return [(str(m), float(s), float(u), float(a)) for m, s, u, a in await cursor.fetchall()]
 
     async def save_usage(self, rows: list[tuple[str, float, float, float]]) -> None:
         await self._db.executemany(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.upstream import Recorded, Reply, ToolUse
+from gateway.testing import Recorded, Reply, ToolUse
 
 BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 EVENT_STREAM = "application/vnd.amazon.eventstream"

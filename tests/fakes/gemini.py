@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tests.fakes.upstream import Reply
-from tests.fakes.wire import dumps
+from gateway.testing import Reply, dumps
 
 GEMINI_MODEL = "gemini-x"
 GEMINI_KEY = "goog-key"

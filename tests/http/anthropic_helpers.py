@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from gateway.testing import FakeUpstream, SseEvent, parse_sse
 from tests.conftest import CLIENT_KEY, Gateway
-from tests.fakes.upstream import FakeUpstream, SseEvent, parse_sse
 
 CLAUDE = "claude-x"  # a bare model: /anthropic/... routes it to the anthropic provider
 GPT = "openai/gpt-x"  # routed to the openai provider, translated both ways

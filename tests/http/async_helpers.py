@@ -25,8 +25,8 @@ from multidict import CIMultiDictProxy
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import Listening, listen
+from gateway.testing import FakeUpstream, Recorded, Reply, openai_completion
 from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway
-from tests.fakes.upstream import FakeUpstream, Recorded, Reply, openai_completion
 
 SUBMIT = {"x-bf-async": "true"}
 POLL = "x-bf-async-id"

@@ -18,10 +18,10 @@ from multidict import CIMultiDictProxy
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import Listening, listen
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from gateway_plugins.governance.ledger import Meter
 from gateway_plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import Gateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 
 ADMIN = "admin-token-for-tests"
 VK_A = "sk-bf-test-key-aaaaaaaaaaaaaaaa"

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from gateway.testing import SseEvent, parse_sse
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY
-from tests.fakes.upstream import SseEvent, parse_sse
 
 USER_HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
 WEATHER_TOOL: dict[str, Any] = {

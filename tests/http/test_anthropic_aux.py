@@ -11,8 +11,8 @@ import aiohttp
 import anthropic
 import pytest
 
+from gateway.testing import FakeUpstream, Reply
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply
 from tests.http.anthropic_helpers import (
     COUNT,
     GPT,

@@ -12,8 +12,8 @@ import anthropic
 import httpx2
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import Gateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.anthropic_helpers import (
     CHAT,
     CLAUDE,

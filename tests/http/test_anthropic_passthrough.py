@@ -11,8 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     ToolUse,
@@ -21,6 +20,7 @@ from tests.fakes.upstream import (
     anthropic_usage,
     openai_completion,
 )
+from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
 from tests.http.anthropic_helpers import (
     CHAT,
     CLAUDE,

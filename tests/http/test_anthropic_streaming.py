@@ -11,8 +11,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.conftest import Gateway
-from tests.fakes.upstream import (
+from gateway.testing import (
+    CREATED,
     OPENAI_DONE,
     FakeUpstream,
     Reply,
@@ -25,7 +25,7 @@ from tests.fakes.upstream import (
     openai_sse,
     openai_usage,
 )
-from tests.fakes.wire import CREATED
+from tests.conftest import Gateway
 from tests.http.anthropic_helpers import (
     CHAT,
     CLAUDE,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, ToolUse, openai_completion, openai_sse, openai_usage
 from tests.conftest import Gateway
-from tests.fakes.upstream import FakeUpstream, Reply, ToolUse, openai_completion, openai_sse, openai_usage
 from tests.http.anthropic_helpers import CHAT, GPT, HI, TIME_TOOL, WEATHER_SCHEMA, WEATHER_TOOL, sent
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="

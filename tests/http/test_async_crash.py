@@ -17,7 +17,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.fakes.upstream import FakeUpstream, dumps
+from gateway.testing import FakeUpstream, dumps
 from tests.http.async_helpers import (
     CHAT,
     POLL,

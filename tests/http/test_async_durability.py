@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from gateway.jobs.service import JobService
+from gateway.testing import FakeUpstream, Reply, dumps, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, dumps, openai_completion
 from tests.http.async_helpers import (
     CHAT,
     DB_FILE,

@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.async_helpers import (
     CHAT,
     MESSAGES,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.async_helpers import (
     CHAT,
     MESSAGES,

@@ -9,8 +9,8 @@ from typing import Any
 
 from gateway import CallContext, ChatCall, PermissionDenied, Principal, hookimpl
 from gateway.schemas import anthropic as a
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage, openai_completion
 from tests.conftest import CLIENT_KEY, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage, openai_completion
 from tests.http.async_helpers import (
     CHAT,
     MESSAGES,

@@ -14,8 +14,8 @@ import anthropic
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.async_helpers import POLL, STATUS, SUBMIT, TERMINAL, UP_CHAT, UP_MESSAGES, poll_until, without
 
 SLOW_S = 0.4  # the upstream's delay: long enough that the first poll sees the job unfinished

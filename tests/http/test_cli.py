@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.upstream import parse_sse
+from gateway.testing import parse_sse
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "config/demo.json"

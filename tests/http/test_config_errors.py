@@ -11,8 +11,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion, openai_sse
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion, openai_sse
 from tests.http.openai_helpers import USER_HI, anthropic_provider, openai_provider, post_raw
 
 CHAT = "/v1/chat/completions"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.http.governance_helpers import (
     ADMIN,
     API,

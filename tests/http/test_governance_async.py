@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage, openai_completion
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage, openai_completion
 from tests.http.governance_helpers import (
     CHAT,
     MESSAGES,

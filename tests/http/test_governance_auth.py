@@ -7,8 +7,8 @@ import anthropic
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream
 from tests.conftest import Gateway, MakeGateway
-from tests.fakes.upstream import FakeUpstream
 from tests.http.governance_helpers import (
     CHAT,
     CLAUDE,

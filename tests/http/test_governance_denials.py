@@ -9,8 +9,8 @@ import anthropic
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.conftest import Gateway, MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.http.governance_helpers import (
     CLAUDE,
     GPT,

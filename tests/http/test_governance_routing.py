@@ -10,9 +10,9 @@ import random
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from gateway_plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.governance_helpers import (
     UP_CHAT,
     UP_MESSAGES,

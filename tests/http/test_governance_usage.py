@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Gateway, MakeGateway
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     anthropic_message,
@@ -21,6 +20,7 @@ from tests.fakes.upstream import (
     openai_sse,
     openai_usage,
 )
+from tests.conftest import Gateway, MakeGateway
 from tests.http.governance_helpers import (
     CLAUDE,
     GPT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_usage
 from tests.http.governance_helpers import (
     UP_MESSAGES,
     VK_A,

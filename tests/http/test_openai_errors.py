@@ -7,13 +7,13 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import Gateway
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     anthropic_error_frame,
     anthropic_sse,
 )
+from tests.conftest import Gateway
 from tests.http.openai_helpers import USER_HI, error_of, post_raw
 
 MESSAGES = "/v1/messages"

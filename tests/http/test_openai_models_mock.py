@@ -8,8 +8,8 @@ from typing import Any
 import anthropic
 import pytest
 
+from gateway.testing import FakeUpstream
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
-from tests.fakes.upstream import FakeUpstream
 from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, anthropic_provider, get_raw, openai_provider
 
 LISTED_IDS = {"anthropic/claude-x", "openai/gpt-x", "openai/gpt-y", "mock/mock-claude", "mock/mock-gpt"}

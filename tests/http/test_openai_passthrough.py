@@ -7,8 +7,7 @@ import json
 import openai
 from openai.types.chat import ChatCompletion
 
-from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     ToolUse,
@@ -19,6 +18,7 @@ from tests.fakes.upstream import (
     openai_usage,
     parse_sse,
 )
+from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
 from tests.http.openai_helpers import (
     USER_HI,
     anthropic_provider,

@@ -8,8 +8,8 @@ import time
 import aiohttp
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_sse, openai_sse
 from tests.conftest import CLIENT_KEY, Gateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_sse, openai_sse
 from tests.http.openai_helpers import USER_HI
 
 CHAT = "/v1/chat/completions"

@@ -7,8 +7,7 @@ from typing import Any
 
 import openai
 
-from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     ToolUse,
@@ -16,6 +15,7 @@ from tests.fakes.upstream import (
     anthropic_sse,
     anthropic_usage,
 )
+from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, Gateway, MakeGateway, upstream_config
 from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, RawReply, post_raw
 
 MESSAGES = "/v1/messages"

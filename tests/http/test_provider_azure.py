@@ -14,8 +14,7 @@ import openai
 import pytest
 
 from gateway.config import ConfigError
-from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Recorded,
     Reply,
@@ -25,6 +24,7 @@ from tests.fakes.upstream import (
     openai_sse,
     openai_usage,
 )
+from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, post_raw
 
 AZURE_KEY = "azure-upstream-secret"

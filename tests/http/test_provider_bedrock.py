@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
 from gateway.providers.base import NoOptions, ProviderSetup
 from gateway.providers.upstream import UpstreamClient
+from gateway.testing import FakeUpstream, Recorded, ToolUse
 from gateway_plugins.provider_bedrock.provider import BedrockProvider
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.fakes.bedrock import (
@@ -37,7 +38,6 @@ from tests.fakes.bedrock import (
     split_bytes,
     stream_reply,
 )
-from tests.fakes.upstream import FakeUpstream, Recorded, ToolUse
 
 MODEL = f"bedrock/{BEDROCK_MODEL}"
 CONVERSE = converse_path()

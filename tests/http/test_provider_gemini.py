@@ -13,6 +13,7 @@ import anthropic
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream, Recorded, Reply
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.fakes.gemini import (
     FAKE_THOUGHT_SIGNATURE,
@@ -31,7 +32,6 @@ from tests.fakes.gemini import (
     text_stream,
     thought_part,
 )
-from tests.fakes.upstream import FakeUpstream, Recorded, Reply
 
 MODEL = "gemini/gemini-x"
 # Typed Any: the SDKs want their TypedDicts, and these are passed to both.

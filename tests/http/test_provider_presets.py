@@ -19,8 +19,8 @@ from gateway.plugins import load_plugins
 from gateway.providers.base import ProviderSetup
 from gateway.providers.upstream import UpstreamClient, UpstreamReply
 from gateway.schemas import anthropic as a
+from gateway.testing import FakeUpstream, Reply, openai_completion, openai_sse
 from tests.conftest import CLIENT_KEY, MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, openai_completion, openai_sse
 from tests.http.openai_helpers import USER_HI
 
 # kind -> (default base URL, max-tokens field, needs a key). Written out here, not imported, on purpose.

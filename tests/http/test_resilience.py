@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, openai_completion, openai_sse, parse_sse
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, openai_completion, openai_sse, parse_sse
 
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]

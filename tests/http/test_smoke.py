@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     anthropic_message,
     anthropic_sse,
     openai_sse,
 )
+from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
 
 
 async def test_anthropic_sdk_passthrough_to_anthropic(gateway: Gateway, fake_upstream: FakeUpstream) -> None:

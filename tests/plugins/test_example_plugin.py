@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.testing import FakeUpstream, Reply, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, openai_completion
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,8 +32,8 @@ from gateway import (
 from gateway.config import ConfigError
 from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage
 from tests.conftest import Gateway, MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage
 
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
 HELLO = [{"role": "user", "content": "hello"}]
@@ -421,7 +421,7 @@ async def test_hook_gw_record_usage_on_a_relayed_openai_stream(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     """An OpenAI relay reads only usage and errors: the recorded usage is the upstream's usage chunk."""
-    from tests.fakes.upstream import openai_sse, openai_usage
+    from gateway.testing import openai_sse, openai_usage
 
     recorded: asyncio.Queue[a.Usage] = asyncio.Queue()
 

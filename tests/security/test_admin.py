@@ -16,9 +16,9 @@ import pytest
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
+from gateway.testing import FakeUpstream
 from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream
 from tests.http.async_helpers import ROOT, free_port, read_log, reap, wait_healthy
 from tests.http.governance_helpers import (
     ADMIN,

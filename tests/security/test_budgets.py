@@ -11,8 +11,7 @@ import aiohttp
 import pytest
 
 from gateway import tokens as rules
-from tests.conftest import MakeGateway
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     anthropic_message,
@@ -22,6 +21,7 @@ from tests.fakes.upstream import (
     openai_sse,
     openai_usage,
 )
+from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
     CHAT,
     CLAUDE,

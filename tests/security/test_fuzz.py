@@ -32,9 +32,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_completion, openai_sse
+from gateway.testing import fakes as fake_upstream_module
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes import upstream as fake_upstream_module
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_completion, openai_sse
 
 EXAMPLES = 2000  # requests per route
 REQUEST_TIMEOUT_S = 30.0

@@ -12,8 +12,8 @@ import anthropic
 import pytest
 
 from gateway import CallContext, ChatCall, RoutePlan, Target, hookimpl
+from gateway.testing import FakeUpstream, Reply, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, openai_completion
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/anthropic/v1/messages"

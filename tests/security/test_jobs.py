@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.http.async_helpers import CHAT, POLL, Http
 
 MESSAGES = "/anthropic/v1/messages"

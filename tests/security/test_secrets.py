@@ -33,10 +33,7 @@ from multidict import CIMultiDictProxy
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import Listening, listen
-from tests.conftest import Gateway, MakeGateway
-from tests.fakes import bedrock as bd
-from tests.fakes import gemini as gm
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Recorded,
     Reply,
@@ -48,6 +45,9 @@ from tests.fakes.upstream import (
     openai_sse,
     parse_sse,
 )
+from tests.conftest import Gateway, MakeGateway
+from tests.fakes import bedrock as bd
+from tests.fakes import gemini as gm
 
 MASK = "[REDACTED]"
 _RNG = random.Random(0x5EC2E7)  # canaries look random but are the same on every run

@@ -15,8 +15,8 @@ import aiohttp
 import openai
 import pytest
 
+from gateway.testing import FakeUpstream, Reply, anthropic_frame, openai_completion, openai_frame, parse_sse
 from tests.conftest import MakeGateway
-from tests.fakes.upstream import FakeUpstream, Reply, anthropic_frame, openai_completion, openai_frame, parse_sse
 from tests.http.async_helpers import free_port, reap, spawn_gateway, wait_healthy
 
 CHAT = "/v1/chat/completions"

@@ -13,10 +13,10 @@ import pytest
 from gateway import Chunk, UpstreamError
 from gateway.schemas import anthropic as a
 from gateway.streaming import UsageTracker
+from gateway.testing import ToolUse
 from gateway_plugins.provider_bedrock.eventstream import EventMessage
 from gateway_plugins.provider_bedrock.stream import ConverseStreamReader, ConverseStreamTranslator
 from tests.fakes.bedrock import converse_stream, converse_usage, encode_message, event, exception_event
-from tests.fakes.upstream import ToolUse
 
 DATA = Path(__file__).parent.parent / "data" / "bedrock" / "stream"
 

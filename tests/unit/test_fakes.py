@@ -11,7 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.fakes.upstream import (
+from gateway.testing import (
     FakeUpstream,
     Reply,
     ToolUse,

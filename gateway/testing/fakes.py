@@ -1,4 +1,5 @@
-"""A scriptable fake upstream provider: a real aiohttp server on 127.0.0.1 that records every request.
+"""A scriptable fake upstream provider: a real aiohttp server on 127.0.0.1 that records every request (part of
+the plugin author's kit, `gateway.testing`; the wire builders are in `gateway.testing.wire`).
 
 Usage::
 
@@ -25,55 +26,7 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tests.fakes.wire import (
-    ANTHROPIC_MODEL,
-    FAKE_SIGNATURE,
-    OPENAI_DONE,
-    OPENAI_MODEL,
-    SseEvent,
-    ToolUse,
-    anthropic_error,
-    anthropic_error_frame,
-    anthropic_frame,
-    anthropic_message,
-    anthropic_sse,
-    anthropic_usage,
-    dumps,
-    openai_completion,
-    openai_error,
-    openai_error_frame,
-    openai_frame,
-    openai_sse,
-    openai_tool_call,
-    openai_usage,
-    parse_sse,
-)
-
-__all__ = [
-    "ANTHROPIC_MODEL",
-    "FAKE_SIGNATURE",
-    "OPENAI_DONE",
-    "OPENAI_MODEL",
-    "FakeUpstream",
-    "Recorded",
-    "Reply",
-    "SseEvent",
-    "ToolUse",
-    "anthropic_error",
-    "anthropic_error_frame",
-    "anthropic_frame",
-    "anthropic_message",
-    "anthropic_sse",
-    "anthropic_usage",
-    "openai_completion",
-    "openai_error",
-    "openai_error_frame",
-    "openai_frame",
-    "openai_sse",
-    "openai_tool_call",
-    "openai_usage",
-    "parse_sse",
-]
+from .wire import anthropic_error, dumps, openai_error
 
 Dialect = Literal["anthropic", "openai"]
 ReplyKind = Literal["body", "sse", "hang", "drop"]
@@ -192,7 +145,7 @@ def _unscripted(method: str, path: str) -> Reply:
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
 
 
