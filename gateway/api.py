@@ -43,8 +43,10 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import APP_DIR, REDACTOR, SETTINGS
+from .keys import APP_DIR, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
+from .pricing import BUNDLED as BUNDLED_PRICES
+from .pricing import Price, PriceTable
 from .providers.base import (
     BaseProvider,
     ChecksConfig,
@@ -120,6 +122,7 @@ def remove_hooks(app: web.Application, name: str) -> None:
 
 __all__ = [
     "APP_DIR",
+    "BUNDLED_PRICES",
     "CLAUDE",
     "DEFAULT_MEDIA_RULES",
     "EMPTY_OBJECT",
@@ -131,6 +134,7 @@ __all__ = [
     "OPENAI_4O_MINI",
     "OPENED",
     "OPENED_BATCH",
+    "PRICES",
     "REDACTOR",
     "SETTINGS",
     "VERSION",
@@ -159,6 +163,8 @@ __all__ = [
     "PaymentRequired",
     "PermissionDenied",
     "PluginConfigRegistry",
+    "Price",
+    "PriceTable",
     "Principal",
     "PromptSize",
     "Provider",

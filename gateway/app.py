@@ -16,10 +16,11 @@ from .http.bodies import CONCURRENT_INFLATIONS
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import APP_DIR, ENGINE, INFLATIONS, PLUGINS, REDACTOR, SETTINGS
+from .keys import APP_DIR, ENGINE, INFLATIONS, PLUGINS, PRICES, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
+from .pricing import PriceTable
 from .providers.executor import Providers
 from .providers.upstream import UpstreamClient
 from .redaction import Redactor, configured_secrets, install_log_redaction
@@ -50,6 +51,7 @@ def create_app(
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
     app[REDACTOR] = Redactor(configured_secrets(settings))
+    app[PRICES] = PriceTable()
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts

@@ -17,12 +17,14 @@ if TYPE_CHECKING:
     from .jobs.service import JobService
     from .pipeline.execute import Engine
     from .plugins import LoadedPlugins
+    from .pricing import PriceTable
     from .redaction import Redactor
 
 # Public (gateway.api): what plugins read.
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 APP_DIR: web.AppKey[Path] = web.AppKey("app_dir")  # where the gateway keeps its data (--app-dir)
 REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the app; plugins add theirs
+PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugins add prices (PriceTable.override)
 # The core's own.
 PLUGINS: web.AppKey[LoadedPlugins] = web.AppKey("plugins")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")

@@ -12,7 +12,7 @@ import contextlib
 from aiohttp import web
 
 from gateway import hookimpl
-from gateway.api import ConfigRegistry, plugin_config
+from gateway.api import PRICES, ConfigRegistry, plugin_config
 
 from . import admin
 from .config import GovernanceConfig
@@ -34,6 +34,6 @@ def gw_register_routes(app: web.Application) -> None:
 @hookimpl
 def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
     config = plugin_config(app, GovernanceConfig)
-    app[GOVERNANCE] = Governance(config, enforce_auth=False)
+    app[GOVERNANCE] = Governance(config, enforce_auth=False, prices=app[PRICES])
     app[ADMIN_GUARD] = AdminGuard()
     return running(app, config)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from msgspec import Meta, field
 
-from gateway import ConfigStruct
+from gateway import ConfigStruct, Price
 
 from .durations import Duration
 
@@ -72,15 +72,6 @@ class Customer(ConfigStruct, frozen=True):
     id: str
     name: str = ""
     budgets: list[Budget] = field(default_factory=list)
-
-
-class Price(ConfigStruct, frozen=True):
-    """USD per token."""
-
-    input_cost_per_token: USD = 0.0
-    output_cost_per_token: USD = 0.0
-    cache_read_input_token_cost: USD | None = None  # default: a tenth of the input price
-    cache_creation_input_token_cost: USD | None = None  # default: 1.25x the input price
 
 
 class AuthConfig(ConfigStruct, frozen=True):

@@ -20,14 +20,13 @@ from gateway import (
     RoutePlan,
     Target,
 )
+from gateway.api import Price, PriceTable, estimate, explicit_target, prompt_size, upper_bound
 from gateway.api import anthropic as a
-from gateway.api import estimate, explicit_target, prompt_size, upper_bound
 
-from .config import GovernanceConfig, KeyProviderConfig, Price, VirtualKey
+from .config import GovernanceConfig, KeyProviderConfig, VirtualKey
 from .directory import Directory
 from .ledger import Clock, Ledger, Meter, Reservation
 from .meters import MeterSet, meter_set
-from .pricing import PriceTable
 from .store import key_hash
 
 KIND = "virtual_key"
@@ -49,13 +48,14 @@ class CallState:
 class Governance:
     config: GovernanceConfig
     enforce_auth: bool
+    prices: PriceTable = field(default_factory=PriceTable)  # the app's (price_table(app)), with governance.pricing
     clock: Clock = time.time
     rng: random.Random = field(default_factory=random.Random)
     directory: Directory = field(default_factory=Directory)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.now)
-        self.prices = PriceTable(self.config.pricing)
+        self.prices.override(self.config.pricing)
         self._meter_sets: dict[tuple[int, str, int], MeterSet] = {}
 
     def now(self) -> float:
