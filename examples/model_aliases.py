@@ -6,7 +6,7 @@ Config:  {"plugins": [{"name": "model_aliases", "path": "examples.model_aliases"
 
 from __future__ import annotations
 
-from gateway import CallContext, ChatCall, ConfigStruct, RoutePlan, Target, hookimpl
+from gateway import CallContext, ChatCall, ConfigRegistry, ConfigStruct, RoutePlan, Target, hookimpl
 
 
 class AliasConfig(ConfigStruct, frozen=True):
@@ -14,7 +14,7 @@ class AliasConfig(ConfigStruct, frozen=True):
 
 
 @hookimpl
-def gw_register_config(registry) -> None:  # type: ignore[no-untyped-def]
+def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add("model_aliases", AliasConfig)
 
 

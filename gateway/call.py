@@ -106,7 +106,8 @@ class Principal(Struct, frozen=True, kw_only=True):
 
     id: str
     name: str = ""
-    kind: str = "anonymous"
+    kind: str = "anonymous"  # who decided: "virtual_key", "client_key", "jwt", ...
+    team: str | None = None  # the team the caller belongs to, when the authenticator knows it
 
 
 # A stream's first chunk when its upstream has accepted the call but sent nothing yet: the client's response

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(config_schema())
         return 0
+    if args.command == "new-plugin":
+        return new_plugin_command(args.name, args.dir)
     if args.admin_host is not None and args.admin_port is None:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
         return 2
@@ -44,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
     commands.add_parser("schema", help="print the JSON Schema of the config file (kept in config/schema.json)")
+    scaffold = commands.add_parser("new-plugin", help="write an installable plugin package to start from")
+    scaffold.add_argument("name", help="the plugin's name: its package, entry point and config name")
+    scaffold.add_argument("--dir", type=Path, default=Path("."), help="where to put it (default: here)")
     return parser
 
 
@@ -63,6 +68,18 @@ def config_schema() -> str:
         schema["$defs"].update(sub.pop("$defs", {}))
         schema["$defs"]["Settings"]["properties"][name] = sub
     return json.dumps(schema, indent=2, sort_keys=True)
+
+
+def new_plugin_command(name: str, parent: Path) -> int:
+    from .scaffold import new_plugin
+
+    try:
+        root = new_plugin(name, parent)
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root}: cd {root} && pip install -e '.[test]' && pytest -q")
+    return 0
 
 
 def check_config(path: str) -> int:

@@ -34,12 +34,18 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlug
     """
     pm = pluggy.PluginManager(hookspecs.NAME)
     pm.add_hookspecs(hookspecs)
-    errors = _register(pm, settings, extra)
+    unknown, errors = _register(pm, settings, extra)
     pm.check_pending()
     providers = ProviderRegistry()
     pm.hook.gw_register_providers(registry=providers)
     config_types = PluginConfigRegistry()
     pm.hook.gw_register_config(registry=config_types)
+    # An entry may also name a plugin handed in as an object (extra, as the test kit does) by its config's name.
+    errors += [
+        f"$.plugins[{index}].name: no installed plugin is named {name!r}; set `path`"
+        for index, name in unknown
+        if name not in config_types.types
+    ]
     errors += providers.check(settings)
     configs, config_errors = _plugin_configs(settings, config_types)
     errors += config_errors
@@ -48,12 +54,17 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlug
     return LoadedPlugins(pm=pm, providers=providers, configs=configs, sections=dict(config_types.sections))
 
 
-def _register(pm: pluggy.PluginManager, settings: Settings, extra: Iterable[object]) -> list[str]:
+def _register(
+    pm: pluggy.PluginManager, settings: Settings, extra: Iterable[object]
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """Register every plugin; the entries (index, name) that name no installed plugin and give no path, and the
+    errors of the entries whose path does not import."""
+    unknown: list[tuple[int, str]] = []
     errors: list[str] = []
     available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for index, entry in enumerate(settings.plugins):
         if entry.path is None and entry.name not in available:
-            errors.append(f"$.plugins[{index}].name: no installed plugin is named {entry.name!r}; set `path`")
+            unknown.append((index, entry.name))
         if not entry.enabled:
             pm.set_blocked(entry.name)
     for name, ep in available.items():
@@ -65,8 +76,9 @@ def _register(pm: pluggy.PluginManager, settings: Settings, extra: Iterable[obje
             if module is not None:
                 pm.register(module, name=entry.name)
     for plugin in extra:
-        pm.register(plugin)
-    return errors
+        if not pm.is_registered(plugin):  # a plugin's tests may hand in the module its entry point loaded already
+            pm.register(plugin)
+    return unknown, errors
 
 
 def _import(path: str, where: str, errors: list[str]) -> ModuleType | None:

@@ -55,11 +55,11 @@ def connection_limit(configured: int | None) -> int:
     return max(64, min(DEFAULT_MAX_CONNECTIONS, (soft - RESERVED_FDS) // 2))
 
 
-class ProtocolLog(logging.LoggerAdapter):
+class ProtocolLog(logging.LoggerAdapter[logging.Logger]):
     """aiohttp's protocol logger (`handler_args["logger"]`): a request too malformed to reach a route is the
     client's fault, worth one warning line, not an ERROR with a traceback any client could fill the log with."""
 
-    def exception(self, msg: object, *args: object, exc_info: object = True, **kwargs: Any) -> None:
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         if isinstance(exc, HttpProcessingError):
             self.logger.warning("%s: %s", str(msg) % args, exc.message or type(exc).__name__)

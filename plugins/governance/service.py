@@ -83,7 +83,7 @@ class Governance:
                 raise AuthenticationFailed("invalid virtual key")
         self._check_usable(key)
         ctx.state(CallState).key = key
-        return Principal(id=key.id, name=key.name, kind=KIND)
+        return Principal(id=key.id, name=key.name, kind=KIND, team=key.team_id)
 
     def _check_usable(self, key: VirtualKey) -> None:
         if not key.is_active:
