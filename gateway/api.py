@@ -162,7 +162,6 @@ __all__ = [
     "Overloaded",
     "PaymentRequired",
     "PermissionDenied",
-    "PluginConfigRegistry",
     "Price",
     "PriceTable",
     "Principal",

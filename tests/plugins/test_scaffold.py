@@ -71,3 +71,10 @@ def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     done = run(sys.executable, "-m", "gateway", "new-plugin", "taken", "--dir", str(tmp_path), cwd=ROOT)
     assert done.returncode == 2 and "exists already" in done.stderr
+
+
+def test_the_readme_shows_what_it_writes_verbatim(scaffold: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    for path in (scaffold / "acme_policy" / "__init__.py", scaffold / "tests" / "test_acme_policy.py"):
+        body = path.read_text().split('"""\n', 1)[1].replace("from __future__ import annotations\n", "").strip()
+        assert body in readme, path
