@@ -1,5 +1,6 @@
-"""Shared bits for the async-job tests (tests/http/test_async_*.py): raw HTTP with aiohttp, bounded polling,
-request bodies, an in-process gateway that a test can stop mid-way, and a read-only look into the job store."""
+"""Shared bits for the async-job tests (tests/http/test_async_*.py), on the kit's raw client (`gateway.testing.Http`):
+job calls (submit, poll, wait until done), bounded polling, a read-only look into the job store, and a gateway
+subprocess with an upstream that counts the calls of each job."""
 
 from __future__ import annotations
 
@@ -12,21 +13,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
-from gateway.app import create_app
-from gateway.config import parse_settings
-from gateway.http.server import Listening, listen
-from gateway.testing import FakeUpstream, Recorded, Reply, openai_completion
-from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway
+from gateway.testing import Answer, FakeUpstream, Http, Recorded, Reply, openai_completion
+from tests.conftest import OPENAI_KEY
+
+T = TypeVar("T")
 
 SUBMIT = {"x-bf-async": "true"}
 POLL = "x-bf-async-id"
@@ -44,109 +42,59 @@ NATIVE_CHAT = "/v1/async/chat/completions"
 # Fake upstream paths
 UP_MESSAGES = "/v1/messages"
 UP_CHAT = "/v1/chat/completions"
-_NO_KEY = object()
 
 
-def anthropic_body(model: str = "claude-x", text: str = "hi", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "max_tokens": 32, "messages": [{"role": "user", "content": text}], **extra}
+class _Own(Enum):
+    KEY = "the client's own key"
 
 
-def openai_body(model: str = "openai/gpt-x", text: str = "hi", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+OWN_KEY = _Own.KEY  # a job call with the key the client was made with
+Key = str | None | _Own
 
 
-@dataclass
-class Answer:
-    """A gateway answer read in full."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def job_status(self) -> str | None:
-        return self.headers.get(STATUS)
-
-    def __repr__(self) -> str:
-        return f"Answer({self.status}, {dict(self.headers)!r}, {self.body[:600]!r})"
+def _key(http: Http, key: Key) -> str | None:
+    return http.key if key is OWN_KEY else key
 
 
-class Http:
-    """One aiohttp session against a gateway; every request carries `key` as x-api-key (None: no key)."""
+def job_status(answer: Answer) -> str | None:
+    """The job's status as the answer's x-bf-async-status header says it."""
+    return answer.headers.get(STATUS)
 
-    def __init__(self, base_url: str, key: str | None = CLIENT_KEY) -> None:
-        self.base_url = base_url
-        self.key = key
-        self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Http:
-        self._session = aiohttp.ClientSession()
-        return self
+async def submit(
+    http: Http, path: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None, key: Key = OWN_KEY
+) -> Answer:
+    """`x-bf-async: true` on a dialect route."""
+    return await http.post(path, body, {**SUBMIT, **(headers or {})}, _key(http, key))
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._session is not None
-        await self._session.close()
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        key: Any = _NO_KEY,
-    ) -> Answer:
-        assert self._session is not None
-        key = self.key if key is _NO_KEY else key
-        sent = {"Content-Type": "application/json", "anthropic-version": "2023-06-01"}
-        if key is not None:
-            sent["x-api-key"] = key
-        sent.update(headers or {})
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        async with self._session.request(method, self.base_url + path, data=data, headers=sent) as resp:
-            return Answer(resp.status, resp.headers, await resp.read())
+async def poll(
+    http: Http, path: str, job_id: str, body: bytes | Mapping[str, Any] = b"{}", key: Key = OWN_KEY
+) -> Answer:
+    """`x-bf-async-id` on a dialect route; the body is deliberately not the submitted one."""
+    return await http.post(path, body, {POLL: job_id}, _key(http, key))
 
-    async def post(
-        self, path: str, body: bytes | Mapping[str, Any], headers: Mapping[str, str] | None = None, key: Any = _NO_KEY
-    ) -> Answer:
-        return await self.request("POST", path, body, headers, key)
 
-    async def get(self, path: str, key: Any = _NO_KEY) -> Answer:
-        return await self.request("GET", path, None, None, key)
+async def wait_done(http: Http, path: str, job_id: str, key: Key = OWN_KEY, timeout: float = POLL_TIMEOUT_S) -> Answer:
+    """Poll a dialect route until the job is completed or failed."""
+    return await poll_until(lambda: poll(http, path, job_id, key=key), _terminal, timeout)
 
-    async def submit(
-        self, path: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None, key: Any = _NO_KEY
-    ) -> Answer:
-        """`x-bf-async: true` on a dialect route."""
-        return await self.post(path, body, {**SUBMIT, **(headers or {})}, key)
 
-    async def poll(self, path: str, job_id: str, body: bytes | Mapping[str, Any] = b"{}", key: Any = _NO_KEY) -> Answer:
-        """`x-bf-async-id` on a dialect route; the body is deliberately not the submitted one."""
-        return await self.post(path, body, {POLL: job_id}, key)
-
-    async def wait_done(self, path: str, job_id: str, key: Any = _NO_KEY, timeout: float = POLL_TIMEOUT_S) -> Answer:
-        """Poll a dialect route until the job is completed or failed."""
-        return await poll_until(lambda: self.poll(path, job_id, key=key), _terminal, timeout)
-
-    async def native_wait(self, path: str, job_id: str, timeout: float = POLL_TIMEOUT_S) -> Answer:
-        """GET a native job route until it stops answering 202."""
-        return await poll_until(lambda: self.get(f"{path}/{job_id}"), lambda a: a.status != 202, timeout)
+async def native_wait(http: Http, path: str, job_id: str, timeout: float = POLL_TIMEOUT_S) -> Answer:
+    """GET a native job route until it stops answering 202."""
+    return await poll_until(lambda: http.get(f"{path}/{job_id}"), lambda a: a.status != 202, timeout)
 
 
 def _terminal(answer: Answer) -> bool:
-    return answer.job_status in TERMINAL or answer.status == 404
+    return job_status(answer) in TERMINAL or answer.status == 404
 
 
 async def poll_until(
-    fetch: Callable[[], Awaitable[Any]],
-    done: Callable[[Any], bool],
+    fetch: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
     timeout: float = POLL_TIMEOUT_S,
     every: float = POLL_EVERY_S,
-) -> Any:
+) -> T:
     """Call `fetch` every `every` seconds until `done(answer)`; fails with the last answer after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -166,24 +114,6 @@ def iso_seconds(value: str) -> float:
     """A native job timestamp (ISO 8601, Z) as a POSIX timestamp."""
     assert value.endswith("Z"), value
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def assert_anthropic_error(answer: Answer, status: int, kind: str) -> dict[str, Any]:
-    assert answer.status == status, answer
-    body = answer.json()
-    assert body["type"] == "error", body
-    assert body["error"]["type"] == kind, body
-    assert body["error"]["message"], body
-    return body  # type: ignore[no-any-return]
-
-
-def assert_openai_error(answer: Answer, status: int, kind: str) -> dict[str, Any]:
-    assert answer.status == status, answer
-    body = answer.json()
-    assert set(body) == {"error"}, body
-    assert body["error"]["type"] == kind, body
-    assert body["error"]["message"], body
-    return body  # type: ignore[no-any-return]
 
 
 # --- the job store, read from outside the gateway -------------------------------------------------------
@@ -206,27 +136,6 @@ def edit_jobs(app_dir: Path, sql: str, *params: object) -> int:
             return connection.execute(sql, params).rowcount
     finally:
         connection.close()
-
-
-# --- an in-process gateway the test stops itself -----------------------------------------------------------
-
-
-class StoppableGateway:
-    """Like the `make_gateway` fixture, but `stop()` is a graceful shutdown the test calls mid-way."""
-
-    def __init__(self, config: dict[str, Any], app_dir: Path) -> None:
-        self._app = create_app(parse_settings(config), app_dir=app_dir)
-        self._server: Listening | None = None
-        self._stopped = False
-
-    async def start(self) -> Gateway:
-        self._server = await listen(self._app, "127.0.0.1", 0)
-        return Gateway(url=self._server.url, app=self._app)
-
-    async def stop(self) -> None:
-        if not self._stopped and self._server is not None:
-            self._stopped = True
-            await self._server.close()  # stop listening, then the app's cleanup: the job service's stop()
 
 
 # --- a gateway subprocess and an upstream that counts calls per job ------------------------------------------
@@ -285,14 +194,13 @@ def spawn_gateway(config: Path, port: int, app_dir: Path, log: Path) -> subproce
 
 async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
-    async with aiohttp.ClientSession() as session:
+    async with Http(url, key=None) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(f"gateway exited with {proc.returncode}:\n{read_log(log)}")
             try:
-                async with session.get(url + "/health") as resp:
-                    if resp.status == 200:
-                        return
+                if (await http.get("/health")).status == 200:
+                    return
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.05)

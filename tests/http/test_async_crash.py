@@ -17,21 +17,22 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from gateway.testing import FakeUpstream, dumps
+from gateway.testing import FakeUpstream, Http, dumps, openai_body
 from tests.http.async_helpers import (
     CHAT,
     POLL,
     STATUS,
     CountingUpstream,
-    Http,
     answer_for,
     free_port,
     job_rows,
     marker_of,
-    openai_body,
+    poll,
     read_log,
     reap,
     spawn_gateway,
+    submit,
+    wait_done,
     wait_healthy,
     write_openai_config,
 )
@@ -72,7 +73,7 @@ async def test_sigkill_and_restart_finishes_every_job_and_reruns_only_interrupte
     url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        async with CountingUpstream() as fake:
+        async with (fake := CountingUpstream()):
             fake.delay = SLOW_S
             config = write_openai_config(tmp_path / "config.json", fake.url, async_max_concurrency=CONCURRENCY)
             procs.append(spawn_gateway(config, port, app_dir, log))
@@ -80,10 +81,10 @@ async def test_sigkill_and_restart_finishes_every_job_and_reruns_only_interrupte
             async with Http(url, key=KEY) as http:
                 ids: dict[str, str] = {}
                 for i in range(N_JOBS):
-                    submitted = await http.submit(CHAT, openai_body(text=f"job-{i}"))
+                    submitted = await submit(http, CHAT, openai_body(text=f"job-{i}"))
                     assert submitted.status == 200 and submitted.headers[STATUS] == "pending", submitted
                     ids[f"job-{i}"] = submitted.headers[POLL]
-                first_done = await http.wait_done(CHAT, ids["job-0"], timeout=FINISH_TIMEOUT_S)
+                first_done = await wait_done(http, CHAT, ids["job-0"], timeout=FINISH_TIMEOUT_S)
                 assert first_done.headers[STATUS] == "completed", first_done
 
                 at_kill = await _freeze_with_jobs_in_every_state(procs[0], fake, app_dir, ids)
@@ -97,11 +98,11 @@ async def test_sigkill_and_restart_finishes_every_job_and_reruns_only_interrupte
                 procs.append(spawn_gateway(config, port, app_dir, log))  # same app dir, same port
                 await wait_healthy(procs[1], url, log)
                 results = {
-                    marker: await http.wait_done(CHAT, job_id, timeout=FINISH_TIMEOUT_S)
+                    marker: await wait_done(http, CHAT, job_id, timeout=FINISH_TIMEOUT_S)
                     for marker, job_id in ids.items()
                 }
                 after = Counter(marker_of(r) for r in fake.requests[n_before:])
-                await http.poll(CHAT, ids["job-0"])  # polling a finished job afterwards runs nothing
+                await poll(http, CHAT, ids["job-0"])  # polling a finished job afterwards runs nothing
                 assert len(fake.requests) == n_before + sum(after.values())
         rows_after = {marker: job_rows(app_dir)[job_id] for marker, job_id in ids.items()}
     finally:

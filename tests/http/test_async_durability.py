@@ -15,7 +15,16 @@ import aiohttp
 import pytest
 
 from gateway.jobs.service import JobService
-from gateway.testing import FakeUpstream, Reply, dumps, openai_completion
+from gateway.testing import (
+    FakeUpstream,
+    Http,
+    Reply,
+    assert_openai_error,
+    dumps,
+    openai_body,
+    openai_completion,
+    serve_gateway,
+)
 from tests.conftest import MakeGateway, upstream_config
 from tests.http.async_helpers import (
     CHAT,
@@ -26,18 +35,18 @@ from tests.http.async_helpers import (
     SUBMIT,
     UP_CHAT,
     CountingUpstream,
-    Http,
-    StoppableGateway,
     answer_for,
-    assert_openai_error,
     edit_jobs,
     free_port,
     job_rows,
     marker_of,
-    openai_body,
+    native_wait,
+    poll,
     read_log,
     reap,
     spawn_gateway,
+    submit,
+    wait_done,
     wait_healthy,
     write_openai_config,
 )
@@ -52,29 +61,19 @@ def _marker(fake: FakeUpstream, n: int) -> str:
 async def test_waiting_job_survives_a_graceful_shutdown(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     config = upstream_config(fake_upstream.url, async_max_concurrency=1)
     fake_upstream.default(UP_CHAT, Reply.json(openai_completion("done"), delay=0.5))
-    first = StoppableGateway(config, tmp_path)
-    try:
-        gw = await first.start()
-        async with Http(gw.url) as http:
-            running = (await http.submit(CHAT, openai_body(text="job-A"))).headers[POLL]
-            waiting = (await http.submit(CHAT, openai_body(text="job-B"))).headers[POLL]
-            await fake_upstream.wait_requests(1)
-        await first.stop()  # job-A finishes within the grace period; job-B never started
-    finally:
-        await first.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        running = (await submit(http, CHAT, openai_body(text="job-A"))).headers[POLL]
+        waiting = (await submit(http, CHAT, openai_body(text="job-B"))).headers[POLL]
+        await fake_upstream.wait_requests(1)
+    # stopped gracefully: job-A finished within the grace period; job-B never started
     assert [_marker(fake_upstream, i) for i in range(len(fake_upstream.requests))] == ["job-A"]
     assert job_rows(tmp_path) == {running: ("completed", 1), waiting: ("pending", 0)}
 
-    second = StoppableGateway(config, tmp_path)
-    try:
-        gw = await second.start()
-        async with Http(gw.url) as http:
-            for job_id in (running, waiting):
-                done = await http.wait_done(CHAT, job_id)
-                assert done.status == 200 and done.headers[STATUS] == "completed", done
-                assert done.json()["choices"][0]["message"]["content"] == "done"
-    finally:
-        await second.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        for job_id in (running, waiting):
+            done = await wait_done(http, CHAT, job_id)
+            assert done.status == 200 and done.headers[STATUS] == "completed", done
+            assert done.json()["choices"][0]["message"]["content"] == "done"
     assert [_marker(fake_upstream, i) for i in range(len(fake_upstream.requests))] == ["job-A", "job-B"]
 
 
@@ -84,26 +83,15 @@ async def test_running_job_is_requeued_when_shutdown_cannot_wait(
     monkeypatch.setattr(JobService.stop, "__defaults__", (0.3,))  # a short grace period instead of 10 s
     config = upstream_config(fake_upstream.url, async_max_concurrency=1)
     fake_upstream.script(UP_CHAT, Reply.hang(), Reply.json(openai_completion("second try")))
-    first = StoppableGateway(config, tmp_path)
-    try:
-        gw = await first.start()
-        async with Http(gw.url) as http:
-            job_id = (await http.submit(CHAT, openai_body(text="job-A"))).headers[POLL]
-            await fake_upstream.wait_requests(1)
-            assert (await http.poll(CHAT, job_id)).headers[STATUS] == "running"
-        await first.stop()
-    finally:
-        await first.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        job_id = (await submit(http, CHAT, openai_body(text="job-A"))).headers[POLL]
+        await fake_upstream.wait_requests(1)
+        assert (await poll(http, CHAT, job_id)).headers[STATUS] == "running"
     await fake_upstream.wait_disconnects(1)  # the interrupted upstream call was abandoned, not left open
     assert job_rows(tmp_path) == {job_id: ("pending", 1)}  # released: the next gateway runs it again
 
-    second = StoppableGateway(config, tmp_path)
-    try:
-        gw = await second.start()
-        async with Http(gw.url) as http:
-            done = await http.wait_done(CHAT, job_id)
-    finally:
-        await second.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        done = await wait_done(http, CHAT, job_id)
     assert done.status == 200 and done.headers[STATUS] == "completed", done
     assert done.json()["choices"][0]["message"]["content"] == "second try"
     assert len(fake_upstream.requests) == 2
@@ -114,16 +102,10 @@ async def test_job_interrupted_three_times_fails_with_a_reason(fake_upstream: Fa
     """What three crashes mid-run leave in the store (status running, attempts 3) is staged directly."""
     config = upstream_config(fake_upstream.url, async_max_concurrency=1)
     fake_upstream.default(UP_CHAT, Reply.json(openai_completion("finally"), delay=0.3))
-    first = StoppableGateway(config, tmp_path)
-    try:
-        gw = await first.start()
-        async with Http(gw.url) as http:
-            ids = [(await http.submit(CHAT, openai_body(text=f"job-{i}"))).headers[POLL] for i in range(3)]
-            native = (await http.post(NATIVE_CHAT, openai_body(text="job-native"))).json()["id"]
-            await fake_upstream.wait_requests(1)
-        await first.stop()
-    finally:
-        await first.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        ids = [(await submit(http, CHAT, openai_body(text=f"job-{i}"))).headers[POLL] for i in range(3)]
+        native = (await http.post(NATIVE_CHAT, openai_body(text="job-native"))).json()["id"]
+        await fake_upstream.wait_requests(1)
     assert job_rows(tmp_path)[ids[0]] == ("completed", 1)
     given_up, retried = ids[1], ids[2]
     assert (
@@ -133,19 +115,13 @@ async def test_job_interrupted_three_times_fails_with_a_reason(fake_upstream: Fa
     assert edit_jobs(tmp_path, "UPDATE jobs SET status = 'running', attempts = 2 WHERE id = ?", retried) == 1
     calls_before = len(fake_upstream.requests)
 
-    second = StoppableGateway(config, tmp_path)
-    try:
-        gw = await second.start()
-        async with Http(gw.url) as http:
-            failed = await http.wait_done(CHAT, given_up)
-            job = (await http.native_wait(NATIVE_CHAT, native)).json()
-            done = await http.wait_done(CHAT, retried)
-            again = await http.wait_done(CHAT, ids[0])
-    finally:
-        await second.stop()
+    async with serve_gateway(config, app_dir=tmp_path) as gw, gw.http() as http:
+        failed = await wait_done(http, CHAT, given_up)
+        job = (await native_wait(http, NATIVE_CHAT, native)).json()
+        done = await wait_done(http, CHAT, retried)
+        again = await wait_done(http, CHAT, ids[0])
     assert failed.headers[STATUS] == "failed"
-    message = assert_openai_error(failed, 500, "server_error")["error"]["message"]
-    assert "3 times" in message, message  # the reason says why it was given up
+    assert_openai_error(failed, 500, "server_error", "3 times")  # the reason says why it was given up
     assert job["status"] == "failed" and job["status_code"] == 500 and "3 times" in job["error"]["error"]["message"]
     assert done.status == 200 and done.headers[STATUS] == "completed"
     assert again.status == 200 and again.headers[STATUS] == "completed"
@@ -162,7 +138,7 @@ async def test_submit_abandoned_by_its_client_leaves_no_orphan_job(
     gw = await make_gateway(upstream_config(fake_upstream.url), app_dir=tmp_path)
     fake_upstream.default(UP_CHAT, Reply.json(openai_completion("late")))
     async with Http(gw.url) as http:  # the store exists once the gateway has answered something
-        assert (await http.poll(CHAT, "warm-up")).status == 404
+        assert (await poll(http, CHAT, "warm-up")).status == 404
     blocker = sqlite3.connect(tmp_path / DB_FILE, timeout=5, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # hold the write lock: the gateway's insert has to wait
@@ -176,8 +152,8 @@ async def test_submit_abandoned_by_its_client_leaves_no_orphan_job(
         blocker.execute("ROLLBACK")
         blocker.close()
     async with Http(gw.url) as http:  # the store is used again, for a job whose client waits for the answer
-        later = await http.submit(CHAT, openai_body(text="later"))
-        assert (await http.wait_done(CHAT, later.headers[POLL])).headers[STATUS] == "completed"
+        later = await submit(http, CHAT, openai_body(text="later"))
+        assert (await wait_done(http, CHAT, later.headers[POLL])).headers[STATUS] == "completed"
     await asyncio.sleep(0.5)  # a stored job is queued and runs at once
     rows = job_rows(tmp_path)
     assert all(status == "completed" for status, _ in rows.values()), rows
@@ -192,14 +168,14 @@ async def test_sigterm_lets_running_jobs_finish_and_the_restart_runs_the_rest(tm
     url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        async with CountingUpstream() as fake:
+        async with (fake := CountingUpstream()):
             fake.delay = 0.8
             config = write_openai_config(tmp_path / "config.json", fake.url, async_max_concurrency=1)
             procs.append(spawn_gateway(config, port, app_dir, log))
             await wait_healthy(procs[0], url, log)
             async with Http(url) as http:
                 ids = {
-                    f"job-{i}": (await http.submit(CHAT, openai_body(text=f"job-{i}"))).headers[POLL] for i in range(3)
+                    f"job-{i}": (await submit(http, CHAT, openai_body(text=f"job-{i}"))).headers[POLL] for i in range(3)
                 }
                 await fake.wait_requests(1)
                 procs[0].send_signal(signal.SIGTERM)
@@ -210,7 +186,7 @@ async def test_sigterm_lets_running_jobs_finish_and_the_restart_runs_the_rest(tm
                 procs.append(spawn_gateway(config, port, app_dir, log))
                 await wait_healthy(procs[1], url, log)
                 for marker, job_id in ids.items():
-                    done = await http.wait_done(CHAT, job_id)
+                    done = await wait_done(http, CHAT, job_id)
                     assert done.headers[STATUS] == "completed" and done.body == dumps(answer_for(marker)).encode()
             assert sorted(marker_of(r) for r in fake.requests) == sorted(ids)  # each job ran exactly once
     finally:

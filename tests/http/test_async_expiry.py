@@ -6,7 +6,17 @@ import asyncio
 import time
 from pathlib import Path
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
+from gateway.testing import (
+    FakeUpstream,
+    Http,
+    Reply,
+    anthropic_body,
+    anthropic_message,
+    assert_anthropic_error,
+    assert_openai_error,
+    openai_body,
+    openai_completion,
+)
 from tests.conftest import MakeGateway, upstream_config
 from tests.http.async_helpers import (
     CHAT,
@@ -17,14 +27,13 @@ from tests.http.async_helpers import (
     TTL,
     UP_CHAT,
     UP_MESSAGES,
-    Http,
-    anthropic_body,
-    assert_anthropic_error,
-    assert_openai_error,
     iso_seconds,
     job_rows,
-    openai_body,
+    native_wait,
+    poll,
     poll_until,
+    submit,
+    wait_done,
 )
 
 
@@ -35,24 +44,24 @@ async def test_ttl_one_second_expires_and_the_sweep_deletes_the_row(
     gw = await make_gateway(upstream_config(fake_upstream.url, async_sweep_interval_in_seconds=0.2), app_dir=app_dir)
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("short-lived")))
     async with Http(gw.url) as http:
-        short = (await http.submit(MESSAGES, anthropic_body(), {TTL: "1"})).headers[POLL]
-        kept = (await http.submit(MESSAGES, anthropic_body())).headers[POLL]
-        done = await http.wait_done(MESSAGES, short)
+        short = (await submit(http, MESSAGES, anthropic_body(), {TTL: "1"})).headers[POLL]
+        kept = (await submit(http, MESSAGES, anthropic_body())).headers[POLL]
+        done = await wait_done(http, MESSAGES, short)
         completed = time.monotonic()
         assert done.status == 200 and done.headers[STATUS] == "completed", done
-        assert (await http.wait_done(MESSAGES, kept)).headers[STATUS] == "completed"
+        assert (await wait_done(http, MESSAGES, kept)).headers[STATUS] == "completed"
         assert job_rows(app_dir)[short] == ("completed", 1)  # committed before expiry
 
-        expired = await poll_until(lambda: http.poll(MESSAGES, short), lambda a: a.status != 200, timeout=4)
+        expired = await poll_until(lambda: poll(http, MESSAGES, short), lambda a: a.status != 200, timeout=4)
         assert time.monotonic() - completed >= 0.5  # not before its TTL (allowing for coarse clocks)
         assert_anthropic_error(expired, 404, "not_found_error")
         assert STATUS not in expired.headers
 
         await poll_until(lambda: _rows(app_dir), lambda rows: short not in rows, timeout=3)
         assert kept in job_rows(app_dir)  # the sweep leaves live jobs alone
-        still = await http.poll(MESSAGES, kept)
+        still = await poll(http, MESSAGES, kept)
         assert still.status == 200 and still.headers[STATUS] == "completed"
-        assert_anthropic_error(await http.poll(MESSAGES, short), 404, "not_found_error")
+        assert_anthropic_error(await poll(http, MESSAGES, short), 404, "not_found_error")
 
 
 async def _rows(app_dir: Path) -> dict[str, tuple[str, int]]:
@@ -66,14 +75,14 @@ async def test_expired_job_is_404_even_before_the_sweep_runs(
     gw = await make_gateway(upstream_config(fake_upstream.url), app_dir=app_dir)  # sweep every 60 s
     fake_upstream.default(UP_CHAT, Reply.json(openai_completion("short-lived")))
     async with Http(gw.url) as http:
-        on_route = (await http.submit(CHAT, openai_body(), {TTL: "1"})).headers[POLL]
+        on_route = (await submit(http, CHAT, openai_body(), {TTL: "1"})).headers[POLL]
         native = (await http.post(NATIVE_CHAT, openai_body(), {TTL: "1"})).json()["id"]
-        assert (await http.wait_done(CHAT, on_route)).headers[STATUS] == "completed"
-        job = (await http.native_wait(NATIVE_CHAT, native)).json()
+        assert (await wait_done(http, CHAT, on_route)).headers[STATUS] == "completed"
+        job = (await native_wait(http, NATIVE_CHAT, native)).json()
         assert job["status"] == "completed"
         assert iso_seconds(job["expires_at"]) - iso_seconds(job["completed_at"]) == 1
         await asyncio.sleep(max(0.0, iso_seconds(job["expires_at"]) - time.time()) + 0.2)
-        assert_openai_error(await http.poll(CHAT, on_route), 404, "not_found_error")
+        assert_openai_error(await poll(http, CHAT, on_route), 404, "not_found_error")
         assert_openai_error(await http.get(f"{NATIVE_CHAT}/{native}"), 404, "not_found_error")
     rows = job_rows(app_dir)
     assert rows[on_route][0] == rows[native][0] == "completed"  # still stored: the sweep has not run yet

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
+from gateway.testing import (
+    Answer,
+    FakeUpstream,
+    Http,
+    Reply,
+    anthropic_body,
+    anthropic_message,
+    assert_anthropic_error,
+    openai_completion,
+)
 from tests.conftest import CLIENT_KEY, MakeGateway, upstream_config
 from tests.http.async_helpers import (
     MESSAGES,
@@ -14,10 +23,9 @@ from tests.http.async_helpers import (
     STATUS,
     UP_CHAT,
     UP_MESSAGES,
-    Answer,
-    Http,
-    anthropic_body,
-    assert_anthropic_error,
+    poll,
+    submit,
+    wait_done,
 )
 
 VK_A = "sk-bf-alpha-0123456789"
@@ -60,11 +68,11 @@ async def test_job_belongs_to_its_virtual_key(make_gateway: MakeGateway, fake_up
     gw = await make_gateway(_governed(fake_upstream.url))
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("governed")))
     async with Http(gw.url, key=VK_B) as http:
-        job_id = (await http.submit(MESSAGES, anthropic_body())).headers[POLL]
-        done = await http.wait_done(MESSAGES, job_id)
+        job_id = (await submit(http, MESSAGES, anthropic_body())).headers[POLL]
+        done = await wait_done(http, MESSAGES, job_id)
         assert done.status == 200 and done.headers[STATUS] == "completed", done
         for other in (VK_A, CLIENT_KEY, None):
-            assert_anthropic_error(await http.poll(MESSAGES, job_id, key=other), 404, "not_found_error")
+            assert_anthropic_error(await poll(http, MESSAGES, job_id, key=other), 404, "not_found_error")
             assert_anthropic_error(await http.get(f"{NATIVE_MESSAGES}/{job_id}", key=other), 404, "not_found_error")
         by_header = await http.post(MESSAGES, b"{}", {POLL: job_id, "x-bf-vk": VK_B}, key=None)
         assert by_header.status == 200 and by_header.headers[STATUS] == "completed", by_header
@@ -76,8 +84,8 @@ async def test_job_obeys_the_keys_allowed_models(make_gateway: MakeGateway, fake
     async with Http(gw.url, key=VK_A) as http:
         sync = await http.post(MESSAGES, anthropic_body("openai/gpt-x"))
         assert_anthropic_error(sync, 403, "permission_error")
-        submitted = await http.submit(MESSAGES, anthropic_body("openai/gpt-x"))
-        polled = await http.wait_done(MESSAGES, submitted.headers[POLL]) if submitted.status == 200 else None
+        submitted = await submit(http, MESSAGES, anthropic_body("openai/gpt-x"))
+        polled = await wait_done(http, MESSAGES, submitted.headers[POLL]) if submitted.status == 200 else None
     _refused(submitted, polled, 403, "permission_error")
     assert fake_upstream.requests_to(UP_CHAT) == []  # vk-a may not use openai, not even through a job
 
@@ -89,7 +97,7 @@ async def test_job_counts_against_the_keys_rate_limit(make_gateway: MakeGateway,
         for _ in range(2):  # vk-a's whole allowance
             assert (await http.post(MESSAGES, anthropic_body())).status == 200
         assert_anthropic_error(await http.post(MESSAGES, anthropic_body()), 429, "rate_limit_error")
-        submitted = await http.submit(MESSAGES, anthropic_body())
-        polled = await http.wait_done(MESSAGES, submitted.headers[POLL]) if submitted.status == 200 else None
+        submitted = await submit(http, MESSAGES, anthropic_body())
+        polled = await wait_done(http, MESSAGES, submitted.headers[POLL]) if submitted.status == 200 else None
     _refused(submitted, polled, 429, "rate_limit_error")
     assert len(fake_upstream.requests_to(UP_MESSAGES)) == 2

@@ -13,6 +13,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from anthropic.types import Message, MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway, upstream_config
@@ -21,7 +23,8 @@ from tests.http.async_helpers import POLL, STATUS, SUBMIT, TERMINAL, UP_CHAT, UP
 SLOW_S = 0.4  # the upstream's delay: long enough that the first poll sees the job unfinished
 ANTHROPIC_REPLY = anthropic_message("Answer from Claude", id="msg_async01")
 OPENAI_REPLY = openai_completion("Answer from GPT", id="chatcmpl-async01")
-PROMPT = [{"role": "user", "content": "What is 2 + 2?"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "What is 2 + 2?"}]
+CHAT_PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is 2 + 2?"}]
 
 
 def _script(fake: FakeUpstream, upstream: str, delay: float) -> None:
@@ -75,7 +78,7 @@ async def test_anthropic_sdk_submit_then_poll_gives_the_sync_message(
         assert submitted.headers[STATUS] == "pending"
         _assert_job_id(pending.id)
 
-        async def poll() -> Any:
+        async def poll() -> anthropic.AsyncAPIResponse[Message]:
             return await client.messages.with_raw_response.create(
                 model=model, max_tokens=64, messages=PROMPT, extra_headers={POLL: pending.id}
             )
@@ -141,12 +144,12 @@ async def test_openai_sdk_submit_then_poll_gives_the_sync_completion(
     delay = SLOW_S if upstream != "mock" else 0.0
     _script(fake_upstream, upstream, delay)
     async with openai.AsyncOpenAI(base_url=gw.url + base, api_key=CLIENT_KEY, max_retries=0) as client:
-        sync = await client.chat.completions.with_raw_response.create(model=model, messages=PROMPT)  # type: ignore[arg-type]
+        sync = await client.chat.completions.with_raw_response.create(model=model, messages=CHAT_PROMPT)
         assert sync.status_code == 200, sync.content
 
         submitted = await client.chat.completions.with_raw_response.create(
             model=model,
-            messages=PROMPT,  # type: ignore[arg-type]
+            messages=CHAT_PROMPT,
             extra_headers=SUBMIT,
         )
         pending = submitted.parse()
@@ -159,7 +162,7 @@ async def test_openai_sdk_submit_then_poll_gives_the_sync_completion(
         async def poll() -> Any:
             return await client.chat.completions.with_raw_response.create(
                 model=model,
-                messages=PROMPT,  # type: ignore[arg-type]
+                messages=CHAT_PROMPT,
                 extra_headers={POLL: pending.id},
             )
 
@@ -184,7 +187,7 @@ async def test_openai_sdk_submit_then_poll_gives_the_sync_completion(
         calls = _upstream_calls(fake_upstream)
         again = await client.chat.completions.create(
             model=model,
-            messages=PROMPT,  # type: ignore[arg-type]
+            messages=CHAT_PROMPT,
             extra_headers={POLL: pending.id},
         )
         assert again == completion
@@ -198,7 +201,7 @@ async def test_openai_sdk_plain_create_returns_empty_completion(gateway: Gateway
     async with gateway.openai() as client:
         pending = await client.chat.completions.create(
             model="openai/gpt-x",
-            messages=PROMPT,  # type: ignore[arg-type]
+            messages=CHAT_PROMPT,
             extra_headers=SUBMIT,
         )
         assert pending.choices == []
@@ -206,7 +209,7 @@ async def test_openai_sdk_plain_create_returns_empty_completion(gateway: Gateway
         done = await poll_until(
             lambda: client.chat.completions.create(
                 model="openai/gpt-x",
-                messages=PROMPT,  # type: ignore[arg-type]
+                messages=CHAT_PROMPT,
                 extra_headers={POLL: pending.id},
             ),
             lambda c: bool(c.choices),
@@ -221,7 +224,7 @@ async def test_sdk_failed_job_raises_the_upstream_error_on_poll(gateway: Gateway
     async with gateway.anthropic() as client:
         pending = await client.messages.create(model="claude-x", max_tokens=64, messages=PROMPT, extra_headers=SUBMIT)
 
-        async def poll() -> Any:
+        async def poll() -> Message | anthropic.APIStatusError:
             try:
                 return await client.messages.create(
                     model="claude-x", max_tokens=64, messages=PROMPT, extra_headers={POLL: pending.id}

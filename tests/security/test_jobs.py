@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
+from gateway.testing import FakeUpstream, Http, Reply, anthropic_message, openai_completion
 from tests.conftest import MakeGateway, upstream_config
-from tests.http.async_helpers import CHAT, POLL, Http
+from tests.http.async_helpers import CHAT, MESSAGES, POLL, submit, wait_done
 
-MESSAGES = "/anthropic/v1/messages"
 CASES = [(CHAT, "/v1/chat/completions", "openai/gpt-x"), (MESSAGES, "/v1/messages", "anthropic/claude-x")]
 
 
@@ -25,9 +24,9 @@ async def test_a_job_asks_with_its_own_idempotency_key_and_a_call_with_none(
     async with Http(gw.url) as http:
         direct = await http.post(route, body, headers={"Idempotency-Key": "client-chosen"})
         assert direct.status == 200, direct
-        submitted = await http.submit(route, body)
+        submitted = await submit(http, route, body)
         job_id = submitted.headers[POLL]
-        done = await http.wait_done(route, job_id)
+        done = await wait_done(http, route, job_id)
         assert done.status == 200, done
     sync_call, job_call = fake_upstream.requests_to(upstream_path)
     assert "idempotency-key" not in sync_call.headers
