@@ -13,8 +13,17 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
+from gateway.testing import (
+    FakeUpstream,
+    Http,
+    Reply,
+    anthropic_message,
+    anthropic_usage,
+    assert_anthropic_error,
+    assert_openai_error,
+    serve_gateway,
+)
+from gateway_plugins.governance.lifecycle import ADMIN_GUARD  # type: ignore[import-not-found]
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
     ADMIN,
@@ -23,13 +32,12 @@ from tests.http.governance_helpers import (
     VK_A,
     VK_B,
     FakeClock,
-    Raw,
-    Restartable,
+    admin,
     answer_everything,
-    assert_anthropic_error,
-    assert_openai_error,
     budget,
+    chat,
     config,
+    messages,
     providers,
     settled,
     used,
@@ -47,10 +55,11 @@ def db_bytes(app_dir: Path) -> bytes:
     return b"".join(path.read_bytes() for path in files)
 
 
-async def create_key(raw: Raw, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = await raw.admin("POST", "/virtual-keys", body or NEW_KEY)
+async def create_key(raw: Http, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer = await admin(raw, "POST", "/virtual-keys", body or NEW_KEY)
     assert answer.status == 201, answer
-    return answer.json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = answer.json()
+    return created
 
 
 ROUTES = [
@@ -78,19 +87,19 @@ async def test_admin_routes_need_the_admin_token(make_gateway: MakeGateway, fake
     clock = FakeClock()
     for app in (gw.app, closed.app):
         app[ADMIN_GUARD].set_clock(clock)  # a minute passes between routes: failed logins are throttled
-    async with Raw(gw) as raw, Raw(closed) as raw_closed:
+    async with gw.http(None) as raw, closed.http(None) as raw_closed:
         for method, path in ROUTES:
             clock.advance(60)
             for token in (None, "wrong-token", ADMIN + "x", VK_A):
-                answer = await raw.admin(method, path, {"name": "x"}, token=token)
+                answer = await admin(raw, method, path, {"name": "x"}, token=token)
                 assert_openai_error(answer, 401, "authentication_error")
             for token in (ADMIN, "", None):  # no admin token configured: the API is closed
-                assert (await raw_closed.admin(method, path, {"name": "x"}, token=token)).status == 401
+                assert (await admin(raw_closed, method, path, {"name": "x"}, token=token)).status == 401
         answer = await raw.request("GET", API + "/virtual-keys", headers={"Authorization": ADMIN})  # no scheme
         assert answer.status == 401
-        assert (await raw.admin("GET", "/virtual-keys/vk-a")).status == 200  # the keys are all still there
-        assert (await raw.admin("GET", "/teams/t-1")).status == 200
-        assert (await raw.admin("GET", "/customers/c-1")).status == 200
+        assert (await admin(raw, "GET", "/virtual-keys/vk-a")).status == 200  # the keys are all still there
+        assert (await admin(raw, "GET", "/teams/t-1")).status == 200
+        assert (await admin(raw, "GET", "/customers/c-1")).status == 200
 
 
 async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
@@ -99,19 +108,19 @@ async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
     answer_everything(fake_upstream)
     app_dir = tmp_path / "app"
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)), app_dir=app_dir)
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         created = await create_key(raw)
         value = created["value"]
         assert value.startswith("sk-bf-") and len(value) >= 32
         assert created["id"] and created["name"] == "ci"
-        assert (await raw.messages(value)).status == 200  # works at once
+        assert (await messages(raw, value)).status == 200  # works at once
         second = await create_key(raw)
         assert second["value"] != value and second["id"] != created["id"]
         shown = [
-            await raw.admin("GET", f"/virtual-keys/{created['id']}"),
-            await raw.admin("GET", "/virtual-keys"),
-            await raw.admin("GET", "/virtual-keys/vk-a"),
-            await raw.admin("PUT", f"/virtual-keys/{created['id']}", {"description": "nightly"}),
+            await admin(raw, "GET", f"/virtual-keys/{created['id']}"),
+            await admin(raw, "GET", "/virtual-keys"),
+            await admin(raw, "GET", "/virtual-keys/vk-a"),
+            await admin(raw, "PUT", f"/virtual-keys/{created['id']}", {"description": "nightly"}),
         ]
     for answer in shown:
         assert answer.status == 200, answer
@@ -128,38 +137,38 @@ async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
 async def test_updated_key_takes_effect_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url))
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         key = await create_key(raw)
         path = f"/virtual-keys/{key['id']}"
-        off = await raw.admin("PUT", path, {"is_active": False})
+        off = await admin(raw, "PUT", path, {"is_active": False})
         assert off.status == 200 and off.json()["is_active"] is False and "value" not in off.json(), off
-        assert_anthropic_error(await raw.messages(key["value"]), 403, "permission_error", "inactive")
-        assert (await raw.admin("PUT", path, {"is_active": True})).status == 200
-        assert (await raw.messages(key["value"])).status == 200  # the same value still identifies it
-        assert (await raw.admin("PUT", path, {"provider_configs": providers("openai")})).status == 200
-        assert_anthropic_error(await raw.messages(key["value"]), 403, "permission_error", "provider 'anthropic'")
-        assert (await raw.chat(key["value"])).status == 200
-        got = (await raw.admin("GET", path)).json()
+        assert_anthropic_error(await messages(raw, key["value"]), 403, "permission_error", "inactive")
+        assert (await admin(raw, "PUT", path, {"is_active": True})).status == 200
+        assert (await messages(raw, key["value"])).status == 200  # the same value still identifies it
+        assert (await admin(raw, "PUT", path, {"provider_configs": providers("openai")})).status == 200
+        assert_anthropic_error(await messages(raw, key["value"]), 403, "permission_error", "provider 'anthropic'")
+        assert (await chat(raw, key["value"])).status == 200
+        got = (await admin(raw, "GET", path)).json()
         assert got["name"] == "ci" and [c["provider"] for c in got["provider_configs"]] == ["openai"]
-        assert (await raw.admin("PUT", "/virtual-keys/nope", {"is_active": False})).status == 404
-        assert (await raw.admin("PUT", path, {"budgets": [{"max_limit": -1}]})).status == 400
+        assert (await admin(raw, "PUT", "/virtual-keys/nope", {"is_active": False})).status == 404
+        assert (await admin(raw, "PUT", path, {"budgets": [{"max_limit": -1}]})).status == 400
 
 
 async def test_deleted_key_stops_working_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)))
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         key = await create_key(raw)
-        assert (await raw.messages(key["value"])).status == 200
-        deleted = await raw.admin("DELETE", f"/virtual-keys/{key['id']}")
+        assert (await messages(raw, key["value"])).status == 200
+        deleted = await admin(raw, "DELETE", f"/virtual-keys/{key['id']}")
         assert deleted.status == 204 and deleted.body == b"", deleted
-        assert_anthropic_error(await raw.messages(key["value"]), 401, "authentication_error")
-        assert_openai_error(await raw.chat(key["value"]), 401, "authentication_error")
-        assert (await raw.admin("GET", f"/virtual-keys/{key['id']}")).status == 404
-        assert (await raw.admin("DELETE", f"/virtual-keys/{key['id']}")).status == 404
-        assert (await raw.admin("DELETE", "/virtual-keys/vk-a")).status == 204  # a config-file key, too
-        assert_anthropic_error(await raw.messages(VK_A), 401, "authentication_error")
-        assert (await raw.admin("GET", "/virtual-keys")).json()["data"] == []
+        assert_anthropic_error(await messages(raw, key["value"]), 401, "authentication_error")
+        assert_openai_error(await chat(raw, key["value"]), 401, "authentication_error")
+        assert (await admin(raw, "GET", f"/virtual-keys/{key['id']}")).status == 404
+        assert (await admin(raw, "DELETE", f"/virtual-keys/{key['id']}")).status == 404
+        assert (await admin(raw, "DELETE", "/virtual-keys/vk-a")).status == 204  # a config-file key, too
+        assert_anthropic_error(await messages(raw, VK_A), 401, "authentication_error")
+        assert (await admin(raw, "GET", "/virtual-keys")).json()["data"] == []
 
 
 async def test_teams_and_customers_crud_and_their_budgets(
@@ -167,36 +176,36 @@ async def test_teams_and_customers_crud_and_their_budgets(
 ) -> None:
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     gw = await make_gateway(config(fake_upstream.url))
-    async with Raw(gw) as raw:
-        customer = await raw.admin("POST", "/customers", {"id": "c-1", "name": "Acme"})
+    async with gw.http(None) as raw:
+        customer = await admin(raw, "POST", "/customers", {"id": "c-1", "name": "Acme"})
         assert customer.status == 201 and customer.json()["name"] == "Acme", customer
-        team = await raw.admin("POST", "/teams", {"name": "Data", "customer_id": "c-1", "budgets": [budget(0.01)]})
+        team = await admin(raw, "POST", "/teams", {"name": "Data", "customer_id": "c-1", "budgets": [budget(0.01)]})
         assert team.status == 201, team
         team_id = team.json()["id"]
-        assert (await raw.admin("POST", "/customers", {"id": "c-1"})).status == 400  # the id is taken
-        assert (await raw.admin("POST", "/teams", {"budgets": "lots"})).status == 400
-        assert [c["id"] for c in (await raw.admin("GET", "/customers")).json()["data"]] == ["c-1"]
-        assert (await raw.admin("GET", f"/teams/{team_id}")).json()["customer_id"] == "c-1"
+        assert (await admin(raw, "POST", "/customers", {"id": "c-1"})).status == 400  # the id is taken
+        assert (await admin(raw, "POST", "/teams", {"budgets": "lots"})).status == 400
+        assert [c["id"] for c in (await admin(raw, "GET", "/customers")).json()["data"]] == ["c-1"]
+        assert (await admin(raw, "GET", f"/teams/{team_id}")).json()["customer_id"] == "c-1"
 
         key = await create_key(raw, {**NEW_KEY, "team_id": team_id})
-        assert (await raw.messages(key["value"])).status == 200
+        assert (await messages(raw, key["value"])).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "team 'Data'")
-        raised = await raw.admin("PUT", f"/teams/{team_id}", {"budgets": [budget(1.0)]})
+        assert_anthropic_error(await messages(raw, key["value"]), 402, "billing_error", "team 'Data'")
+        raised = await admin(raw, "PUT", f"/teams/{team_id}", {"budgets": [budget(1.0)]})
         assert raised.status == 200 and raised.json()["name"] == "Data", raised
-        assert (await raw.messages(key["value"])).status == 200  # the new limit applies at once
+        assert (await messages(raw, key["value"])).status == 200  # the new limit applies at once
         await settled(gw)
-        assert (await raw.admin("PUT", "/customers/c-1", {"budgets": [budget(0.001)]})).status == 200
-        assert (await raw.messages(key["value"])).status == 200  # the customer's budget counts from now on
+        assert (await admin(raw, "PUT", "/customers/c-1", {"budgets": [budget(0.001)]})).status == 200
+        assert (await messages(raw, key["value"])).status == 200  # the customer's budget counts from now on
         await settled(gw)
-        assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "customer 'Acme'")
+        assert_anthropic_error(await messages(raw, key["value"]), 402, "billing_error", "customer 'Acme'")
 
-        assert (await raw.admin("DELETE", "/customers/c-1")).status == 204
-        assert (await raw.admin("GET", "/customers/c-1")).status == 404
-        assert (await raw.messages(key["value"])).status == 200  # its budget went with it
-        assert (await raw.admin("DELETE", f"/teams/{team_id}")).status == 204
-        assert (await raw.admin("GET", "/teams")).json()["data"] == []
-        assert (await raw.admin("DELETE", f"/teams/{team_id}")).status == 404
+        assert (await admin(raw, "DELETE", "/customers/c-1")).status == 204
+        assert (await admin(raw, "GET", "/customers/c-1")).status == 404
+        assert (await messages(raw, key["value"])).status == 200  # its budget went with it
+        assert (await admin(raw, "DELETE", f"/teams/{team_id}")).status == 204
+        assert (await admin(raw, "GET", "/teams")).json()["data"] == []
+        assert (await admin(raw, "DELETE", f"/teams/{team_id}")).status == 404
 
 
 async def test_usage_endpoint_shows_that_keys_meters_only(
@@ -207,12 +216,12 @@ async def test_usage_endpoint_shows_that_keys_meters_only(
     one = vk("vk-1", VK_A, budgets=[budget(1.0, "1d")], rate_limit=limit)
     ten = vk("vk-10", VK_B, budgets=[budget(2.0)], rate_limit=limit)  # an id that vk-1's is a prefix of
     gw = await make_gateway(config(fake_upstream.url, one, ten))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
-        assert (await raw.messages(VK_B)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
+        assert (await messages(raw, VK_B)).status == 200
         await settled(gw)
-        answer = await raw.admin("GET", "/virtual-keys/vk-1/usage")
-        assert (await raw.admin("GET", "/virtual-keys/nope/usage")).status == 404
+        answer = await admin(raw, "GET", "/virtual-keys/vk-1/usage")
+        assert (await admin(raw, "GET", "/virtual-keys/nope/usage")).status == 404
     assert answer.status == 200, answer
     body = answer.json()
     assert body["virtual_key"] == "vk-1"
@@ -230,21 +239,20 @@ async def test_usage_endpoint_shows_that_keys_meters_only(
 async def test_restart_keeps_api_keys_and_spent_budgets(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     cfg = config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)]))
-    async with Restartable(cfg, tmp_path / "app") as gateway:
-        gw = await gateway.start()
-        async with Raw(gw) as raw:
-            key = await create_key(raw, {**NEW_KEY, "budgets": [budget(0.01)]})
-            assert (await raw.messages(key["value"])).status == 200
-            assert (await raw.messages(VK_A)).status == 200
-        await gateway.stop()  # at once: a clean shutdown records and saves what the calls used
+    app_dir = tmp_path / "app"
+    async with serve_gateway(cfg, app_dir=app_dir) as gw, gw.http(None) as raw:
+        key = await create_key(raw, {**NEW_KEY, "budgets": [budget(0.01)]})
+        assert (await messages(raw, key["value"])).status == 200
+        assert (await messages(raw, VK_A)).status == 200
+    # stopped at once: a clean shutdown records and saves what the calls used
 
-        gw = await gateway.start()
+    async with serve_gateway(cfg, app_dir=app_dir) as gw:
         assert used(gw, "budget:vk:vk-a:0") == 0  # meters are restored when first used
-        async with Raw(gw) as raw:
-            got = await raw.admin("GET", f"/virtual-keys/{key['id']}")
+        async with gw.http(None) as raw:
+            got = await admin(raw, "GET", f"/virtual-keys/{key['id']}")
             assert got.status == 200 and got.json()["name"] == "ci", got
-            assert_anthropic_error(await raw.messages(key["value"]), 402, "billing_error", "virtual key 'ci'")
-            assert (await raw.messages(VK_A)).status == 200
+            assert_anthropic_error(await messages(raw, key["value"]), 402, "billing_error", "virtual key 'ci'")
+            assert (await messages(raw, VK_A)).status == 200
             await settled(gw)
         assert used(gw, "budget:vk:vk-a:0") == pytest.approx(2 * 0.02001)
 
@@ -255,8 +263,8 @@ async def test_usage_is_saved_while_running(
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     app_dir = tmp_path / "app"
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)])), app_dir=app_dir)
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
     await asyncio.sleep(0.7)  # past one flush interval (0.5 s)
     connection = sqlite3.connect(f"file:{app_dir / 'config.db'}?mode=ro", uri=True, timeout=5)
     try:
@@ -271,25 +279,22 @@ async def test_restart_reconciles_the_config_file_and_keeps_api_keys(
 ) -> None:
     answer_everything(fake_upstream)
     first = config(fake_upstream.url, vk("vk-a", VK_A), vk("vk-b", VK_B), teams=[{"id": "t-gone"}])
-    async with Restartable(first, tmp_path / "app") as gateway:
-        gw = await gateway.start()
-        async with Raw(gw) as raw:
-            key = await create_key(raw)
-            api_team = await raw.admin("POST", "/teams", {"id": "t-api"})
-            assert api_team.status == 201
-        await gateway.stop()
+    app_dir = tmp_path / "app"
+    async with serve_gateway(first, app_dir=app_dir) as gw, gw.http(None) as raw:
+        key = await create_key(raw)
+        api_team = await admin(raw, "POST", "/teams", {"id": "t-api"})
+        assert api_team.status == 201
 
-        # vk-b and t-gone leave the file; vk-a changes there.
-        second = config(fake_upstream.url, vk("vk-a", VK_A, is_active=False))
-        gw = await gateway.start(second)
-        async with Raw(gw) as raw:
-            assert_anthropic_error(await raw.messages(VK_B), 401, "authentication_error")
-            assert_anthropic_error(await raw.messages(VK_A), 403, "permission_error", "inactive")
-            assert (await raw.messages(key["value"])).status == 200
-            ids = {e["id"] for e in (await raw.admin("GET", "/virtual-keys")).json()["data"]}
-            teams = {e["id"] for e in (await raw.admin("GET", "/teams")).json()["data"]}
-        assert ids == {"vk-a", key["id"]}
-        assert teams == {"t-api"}
+    # vk-b and t-gone leave the file; vk-a changes there.
+    second = config(fake_upstream.url, vk("vk-a", VK_A, is_active=False))
+    async with serve_gateway(second, app_dir=app_dir) as gw, gw.http(None) as raw:
+        assert_anthropic_error(await messages(raw, VK_B), 401, "authentication_error")
+        assert_anthropic_error(await messages(raw, VK_A), 403, "permission_error", "inactive")
+        assert (await messages(raw, key["value"])).status == 200
+        ids = {e["id"] for e in (await admin(raw, "GET", "/virtual-keys")).json()["data"]}
+        teams = {e["id"] for e in (await admin(raw, "GET", "/teams")).json()["data"]}
+    assert ids == {"vk-a", key["id"]}
+    assert teams == {"t-api"}
 
 
 async def test_admin_token_may_come_from_the_environment(
@@ -297,9 +302,9 @@ async def test_admin_token_may_come_from_the_environment(
 ) -> None:
     monkeypatch.setenv("GOVERNANCE_TEST_ADMIN_TOKEN", "token-from-env")
     gw = await make_gateway(config(fake_upstream.url, admin="env.GOVERNANCE_TEST_ADMIN_TOKEN"))
-    async with Raw(gw) as raw:
-        assert (await raw.admin("GET", "/virtual-keys", token="token-from-env")).status == 200
-        assert (await raw.admin("GET", "/virtual-keys", token="env.GOVERNANCE_TEST_ADMIN_TOKEN")).status == 401
+    async with gw.http(None) as raw:
+        assert (await admin(raw, "GET", "/virtual-keys", token="token-from-env")).status == 200
+        assert (await admin(raw, "GET", "/virtual-keys", token="env.GOVERNANCE_TEST_ADMIN_TOKEN")).status == 401
 
 
 async def test_malformed_expires_at_in_the_config_file_is_a_config_error(
@@ -315,11 +320,11 @@ async def test_malformed_expires_at_through_the_api_is_400(
 ) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url))
-    async with Raw(gw) as raw:
-        answer = await raw.admin("POST", "/virtual-keys", {**NEW_KEY, "expires_at": "next tuesday"})
+    async with gw.http(None) as raw:
+        answer = await admin(raw, "POST", "/virtual-keys", {**NEW_KEY, "expires_at": "next tuesday"})
         assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
-        assert (await raw.admin("GET", "/virtual-keys")).json()["data"] == []
+        assert (await admin(raw, "GET", "/virtual-keys")).json()["data"] == []
         key = await create_key(raw)
-        answer = await raw.admin("PUT", f"/virtual-keys/{key['id']}", {"expires_at": "2031-02-30T00:00:00Z"})
+        answer = await admin(raw, "PUT", f"/virtual-keys/{key['id']}", {"expires_at": "2031-02-30T00:00:00Z"})
         assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
-        assert (await raw.messages(key["value"])).status == 200
+        assert (await messages(raw, key["value"])).status == 200

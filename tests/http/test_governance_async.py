@@ -3,47 +3,47 @@ key, and what the job spends is the key's."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage, openai_completion
+from gateway.testing import (
+    Answer,
+    FakeUpstream,
+    Http,
+    Reply,
+    anthropic_message,
+    anthropic_usage,
+    assert_anthropic_error,
+    assert_openai_error,
+    openai_body,
+    openai_completion,
+)
 from tests.conftest import MakeGateway
+from tests.http.async_helpers import POLL, STATUS, SUBMIT, TERMINAL, job_status, poll_until
 from tests.http.governance_helpers import (
     CHAT,
+    CLAUDE_BODY,
+    GPT_BODY,
     MESSAGES,
     UP_CHAT,
     UP_MESSAGES,
     VK_A,
     VK_B,
-    Answer,
-    Raw,
-    anthropic_body,
-    assert_anthropic_error,
-    assert_openai_error,
     bearer,
     budget,
     config,
-    openai_body,
     settled,
     used,
     vk,
 )
 
-SUBMIT = {"x-bf-async": "true"}
-POLL = "x-bf-async-id"
-STATUS = "x-bf-async-status"
+
+async def wait_done(raw: Http, path: str, job_id: str, key: str) -> Answer:
+    """Poll with the key as Authorization: Bearer until the job is done, or the poll is refused."""
+    return await poll_until(lambda: raw.post(path, b"{}", {POLL: job_id, **bearer(key)}), _done)
 
 
-async def wait_done(raw: Raw, path: str, job_id: str, key: str, timeout: float = 5.0) -> Answer:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = await raw.post(path, b"{}", {POLL: job_id, **bearer(key)})
-        if answer.headers.get(STATUS) in ("completed", "failed") or answer.status != 200:
-            return answer
-        assert time.monotonic() < deadline, answer
-        await asyncio.sleep(0.02)
+def _done(answer: Answer) -> bool:
+    return job_status(answer) in TERMINAL or answer.status != 200
 
 
 async def test_job_submitted_with_a_key_is_polled_only_with_that_key(
@@ -52,11 +52,11 @@ async def test_job_submitted_with_a_key_is_polled_only_with_that_key(
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("the job's answer")))
     fake_upstream.default(UP_CHAT, Reply.json(openai_completion("the chat job's answer")))
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), vk("vk-b", VK_B)))
-    async with Raw(gw) as raw:
-        submitted = await raw.post(MESSAGES, anthropic_body(), {**SUBMIT, **bearer(VK_A)})
+    async with gw.http(None) as raw:
+        submitted = await raw.post(MESSAGES, CLAUDE_BODY, {**SUBMIT, **bearer(VK_A)})
         assert submitted.status == 200, submitted
         job_id = submitted.headers[POLL]
-        chat_job = (await raw.post(CHAT, openai_body(), {**SUBMIT, "x-bf-vk": VK_A})).headers[POLL]
+        chat_job = (await raw.post(CHAT, GPT_BODY, {**SUBMIT, "x-bf-vk": VK_A})).headers[POLL]
 
         done = await wait_done(raw, MESSAGES, job_id, VK_A)
         assert done.status == 200 and done.headers[STATUS] == "completed", done
@@ -85,8 +85,8 @@ async def test_a_jobs_cost_is_debited_to_its_key_and_held_to_its_budget(
     usage = anthropic_usage(10, 10_000)  # $0.02001 at the test prices: the whole $0.01 budget
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=usage)))
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(0.01)])))
-    body = anthropic_body() if path == MESSAGES else openai_body("anthropic/claude-x")
-    async with Raw(gw) as raw:
+    body = CLAUDE_BODY if path == MESSAGES else openai_body("anthropic/claude-x", max_tokens=16)
+    async with gw.http(None) as raw:
         job_id = (await raw.post(path, body, {**SUBMIT, **bearer(VK_A)})).headers[POLL]
         assert (await wait_done(raw, path, job_id, VK_A)).status == 200
         await settled(gw)

@@ -7,24 +7,23 @@ import anthropic
 import openai
 import pytest
 
-from gateway.testing import FakeUpstream
+from gateway.testing import FakeUpstream, assert_anthropic_error, assert_openai_error
 from tests.conftest import Gateway, MakeGateway
 from tests.http.governance_helpers import (
     CHAT,
     CLAUDE,
+    CLAUDE_BODY,
     GPT,
+    GPT_BODY,
     MESSAGES,
     UP_CHAT,
     UP_MESSAGES,
     VK_A,
-    Raw,
     answer_everything,
-    anthropic_body,
-    assert_anthropic_error,
-    assert_openai_error,
     bearer,
+    chat,
     config,
-    openai_body,
+    messages,
     providers,
     use_clock,
     used,
@@ -65,10 +64,10 @@ def assert_vk_not_forwarded(fake: FakeUpstream) -> None:
 async def test_each_header_form_carries_the_virtual_key(
     gw: Gateway, fake_upstream: FakeUpstream, headers: dict[str, str]
 ) -> None:
-    async with Raw(gw) as raw:
-        assert (await raw.post(MESSAGES, anthropic_body(), headers)).status == 200
+    async with gw.http(None) as raw:
+        assert (await raw.post(MESSAGES, CLAUDE_BODY, headers)).status == 200
         assert used(gw, REQUESTS) == 1
-        assert (await raw.post(CHAT, openai_body(), headers)).status == 200
+        assert (await raw.post(CHAT, GPT_BODY, headers)).status == 200
         assert used(gw, REQUESTS) == 2
     assert_vk_not_forwarded(fake_upstream)
 
@@ -105,14 +104,14 @@ async def test_a_value_without_sk_bf_is_not_a_virtual_key_unless_sent_as_x_bf_vk
 ) -> None:
     """Not enforced: a non-VK bearer / x-api-key is an anonymous caller, not an unknown key."""
     legacy = "legacy-key-without-prefix"
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         for headers in (bearer("sk-other-client-key"), {"x-api-key": "some-client-key"}, bearer(legacy), {}):
-            assert (await raw.post(MESSAGES, anthropic_body(), headers)).status == 200, headers
+            assert (await raw.post(MESSAGES, CLAUDE_BODY, headers)).status == 200, headers
         assert used(gw, REQUESTS) == 0
         assert used(gw, "requests:vk:vk-legacy") == 0  # its value as a bearer is not a VK...
-        assert (await raw.post(MESSAGES, anthropic_body(), {"x-bf-vk": legacy})).status == 200
+        assert (await raw.post(MESSAGES, CLAUDE_BODY, {"x-bf-vk": legacy})).status == 200
         assert used(gw, "requests:vk:vk-legacy") == 1  # ...but x-bf-vk takes any value
-        answer = await raw.post(MESSAGES, anthropic_body(), {"x-bf-vk": "not-a-known-key"})
+        answer = await raw.post(MESSAGES, CLAUDE_BODY, {"x-bf-vk": "not-a-known-key"})
         assert_anthropic_error(answer, 401, "authentication_error")
 
 
@@ -121,13 +120,13 @@ async def test_enforced_auth_refuses_calls_without_a_virtual_key(
 ) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A), enforce_auth_on_inference=True))
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         for headers in ({}, bearer("sk-other-client-key"), {"x-api-key": "a-client-key"}):
-            assert_anthropic_error(await raw.post(MESSAGES, anthropic_body(), headers), 401, "authentication_error")
-            answer = await raw.post(CHAT, openai_body(), headers)
+            assert_anthropic_error(await raw.post(MESSAGES, CLAUDE_BODY, headers), 401, "authentication_error")
+            answer = await raw.post(CHAT, GPT_BODY, headers)
             assert_openai_error(answer, 401, "authentication_error", code="invalid_api_key")
-        assert (await raw.post(MESSAGES, anthropic_body(), bearer(VK_A))).status == 200
-        assert (await raw.post(CHAT, openai_body(), {"x-bf-vk": VK_A})).status == 200
+        assert (await raw.post(MESSAGES, CLAUDE_BODY, bearer(VK_A))).status == 200
+        assert (await raw.post(CHAT, GPT_BODY, {"x-bf-vk": VK_A})).status == 200
     async with gw.anthropic() as client:  # the SDK with a plain client key
         with pytest.raises(anthropic.AuthenticationError):
             await client.messages.create(model=CLAUDE, max_tokens=16, messages=[{"role": "user", "content": "x"}])
@@ -140,8 +139,8 @@ async def test_enforced_auth_with_only_an_admin_token_still_needs_a_virtual_key(
     """An admin token means keys are handed out through the API: governance is in use with no key yet."""
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, enforce_auth_on_inference=True))
-    async with Raw(gw) as raw:
-        assert_anthropic_error(await raw.post(MESSAGES, anthropic_body(), bearer("a-client-key")), 401,
+    async with gw.http(None) as raw:
+        assert_anthropic_error(await raw.post(MESSAGES, CLAUDE_BODY, bearer("a-client-key")), 401,
                                "authentication_error")  # fmt: skip
 
 
@@ -150,17 +149,17 @@ async def test_enforced_auth_without_governance_in_use_accepts_any_client_key(
 ) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, admin=None, enforce_auth_on_inference=True))
-    async with Raw(gw) as raw:
-        assert (await raw.post(MESSAGES, anthropic_body(), bearer("a-client-key"))).status == 200
-        assert_anthropic_error(await raw.post(MESSAGES, anthropic_body()), 401, "authentication_error")
+    async with gw.http(None) as raw:
+        assert (await raw.post(MESSAGES, CLAUDE_BODY, bearer("a-client-key"))).status == 200
+        assert_anthropic_error(await raw.post(MESSAGES, CLAUDE_BODY), 401, "authentication_error")
 
 
 async def test_unknown_virtual_key_is_401_in_both_dialects(gw: Gateway, fake_upstream: FakeUpstream) -> None:
     unknown = "sk-bf-not-a-key-we-know"
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         for headers in (bearer(unknown), {"x-api-key": unknown}, {"x-bf-vk": unknown}, {"x-goog-api-key": unknown}):
-            assert_anthropic_error(await raw.post(MESSAGES, anthropic_body(), headers), 401, "authentication_error")
-            answer = await raw.post(CHAT, openai_body(), headers)
+            assert_anthropic_error(await raw.post(MESSAGES, CLAUDE_BODY, headers), 401, "authentication_error")
+            answer = await raw.post(CHAT, GPT_BODY, headers)
             assert_openai_error(answer, 401, "authentication_error", code="invalid_api_key")
     async with gw.openai(api_key=unknown) as client:
         with pytest.raises(openai.AuthenticationError):
@@ -171,9 +170,9 @@ async def test_unknown_virtual_key_is_401_in_both_dialects(gw: Gateway, fake_ups
 async def test_inactive_virtual_key_is_403(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-off", VK_A, is_active=False)))
-    async with Raw(gw) as raw:
-        assert_anthropic_error(await raw.messages(VK_A), 403, "permission_error", "inactive")
-        assert_openai_error(await raw.chat(VK_A), 403, "permission_error", "inactive")
+    async with gw.http(None) as raw:
+        assert_anthropic_error(await messages(raw, VK_A), 403, "permission_error", "inactive")
+        assert_openai_error(await chat(raw, VK_A), 403, "permission_error", "inactive")
     async with gw.anthropic(api_key=VK_A) as client:
         with pytest.raises(anthropic.PermissionDeniedError):
             await client.messages.create(model=CLAUDE, max_tokens=16, messages=[{"role": "user", "content": "x"}])
@@ -183,9 +182,9 @@ async def test_inactive_virtual_key_is_403(make_gateway: MakeGateway, fake_upstr
 async def test_key_expired_in_the_past_is_403(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-old", VK_A, expires_at="2020-01-01T00:00:00Z")))
-    async with Raw(gw) as raw:
-        assert_anthropic_error(await raw.messages(VK_A), 403, "permission_error", "expired")
-        assert_openai_error(await raw.chat(VK_A), 403, "permission_error", "expired")
+    async with gw.http(None) as raw:
+        assert_anthropic_error(await messages(raw, VK_A), 403, "permission_error", "expired")
+        assert_openai_error(await chat(raw, VK_A), 403, "permission_error", "expired")
     assert not fake_upstream.requests
 
 
@@ -196,9 +195,9 @@ async def test_key_expires_at_its_instant_by_the_injected_clock(
     key = vk("vk-soon", VK_A, expires_at="2031-03-01T12:00:00+02:00", provider_configs=providers("anthropic"))
     gw = await make_gateway(config(fake_upstream.url, key))
     clock = use_clock(gw, utc("2031-03-01T09:59:59"))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         clock.now = utc("2031-03-01T10:00:00")  # 12:00 at +02:00
-        assert_anthropic_error(await raw.messages(VK_A), 403, "permission_error", "expired")
+        assert_anthropic_error(await messages(raw, VK_A), 403, "permission_error", "expired")
     assert len(fake_upstream.requests_to(UP_MESSAGES)) == 1
     assert not fake_upstream.requests_to(UP_CHAT)

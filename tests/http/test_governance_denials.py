@@ -9,7 +9,14 @@ import anthropic
 import openai
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
+from gateway.testing import (
+    FakeUpstream,
+    Reply,
+    anthropic_message,
+    anthropic_usage,
+    assert_anthropic_error,
+    assert_openai_error,
+)
 from tests.conftest import Gateway, MakeGateway
 from tests.http.governance_helpers import (
     CLAUDE,
@@ -18,20 +25,19 @@ from tests.http.governance_helpers import (
     UP_MESSAGES,
     VK_A,
     VK_B,
-    Raw,
+    X_CHAT,
+    X,
     answer_everything,
-    assert_anthropic_error,
-    assert_openai_error,
     budget,
+    chat,
     config,
+    messages,
     providers,
     settled,
     use_clock,
     used,
     vk,
 )
-
-X = [{"role": "user", "content": "x"}]
 
 
 async def test_provider_not_in_the_keys_configs_is_403_naming_it(
@@ -40,10 +46,10 @@ async def test_provider_not_in_the_keys_configs_is_403_naming_it(
     answer_everything(fake_upstream)
     key = vk("vk-a", VK_A, provider_configs=providers("openai"))
     gw = await make_gateway(config(fake_upstream.url, key))
-    async with Raw(gw) as raw:
-        assert_anthropic_error(await raw.messages(VK_A, CLAUDE), 403, "permission_error", "provider 'anthropic'")
-        assert_openai_error(await raw.chat(VK_A, "mock/mock-gpt"), 403, "permission_error", "provider 'mock'")
-        assert (await raw.chat(VK_A, GPT)).status == 200
+    async with gw.http(None) as raw:
+        assert_anthropic_error(await messages(raw, VK_A, CLAUDE), 403, "permission_error", "provider 'anthropic'")
+        assert_openai_error(await chat(raw, VK_A, "mock/mock-gpt"), 403, "permission_error", "provider 'mock'")
+        assert (await chat(raw, VK_A, GPT)).status == 200
     async with gw.anthropic(api_key=VK_A) as client:
         with pytest.raises(anthropic.PermissionDeniedError) as caught:
             await client.messages.create(model=CLAUDE, max_tokens=16, messages=X)
@@ -58,15 +64,15 @@ async def test_model_not_in_allowed_models_is_403_naming_it(
     answer_everything(fake_upstream)
     configs = [{"provider": "openai", "allowed_models": ["gpt-x"]}, {"provider": "anthropic", "allowed_models": []}]
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, provider_configs=configs)))
-    async with Raw(gw) as raw:
-        assert_openai_error(await raw.chat(VK_A, "openai/gpt-y"), 403, "permission_error", "model 'gpt-y'")
-        assert_anthropic_error(await raw.messages(VK_A, CLAUDE), 403, "permission_error", "model 'claude-x'")
-        assert_openai_error(await raw.chat(VK_A, "gpt-z"), 403, "permission_error", "model 'gpt-z'")  # bare
-        assert (await raw.chat(VK_A, GPT)).status == 200
-        assert (await raw.chat(VK_A, "gpt-x")).status == 200  # bare, and only openai allows it
+    async with gw.http(None) as raw:
+        assert_openai_error(await chat(raw, VK_A, "openai/gpt-y"), 403, "permission_error", "model 'gpt-y'")
+        assert_anthropic_error(await messages(raw, VK_A, CLAUDE), 403, "permission_error", "model 'claude-x'")
+        assert_openai_error(await chat(raw, VK_A, "gpt-z"), 403, "permission_error", "model 'gpt-z'")  # bare
+        assert (await chat(raw, VK_A, GPT)).status == 200
+        assert (await chat(raw, VK_A, "gpt-x")).status == 200  # bare, and only openai allows it
     async with gw.openai(api_key=VK_A) as client:
         with pytest.raises(openai.PermissionDeniedError) as caught:
-            await client.chat.completions.create(model="openai/gpt-y", max_tokens=16, messages=X)
+            await client.chat.completions.create(model="openai/gpt-y", max_tokens=16, messages=X_CHAT)
     assert "gpt-y" in caught.value.message
     assert caught.value.request_id is not None and caught.value.request_id.startswith("req_")
     assert [r.json["model"] for r in fake_upstream.requests] == ["gpt-x", "gpt-x"]
@@ -79,13 +85,13 @@ async def test_request_rate_limit_is_429_with_retry_after_to_the_windows_end(
     limit = {"request_max_limit": 2, "request_reset_duration": "1m"}
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, rate_limit=limit)))
     use_clock(gw, 1_700_000_040 + 15)  # fixed 1m windows on epoch multiples: this one ends at ...100
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
-        assert (await raw.chat(VK_A)).status == 200
-        denied = await raw.messages(VK_A)
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
+        assert (await chat(raw, VK_A)).status == 200
+        denied = await messages(raw, VK_A)
         assert_anthropic_error(denied, 429, "rate_limit_error", "request rate limit", "virtual key 'vk-a'")
         assert denied.headers["retry-after"] == "45"
-        denied = await raw.chat(VK_A)
+        denied = await chat(raw, VK_A)
         assert_openai_error(denied, 429, "rate_limit_error", "request rate limit", code="rate_limit_exceeded")
         assert denied.headers["retry-after"] == "45"
     async with gw.anthropic(api_key=VK_A) as client:
@@ -104,14 +110,14 @@ async def test_provider_config_request_rate_limit_names_the_provider(
     key = vk("vk-a", VK_A, provider_configs=[limited, *providers("openai")])
     gw = await make_gateway(config(fake_upstream.url, key))
     clock = use_clock(gw, 1_800_000_000 + 600)  # 1h windows: this one ends 3000 s later
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
-        denied = await raw.messages(VK_A)
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
+        denied = await messages(raw, VK_A)
         assert_anthropic_error(denied, 429, "rate_limit_error", "provider 'anthropic'")
         assert denied.headers["retry-after"] == "3000"
-        assert (await raw.chat(VK_A)).status == 200  # the key's other provider is not limited
+        assert (await chat(raw, VK_A)).status == 200  # the key's other provider is not limited
         clock.advance(3000)
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
 
 
 async def test_token_rate_limit_counts_reported_tokens_and_is_429(
@@ -122,13 +128,13 @@ async def test_token_rate_limit_counts_reported_tokens_and_is_429(
     limit = {"token_max_limit": 1000, "token_reset_duration": "1m"}
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, rate_limit=limit)))
     use_clock(gw, 1_700_000_040 + 50)
-    async with Raw(gw) as raw:
-        too_big = await raw.messages(VK_A, max_tokens=1000)  # its reservation alone is over the limit
+    async with gw.http(None) as raw:
+        too_big = await messages(raw, VK_A, max_tokens=1000)  # its reservation alone is over the limit
         assert_anthropic_error(too_big, 429, "rate_limit_error", "token rate limit")
-        assert (await raw.messages(VK_A, max_tokens=16)).status == 200
+        assert (await messages(raw, VK_A, max_tokens=16)).status == 200
         await settled(gw)
         assert used(gw, "tokens:vk:vk-a") == 990
-        denied = await raw.chat(VK_A, CLAUDE, max_tokens=16)
+        denied = await chat(raw, VK_A, CLAUDE, max_tokens=16)
         assert_openai_error(denied, 429, "rate_limit_error", "token rate limit", "virtual key 'vk-a'")
         assert denied.headers["retry-after"] == "10"
     assert len(fake_upstream.requests) == 1
@@ -165,11 +171,11 @@ async def test_exhausted_budget_is_402_naming_its_level(
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     parts = leveled(level)
     gw = await make_gateway(config(fake_upstream.url, parts["key"], teams=parts["teams"], customers=parts["customers"]))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error", named, "exhausted")
-        denied = await raw.chat(VK_A, CLAUDE)
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error", named, "exhausted")
+        denied = await chat(raw, VK_A, CLAUDE)
         assert_openai_error(denied, 402, "insufficient_quota", named, code="insufficient_quota")
     async with gw.anthropic(api_key=VK_A) as client:
         with pytest.raises(anthropic.APIStatusError) as caught:
@@ -178,7 +184,7 @@ async def test_exhausted_budget_is_402_naming_its_level(
     assert caught.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     async with gw.openai(api_key=VK_A) as client:
         with pytest.raises(openai.APIStatusError) as raised:
-            await client.chat.completions.create(model=CLAUDE, max_tokens=16, messages=X)
+            await client.chat.completions.create(model=CLAUDE, max_tokens=16, messages=X_CHAT)
     assert raised.value.status_code == 402 and raised.value.code == "insufficient_quota"
     assert len(fake_upstream.requests) == 1
 
@@ -189,10 +195,10 @@ async def test_a_call_whose_reservation_does_not_fit_is_refused_before_the_upstr
     """Nothing spent yet, but max_tokens priced at output rates is more than the budget: 402 at admission."""
     answer_everything(fake_upstream)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(0.001)])))
-    async with Raw(gw) as raw:
-        denied = await raw.messages(VK_A, max_tokens=1000)  # 1000 x 2e-6 = $0.002
+    async with gw.http(None) as raw:
+        denied = await messages(raw, VK_A, max_tokens=1000)  # 1000 x 2e-6 = $0.002
         assert_anthropic_error(denied, 402, "billing_error", "budget of virtual key 'vk-a'")
-        assert (await raw.messages(VK_A, max_tokens=100)).status == 200
+        assert (await messages(raw, VK_A, max_tokens=100)).status == 200
     assert len(fake_upstream.requests) == 1
 
 
@@ -202,11 +208,11 @@ async def test_exhausted_provider_budget_leaves_the_keys_other_providers_open(
     answer_everything(fake_upstream, anthropic=EXPENSIVE)
     parts = leveled("provider")
     gw = await make_gateway(config(fake_upstream.url, parts["key"], teams=parts["teams"], customers=parts["customers"]))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert (await raw.messages(VK_A)).status == 402
-        assert (await raw.chat(VK_A, GPT)).status == 200
+        assert (await messages(raw, VK_A)).status == 402
+        assert (await chat(raw, VK_A, GPT)).status == 200
     assert len(fake_upstream.requests_to(UP_CHAT)) == 1
 
 
@@ -214,14 +220,14 @@ async def test_exhausted_provider_budget_leaves_the_keys_other_providers_open(
 
 
 async def spend_through_a_then_b_is_refused(gw: Gateway, named: str) -> None:
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_B)).status == 200  # B is open before A spends
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_B)).status == 200  # B is open before A spends
         await settled(gw)
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(VK_B), 402, "billing_error", named)
-        assert_openai_error(await raw.chat(VK_B, CLAUDE), 402, "insufficient_quota", named)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error", named)
+        assert_anthropic_error(await messages(raw, VK_B), 402, "billing_error", named)
+        assert_openai_error(await chat(raw, VK_B, CLAUDE), 402, "insufficient_quota", named)
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error", named)
 
 
 async def test_team_budget_is_shared_by_its_keys(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:

@@ -10,21 +10,18 @@ import random
 import openai
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
-from gateway_plugins.governance.lifecycle import GOVERNANCE
-from tests.conftest import MakeGateway
-from tests.http.governance_helpers import (
-    UP_CHAT,
-    UP_MESSAGES,
-    VK_A,
-    Raw,
+from gateway.testing import (
+    FakeUpstream,
+    Reply,
+    anthropic_message,
     assert_anthropic_error,
     assert_openai_error,
-    config,
-    vk,
+    openai_completion,
 )
+from gateway_plugins.governance.lifecycle import GOVERNANCE  # type: ignore[import-not-found]
+from tests.conftest import MakeGateway
+from tests.http.governance_helpers import UP_CHAT, UP_MESSAGES, VK_A, X_CHAT, X, chat, config, messages, vk
 
-X = [{"role": "user", "content": "x"}]
 CALLS = 400
 
 
@@ -36,7 +33,7 @@ async def test_bare_model_is_split_by_weight(make_gateway: MakeGateway, fake_ups
     served: list[str] = []
     async with gw.openai(api_key=VK_A) as client:
         for _ in range(CALLS // 50):
-            batch = [client.chat.completions.create(model="gpt-x", max_tokens=8, messages=X) for _ in range(50)]
+            batch = [client.chat.completions.create(model="gpt-x", max_tokens=8, messages=X_CHAT) for _ in range(50)]
             served += [c.choices[0].message.content or "" for c in await asyncio.gather(*batch)]
     by_openai = served.count("from openai")
     by_mock = sum(text.startswith("Mock reply to:") for text in served)
@@ -65,7 +62,7 @@ async def test_failed_first_provider_falls_back_by_descending_weight(
     async with gw.openai(api_key=VK_A) as client:
         for _ in range(60):
             before = len(fake_upstream.requests)
-            completion = await client.chat.completions.create(model="some-model", max_tokens=8, messages=X)
+            completion = await client.chat.completions.create(model="some-model", max_tokens=8, messages=X_CHAT)
             assert (completion.choices[0].message.content or "").startswith("Mock reply to:")
             orders.append(tuple(r.path for r in fake_upstream.requests[before:]))
     assert set(orders) <= {(), (UP_CHAT, UP_MESSAGES), (UP_MESSAGES, UP_CHAT)}, orders
@@ -96,13 +93,13 @@ async def test_explicit_provider_model_goes_only_to_that_provider(
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, provider_configs=configs)))
     async with gw.openai(api_key=VK_A) as client:
         with pytest.raises(openai.InternalServerError):
-            await client.chat.completions.create(model="openai/gpt-x", max_tokens=8, messages=X)
-        completion = await client.chat.completions.create(model="mock/gpt-x", max_tokens=8, messages=X)
+            await client.chat.completions.create(model="openai/gpt-x", max_tokens=8, messages=X_CHAT)
+        completion = await client.chat.completions.create(model="mock/gpt-x", max_tokens=8, messages=X_CHAT)
     assert (completion.choices[0].message.content or "").startswith("Mock reply to:")
     assert len(fake_upstream.requests_to(UP_CHAT)) == 1  # no fallback to mock for an explicit target
-    async with Raw(gw) as raw:  # and an explicit provider must be one of the key's
-        assert_anthropic_error(await raw.messages(VK_A, "anthropic/claude-x"), 403, "permission_error", "anthropic")
-        assert_openai_error(await raw.chat(VK_A, "anthropic/claude-x"), 403, "permission_error", "anthropic")
+    async with gw.http(None) as raw:  # and an explicit provider must be one of the key's
+        assert_anthropic_error(await messages(raw, VK_A, "anthropic/claude-x"), 403, "permission_error", "anthropic")
+        assert_openai_error(await chat(raw, VK_A, "anthropic/claude-x"), 403, "permission_error", "anthropic")
     assert not fake_upstream.requests_to(UP_MESSAGES)
 
 
@@ -119,8 +116,8 @@ async def test_bare_model_goes_only_to_configs_that_allow_it(
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, provider_configs=configs)))
     async with gw.openai(api_key=VK_A) as client:
         for _ in range(10):
-            gpt = await client.chat.completions.create(model="gpt-x", max_tokens=8, messages=X)
-            claude = await client.chat.completions.create(model="claude-x", max_tokens=8, messages=X)
+            gpt = await client.chat.completions.create(model="gpt-x", max_tokens=8, messages=X_CHAT)
+            claude = await client.chat.completions.create(model="claude-x", max_tokens=8, messages=X_CHAT)
             assert gpt.choices[0].message.content == "from openai"
             assert claude.choices[0].message.content == "from anthropic"
     assert len(fake_upstream.requests_to(UP_CHAT)) == len(fake_upstream.requests_to(UP_MESSAGES)) == 10

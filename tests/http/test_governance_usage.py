@@ -16,6 +16,7 @@ from gateway.testing import (
     anthropic_message,
     anthropic_sse,
     anthropic_usage,
+    assert_anthropic_error,
     openai_completion,
     openai_sse,
     openai_usage,
@@ -28,11 +29,13 @@ from tests.http.governance_helpers import (
     UP_CHAT,
     UP_MESSAGES,
     VK_A,
-    Raw,
-    assert_anthropic_error,
+    X_CHAT,
+    X,
+    admin,
     bearer,
     budget,
     config,
+    messages,
     meters,
     providers,
     settled,
@@ -40,7 +43,6 @@ from tests.http.governance_helpers import (
     vk,
 )
 
-X = [{"role": "user", "content": "x"}]
 PRICES: dict[str, Any] = {
     CLAUDE: {  # explicit cache prices
         "input_cost_per_token": 1e-6,
@@ -84,8 +86,8 @@ async def test_cache_reads_and_writes_are_priced_on_their_own_at_every_level(
     assert message.usage.cache_read_input_tokens == 4000
     await settled(gw)
     assert_debited(gw, "anthropic", CACHED_COST)
-    async with Raw(gw) as raw:  # the admin view of the key's meters says the same
-        usage = (await raw.admin("GET", "/virtual-keys/vk-a/usage")).json()
+    async with gw.http(None) as raw:  # the admin view of the key's meters says the same
+        usage = (await admin(raw, "GET", "/virtual-keys/vk-a/usage")).json()
     rows = {row["meter"]: row for row in usage["meters"]}
     assert rows["budget:vk:vk-a:0"]["used"] == pytest.approx(CACHED_COST)
     assert rows["budget:vk:vk-a:0"]["limit"] == 100.0
@@ -122,7 +124,7 @@ async def test_openai_stream_is_debited_from_its_usage_chunk(
     fake_upstream.default(UP_CHAT, Reply.sse(openai_sse(("a", "b"), usage=OPENAI_CACHED)))
     gw = await everywhere(make_gateway, fake_upstream)
     async with gw.openai(api_key=VK_A) as client:
-        stream = await client.chat.completions.create(model=GPT, max_tokens=600, messages=X, stream=True)
+        stream = await client.chat.completions.create(model=GPT, max_tokens=600, messages=X_CHAT, stream=True)
         parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(parts) == "ab"
     await settled(gw)
@@ -148,9 +150,9 @@ async def test_a_failed_call_releases_its_reservation(make_gateway: MakeGateway,
     limit = {"token_max_limit": 100_000, "request_max_limit": 100}
     key = vk("vk-a", VK_A, budgets=[budget(0.01)], rate_limit=limit, provider_configs=providers("anthropic"))
     gw = await make_gateway(config(fake_upstream.url, key, pricing=PRICES))
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         for stream in (False, True, False):  # each reserves 4000 x 2e-6 = $0.008 of the $0.01: one at a time
-            assert (await raw.messages(VK_A, max_tokens=4000, stream=stream)).status == 500
+            assert (await messages(raw, VK_A, max_tokens=4000, stream=stream)).status == 500
         await settled(gw)
         assert used(gw, "budget:vk:vk-a:0") == 0 and meters(gw)["budget:vk:vk-a:0"].reserved == 0
         assert used(gw, "tokens:vk:vk-a") == 0 and meters(gw)["tokens:vk:vk-a"].reserved == 0
@@ -192,7 +194,7 @@ async def test_concurrent_calls_cannot_overspend_the_budget(
             await asyncio.sleep(0)
 
     watcher = asyncio.create_task(watch())
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         headers = bearer(VK_A)
         answers = await asyncio.gather(*(raw.post(MESSAGES, BODY.encode(), headers) for _ in range(CALLS)))
         await settled(gw)

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage
+from gateway.testing import (
+    FakeUpstream,
+    Reply,
+    anthropic_message,
+    anthropic_usage,
+    assert_anthropic_error,
+    assert_openai_error,
+)
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
     UP_MESSAGES,
     VK_A,
-    Raw,
     answer_everything,
-    assert_anthropic_error,
-    assert_openai_error,
     budget,
+    chat,
     config,
+    messages,
     meters,
     settled,
     use_clock,
@@ -35,18 +41,18 @@ async def test_request_limit_blocks_the_third_call_until_the_window_ends(
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, rate_limit=limit)))
     start = 1_700_000_040  # a multiple of 60
     clock = use_clock(gw, start + 30)
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
-        assert (await raw.messages(VK_A)).status == 200
-        assert_anthropic_error(await raw.messages(VK_A), 429, "rate_limit_error")
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
+        assert_anthropic_error(await messages(raw, VK_A), 429, "rate_limit_error")
         clock.now = start + 59.9  # still the same fixed window
-        denied = await raw.chat(VK_A)
+        denied = await chat(raw, VK_A)
         assert_openai_error(denied, 429, "rate_limit_error")
         assert denied.headers["retry-after"] == "1"
         clock.now = start + 60  # the next window
-        assert (await raw.messages(VK_A)).status == 200
-        assert (await raw.chat(VK_A)).status == 200
-        assert_anthropic_error(await raw.messages(VK_A), 429, "rate_limit_error")
+        assert (await messages(raw, VK_A)).status == 200
+        assert (await chat(raw, VK_A)).status == 200
+        assert_anthropic_error(await messages(raw, VK_A), 429, "rate_limit_error")
     assert len(fake_upstream.requests) == 4
 
 
@@ -56,14 +62,14 @@ async def test_token_limit_frees_up_in_the_next_window(make_gateway: MakeGateway
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, rate_limit=limit)))
     start = 1_700_000_100  # a multiple of 300
     clock = use_clock(gw, start + 10)
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        denied = await raw.messages(VK_A)
+        denied = await messages(raw, VK_A)
         assert_anthropic_error(denied, 429, "rate_limit_error", "token rate limit")
         assert denied.headers["retry-after"] == "290"
         clock.now = start + 300
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
 
 
 async def test_daily_budget_resets_a_day_after_the_keys_creation(
@@ -72,23 +78,23 @@ async def test_daily_budget_resets_a_day_after_the_keys_creation(
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(0.01, "1d")])))
     clock = use_clock(gw)  # starts at the real time: the key was created a moment ago
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error", "1d budget")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error", "1d budget")
         meter = meters(gw)["budget:vk:vk-a:0"]
         assert meter.window_end - meter.window_start == DAY
         assert meter.window_start <= clock.now < meter.window_end
         assert clock.now - meter.window_start < 60  # counted from the key's creation, not from midnight
         end = meter.window_end
         clock.now = end - 1
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error")
         clock.now = end
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error")  # spent again in the new day
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error")  # spent again in the new day
         clock.now = end + DAY + 5
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
     assert len(fake_upstream.requests) == 3
 
 
@@ -99,21 +105,21 @@ async def test_calendar_aligned_monthly_budget_resets_on_the_first_utc(
     monthly = budget(0.01, "1M", calendar_aligned=True)
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[monthly])))
     clock = use_clock(gw, utc("2031-01-31T12:00:00"))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error", "1M budget")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error", "1M budget")
         meter = meters(gw)["budget:vk:vk-a:0"]
         assert (meter.window_start, meter.window_end) == (utc("2031-01-01T00:00:00"), utc("2031-02-01T00:00:00"))
         clock.now = utc("2031-01-31T23:59:59")
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error")
         clock.now = utc("2031-02-01T00:00:00")
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
         assert (meter.window_start, meter.window_end) == (utc("2031-02-01T00:00:00"), utc("2031-03-01T00:00:00"))
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error")
         clock.now = utc("2031-03-01T00:00:01")  # February is short
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
     assert len(fake_upstream.requests) == 3
 
 
@@ -132,11 +138,11 @@ async def test_calendar_aligned_budgets_reset_at_utc_boundaries(
     team = {"id": "t-1", "budgets": [budget(0.01, duration, calendar_aligned=True)]}
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, team_id="t-1"), teams=[team]))
     clock = use_clock(gw, utc(spend))
-    async with Raw(gw) as raw:
-        assert (await raw.messages(VK_A)).status == 200
+    async with gw.http(None) as raw:
+        assert (await messages(raw, VK_A)).status == 200
         await settled(gw)
         clock.now = utc(last)
-        assert_anthropic_error(await raw.messages(VK_A), 402, "billing_error", f"{duration} budget of team 't-1'")
+        assert_anthropic_error(await messages(raw, VK_A), 402, "billing_error", f"{duration} budget of team 't-1'")
         clock.now = utc(first)
-        assert (await raw.messages(VK_A)).status == 200
+        assert (await messages(raw, VK_A)).status == 200
     assert len(fake_upstream.requests) == 2

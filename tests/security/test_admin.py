@@ -16,8 +16,8 @@ import pytest
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
-from gateway.testing import FakeUpstream
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
+from gateway.testing import FakeUpstream, assert_openai_error
+from gateway_plugins.governance.lifecycle import ADMIN_GUARD  # type: ignore[import-not-found]
 from tests.conftest import MakeGateway
 from tests.http.async_helpers import ROOT, free_port, read_log, reap, wait_healthy
 from tests.http.governance_helpers import (
@@ -28,10 +28,10 @@ from tests.http.governance_helpers import (
     UP_CHAT,
     VK_A,
     FakeClock,
-    Raw,
+    admin,
     answer_everything,
-    assert_openai_error,
     budget,
+    chat,
     config,
     providers,
     settled,
@@ -47,7 +47,7 @@ async def test_the_admin_token_is_taken_with_the_bearer_scheme_in_any_case(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, scheme: str
 ) -> None:
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)))
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         answer = await raw.request("GET", KEYS, headers={"Authorization": f"{scheme} {ADMIN}"})
         assert answer.status == 200, answer
         answer = await raw.request("GET", KEYS, headers={"Authorization": f"Basic {ADMIN}"})
@@ -60,14 +60,14 @@ async def test_failed_admin_logins_are_throttled_per_address(
     gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)))
     clock = FakeClock()
     gw.app[ADMIN_GUARD].set_clock(clock)
-    async with Raw(gw) as raw:
+    async with gw.http(None) as raw:
         for guess in range(10):
-            assert (await raw.admin("GET", "/virtual-keys", token=f"guess-{guess}")).status == 401
-        throttled = await raw.admin("GET", "/virtual-keys", token=ADMIN)  # even the right token now waits
+            assert (await admin(raw, "GET", "/virtual-keys", token=f"guess-{guess}")).status == 401
+        throttled = await admin(raw, "GET", "/virtual-keys", token=ADMIN)  # even the right token now waits
         assert_openai_error(throttled, 429, "rate_limit_error", "too many failed admin logins")
         assert 0 < float(throttled.headers["retry-after"]) <= 60
         clock.advance(61)
-        assert (await raw.admin("GET", "/virtual-keys", token=ADMIN)).status == 200
+        assert (await admin(raw, "GET", "/virtual-keys", token=ADMIN)).status == 200
 
 
 async def test_the_admin_api_answers_only_on_its_own_listener(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
@@ -132,15 +132,15 @@ async def test_calls_without_a_key_are_governed_as_the_default_key(
 ) -> None:
     answer_everything(fake_upstream)
     gw = await make_gateway(default_key_config(fake_upstream.url))
-    async with Raw(gw) as raw:
-        assert (await raw.chat(None)).status == 200  # spends the default key's budget
-        assert (await raw.chat("sk-not-a-virtual-key")).status == 200  # a client key is no virtual key
-        denied = await raw.chat(None, model="anthropic/claude-x")  # the default key allows only openai
+    async with gw.http(None) as raw:
+        assert (await chat(raw, None)).status == 200  # spends the default key's budget
+        assert (await chat(raw, "sk-not-a-virtual-key")).status == 200  # a client key is no virtual key
+        denied = await chat(raw, None, model="anthropic/claude-x")  # the default key allows only openai
         assert_openai_error(denied, 403, "permission_error", "vk-default")
         await settled(gw)
         assert used(gw, "budget:vk:vk-default:0") > 0
-        assert (await raw.admin("DELETE", "/virtual-keys/vk-default")).status == 204
-        gone = await raw.chat(None)  # fail closed: never let through ungoverned
+        assert (await admin(raw, "DELETE", "/virtual-keys/vk-default")).status == 204
+        gone = await chat(raw, None)  # fail closed: never let through ungoverned
         assert_openai_error(gone, 401, "authentication_error", "default virtual key")
     assert len(fake_upstream.requests_to(UP_CHAT)) == 2
 
@@ -149,8 +149,8 @@ async def test_requiring_a_key_wins_over_the_default_key(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     gw = await make_gateway(default_key_config(fake_upstream.url, enforce_auth_on_inference=True))
-    async with Raw(gw) as raw:
-        assert_openai_error(await raw.chat(None), 401, "authentication_error", "virtual key is required")
+    async with gw.http(None) as raw:
+        assert_openai_error(await chat(raw, None), 401, "authentication_error", "virtual key is required")
     assert fake_upstream.requests == []
 
 
