@@ -1,21 +1,23 @@
-"""Shared helpers for the OpenAI-dialect, CLI and config tests: raw HTTP calls and config builders."""
+"""Shared helpers for the OpenAI-dialect, CLI and config tests: request parts typed for the official SDK, provider
+config builders, and raw HTTP as an OpenAI client sends it (on the kit's client, `gateway.testing.Http`)."""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDictProxy
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallUnion,
+)
 
-from gateway.testing import SseEvent, parse_sse
-from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY
+from gateway.testing import Answer, Http, parse_sse
+from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
-USER_HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
-WEATHER_TOOL: dict[str, Any] = {
+USER_HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -25,76 +27,50 @@ WEATHER_TOOL: dict[str, Any] = {
 }
 
 
-@dataclass
-class RawReply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    # seconds after the request was sent at which each body piece arrived (streams)
-    arrivals: list[float] = field(default_factory=list)
+class BareHttp(Http):
+    """The kit's client without its default headers: a request carries only the headers given (no
+    anthropic-version, which turns GET /v1/models into the Anthropic shape, and no key)."""
 
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def events(self) -> list[SseEvent]:
-        return parse_sse(self.body)
-
-    def chunks(self) -> list[dict[str, Any]]:
-        """The JSON chunks of an OpenAI stream, without the final [DONE]."""
-        return [e.json() for e in self.events() if e.data != "[DONE]"]
+    def headers(self, key: Any = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return dict(extra or {})
 
 
-async def post_raw(
-    url: str,
-    body: bytes | dict[str, Any],
-    *,
-    headers: dict[str, str] | None = None,
-    content_type: str = "application/json",
-) -> RawReply:
-    """POST and read the whole answer, noting when each piece of the body arrived."""
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    sent_headers = {"Content-Type": content_type, "Authorization": f"Bearer {CLIENT_KEY}", **(headers or {})}
-    async with aiohttp.ClientSession() as session:
-        start = time.monotonic()
-        async with session.post(url, data=data, headers=sent_headers) as resp:
-            pieces: list[bytes] = []
-            arrivals: list[float] = []
-            async for piece in resp.content.iter_any():
-                pieces.append(piece)
-                arrivals.append(time.monotonic() - start)
-            return RawReply(resp.status, resp.headers, b"".join(pieces), arrivals)
+async def post_openai(url: str, body: bytes | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Answer:
+    """One POST with the client key as Authorization: Bearer, as the OpenAI SDK sends it (`headers` add to the
+    kit's defaults: JSON, and an anthropic-version that OpenAI routes ignore)."""
+    async with Http(url, bearer=True) as http:
+        return await http.post("", body, headers)
 
 
-async def get_raw(url: str, headers: dict[str, str] | None = None) -> RawReply:
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers or {}) as resp:
-        return RawReply(resp.status, resp.headers, await resp.read())
+async def get_bare(url: str, headers: Mapping[str, str] | None = None) -> Answer:
+    """One GET with exactly `headers` (no anthropic-version, no key unless given)."""
+    async with BareHttp(url) as http:
+        return await http.get("", headers)
+
+
+def function_calls(
+    calls: Sequence[ChatCompletionMessageToolCallUnion] | None,
+) -> list[ChatCompletionMessageFunctionToolCall]:
+    """A completion's tool calls, each asserted to be a function call (the SDK also types custom tool calls)."""
+    assert calls is not None
+    functions = [call for call in calls if isinstance(call, ChatCompletionMessageFunctionToolCall)]
+    assert len(functions) == len(calls), calls
+    return functions
 
 
 def openai_provider(url: str, **extra: Any) -> dict[str, Any]:
     """An `openai` provider entry pointed at `url`; `extra` merges over it (keys, options, network_config...)."""
-    entry: dict[str, Any] = {"keys": [{"name": "o", "value": OPENAI_KEY}], "network_config": {"base_url": url}}
-    network = extra.pop("network_config", {})
-    entry["network_config"].update(network)
-    entry.update(extra)
-    return entry
+    return _provider({"name": "o", "value": OPENAI_KEY}, url, extra)
 
 
 def anthropic_provider(url: str, **extra: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"keys": [{"name": "a", "value": ANTHROPIC_KEY}], "network_config": {"base_url": url}}
-    network = extra.pop("network_config", {})
-    entry["network_config"].update(network)
-    entry.update(extra)
-    return entry
+    """The same for an `anthropic` provider."""
+    return _provider({"name": "a", "value": ANTHROPIC_KEY}, url, extra)
 
 
-def error_of(reply: RawReply) -> dict[str, Any]:
-    """The OpenAI error object of a raw reply, checked for its full shape."""
-    body = reply.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) >= {"message", "type", "param", "code"}, error
-    assert isinstance(error["message"], str) and error["message"]
-    return error
+def _provider(key: dict[str, str], url: str, extra: dict[str, Any]) -> dict[str, Any]:
+    network = {"base_url": url, **extra.pop("network_config", {})}
+    return {"keys": [key], "network_config": network, **extra}
 
 
 def without_usage_chunk(frames: Sequence[bytes]) -> list[bytes]:

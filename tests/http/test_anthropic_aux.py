@@ -10,20 +10,11 @@ from typing import Any
 import aiohttp
 import anthropic
 import pytest
+from anthropic.types import MessageParam, ToolResultBlockParam
 
-from gateway.testing import FakeUpstream, Reply
+from gateway.testing import FakeUpstream, Reply, check_stream_grammar, post_once
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.http.anthropic_helpers import (
-    COUNT,
-    GPT,
-    HI,
-    MESSAGES,
-    TIME_TOOL,
-    WEATHER_TOOL,
-    check_stream_grammar,
-    post_raw,
-    sent,
-)
+from tests.http.anthropic_helpers import COUNT, GPT, GW_MESSAGES, HI, MESSAGES, TIME_TOOL, WEATHER_TOOL, sent
 
 CLAUDE_MODELS = [f"claude-test-{i:02d}" for i in range(25)]
 GPT_MODELS = ["gpt-x", "gpt-y"]
@@ -89,7 +80,7 @@ async def test_count_tokens_local_estimate(gateway: Gateway, fake_upstream: Fake
 
 
 async def test_count_tokens_raw_body_without_max_tokens(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": GPT, "messages": HI}, path="/anthropic/v1/messages/count_tokens")
+    reply = await post_once(gateway.url + "/anthropic/v1/messages/count_tokens", {"model": GPT, "messages": HI})
     assert reply.status == 200, reply.body
     body = reply.json()
     assert list(body) == ["input_tokens"]
@@ -193,10 +184,10 @@ async def test_mock_create_text(gateway: Gateway, fake_upstream: FakeUpstream) -
 
 
 async def test_mock_stream_matches_create(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    messages = [{"role": "user", "content": "stream please"}]
+    messages: list[MessageParam] = [{"role": "user", "content": "stream please"}]
     async with gateway.anthropic() as client:
-        created = await client.messages.create(model=MOCK, max_tokens=64, messages=messages)  # type: ignore[arg-type]
-        async with client.messages.stream(model=MOCK, max_tokens=64, messages=messages) as stream:  # type: ignore[arg-type]
+        created = await client.messages.create(model=MOCK, max_tokens=64, messages=messages)
+        async with client.messages.stream(model=MOCK, max_tokens=64, messages=messages) as stream:
             pieces = [t async for t in stream.text_stream]
             final = await stream.get_final_message()
     assert len(pieces) > 1
@@ -207,7 +198,9 @@ async def test_mock_stream_matches_create(gateway: Gateway, fake_upstream: FakeU
 
 
 async def test_mock_stream_raw_grammar(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": MOCK, "max_tokens": 64, "messages": HI, "stream": True})
+    reply = await post_once(
+        gateway.url + GW_MESSAGES, {"model": MOCK, "max_tokens": 64, "messages": HI, "stream": True}
+    )
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"].startswith("text/event-stream")
     blocks = check_stream_grammar(reply.events())
@@ -215,7 +208,7 @@ async def test_mock_stream_raw_grammar(gateway: Gateway, fake_upstream: FakeUpst
 
 
 async def test_mock_tool_use_then_text_after_tool_result(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    question: dict[str, Any] = {"role": "user", "content": "weather?"}
+    question: MessageParam = {"role": "user", "content": "weather?"}
     async with gateway.anthropic() as client:
         first = await client.messages.create(
             model=MOCK, max_tokens=64, messages=[question], tools=[WEATHER_TOOL, TIME_TOOL]
@@ -225,8 +218,8 @@ async def test_mock_tool_use_then_text_after_tool_result(gateway: Gateway, fake_
         assert tool_use.type == "tool_use"
         assert tool_use.name == "get_weather"
         assert isinstance(tool_use.input, dict)
-        result = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
-        history: list[Any] = [
+        result: ToolResultBlockParam = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
+        history: list[MessageParam] = [
             question,
             {"role": "assistant", "content": first.content},
             {"role": "user", "content": [result]},

@@ -12,18 +12,9 @@ import anthropic
 import httpx2
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion
+from gateway.testing import FakeUpstream, Reply, anthropic_message, assert_anthropic_error, openai_completion, post_once
 from tests.conftest import Gateway
-from tests.http.anthropic_helpers import (
-    CHAT,
-    CLAUDE,
-    GPT,
-    HI,
-    MESSAGES,
-    RAW_HEADERS,
-    assert_anthropic_error,
-    post_raw,
-)
+from tests.http.anthropic_helpers import CHAT, CLAUDE, GPT, GW_MESSAGES, HI, MESSAGES
 
 # 401/402/403 from an upstream refuse the key, not the client: see tests/http/test_resilience.py (502).
 STATUS_MATRIX = [
@@ -157,59 +148,56 @@ async def test_retry_after_header_reaches_client(gateway: Gateway, fake_upstream
 
 
 async def test_validation_missing_max_tokens(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": CLAUDE, "messages": HI})
-    body = assert_anthropic_error(reply, 400, "invalid_request_error")
-    assert "max_tokens" in body["error"]["message"]
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": CLAUDE, "messages": HI})
+    assert_anthropic_error(reply, 400, "invalid_request_error", "max_tokens")
     assert fake_upstream.requests == []
 
 
 async def test_validation_missing_max_tokens_openai_route_target(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": GPT, "messages": HI, "stream": True})
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": GPT, "messages": HI, "stream": True})
     assert_anthropic_error(reply, 400, "invalid_request_error")
     assert fake_upstream.requests == []
 
 
 async def test_validation_bad_json(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, b'{"model": "claude-x", "max_tokens": 16, "messages": [')
+    reply = await post_once(gateway.url + GW_MESSAGES, b'{"model": "claude-x", "max_tokens": 16, "messages": [')
     assert_anthropic_error(reply, 400, "invalid_request_error")
     assert fake_upstream.requests == []
 
 
 async def test_validation_wrong_type_field(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": "many", "messages": HI})
-    body = assert_anthropic_error(reply, 400, "invalid_request_error")
-    assert "max_tokens" in body["error"]["message"]
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": CLAUDE, "max_tokens": "many", "messages": HI})
+    assert_anthropic_error(reply, 400, "invalid_request_error", "max_tokens")
     assert fake_upstream.requests == []
 
 
 async def test_validation_wrong_content_type(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    headers = {**RAW_HEADERS, "content-type": "text/plain"}
-    reply = await post_raw(gateway, b"model=claude-x&max_tokens=16", headers=headers)
+    reply = await post_once(gateway.url + GW_MESSAGES, b"model=claude-x&max_tokens=16", {"Content-Type": "text/plain"})
     assert_anthropic_error(reply, 400, "invalid_request_error")
     assert fake_upstream.requests == []
 
 
 async def test_validation_empty_body(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, b"")
+    reply = await post_once(gateway.url + GW_MESSAGES, b"")
     assert_anthropic_error(reply, 400, "invalid_request_error")
     assert fake_upstream.requests == []
 
 
 async def test_validation_deeply_nested_json(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, b"[" * 5000 + b"]" * 5000)
+    reply = await post_once(gateway.url + GW_MESSAGES, b"[" * 5000 + b"]" * 5000)
     assert_anthropic_error(reply, 400, "invalid_request_error")
 
 
 async def test_validation_deeply_nested_inside_valid_request(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     nested = b"[" * 5000 + b"]" * 5000
     body = b'{"model": "openai/gpt-x", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}], "metadata": '
-    reply = await post_raw(gateway, body + nested + b"}")
+    reply = await post_once(gateway.url + GW_MESSAGES, body + nested + b"}")
     assert reply.status == 400, reply.body
     assert reply.json()["type"] == "error"
 
 
 async def test_validation_empty_messages(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": 16, "messages": []})
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": []})
     assert_anthropic_error(reply, 400, "invalid_request_error")
     assert fake_upstream.requests == []
 
@@ -235,7 +223,6 @@ async def test_upstream_invalid_json_is_not_relayed_as_200(gateway: Gateway, fak
 
 async def test_stream_error_status_is_anthropic_shape(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.error(404, "not_found_error", "no such model", dialect="anthropic"))
-    reply = await post_raw(gateway, {**VALID, "stream": True})
-    body = assert_anthropic_error(reply, 404, "not_found_error")
-    assert body["error"]["message"] == "no such model"
+    reply = await post_once(gateway.url + GW_MESSAGES, {**VALID, "stream": True})
+    assert assert_anthropic_error(reply, 404, "not_found_error") == "no such model"
     assert b"event:" not in reply.body  # the stream was never opened

@@ -6,10 +6,10 @@ api-spec section 8 cases 2, 3, 4, 34 and the Done-when list against `claude-...`
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types import MessageParam, ToolResultBlockParam
 
 from gateway.testing import (
     FakeUpstream,
@@ -18,20 +18,13 @@ from gateway.testing import (
     anthropic_message,
     anthropic_sse,
     anthropic_usage,
+    assert_anthropic_error,
     openai_completion,
+    post_once,
 )
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
-from tests.http.anthropic_helpers import (
-    CHAT,
-    CLAUDE,
-    GPT,
-    HI,
-    MESSAGES,
-    WEATHER_TOOL,
-    assert_anthropic_error,
-    post_raw,
-    sent,
-)
+from tests.http.anthropic_helpers import CHAT, CLAUDE, GPT, GW_MESSAGES, HI, MESSAGES, WEATHER_TOOL, sent
+from tests.http.openai_helpers import BareHttp
 
 SDK_VERSION_HEADER = "2026-10-21"  # what anthropic 2.14 sends as anthropic-version
 
@@ -60,7 +53,7 @@ async def test_passthrough_request_bytes_untouched_for_bare_model(
         b'{ "model" : "claude-x", "max_tokens": 32,\n "messages": [{"role": "user", "content": "hi \\u00e9"}],'
         b' "some_new_param": {"x": [true, null]}, "temperature": 0.25 }'
     )
-    reply = await post_raw(gateway, body)
+    reply = await post_once(gateway.url + GW_MESSAGES, body)
     assert reply.status == 200, reply.body
     assert fake_upstream.requests_to(MESSAGES)[0].body == body
 
@@ -74,7 +67,7 @@ async def test_passthrough_prefixed_model_rewritten_only(gateway: Gateway, fake_
         "some_new_param": {"keep": "me"},
         "metadata": {"user_id": "u-1"},
     }
-    reply = await post_raw(gateway, request)
+    reply = await post_once(gateway.url + GW_MESSAGES, request)
     assert reply.status == 200, reply.body
     assert sent(fake_upstream, MESSAGES) == {**request, "model": "claude-x"}
 
@@ -86,8 +79,8 @@ async def test_both_paths_behave_the_same(gateway: Gateway, fake_upstream: FakeU
     fake_upstream.script(CHAT, Reply.json(openai_completion("same too")))
     anthropic_req = {"model": CLAUDE, "max_tokens": 16, "messages": HI}  # bare: Claude Code's form
     openai_req = {"model": GPT, "max_tokens": 16, "messages": HI}
-    relayed = await post_raw(gateway, anthropic_req, path=path)
-    translated = await post_raw(gateway, openai_req, path=path)
+    relayed = await post_once(gateway.url + path, anthropic_req)
+    translated = await post_once(gateway.url + path, openai_req)
     assert relayed.status == 200, relayed.body
     assert relayed.json() == upstream
     assert sent(fake_upstream, MESSAGES) == anthropic_req
@@ -108,7 +101,7 @@ async def test_sdk_at_root_base_url_with_beta_query(gateway: Gateway, fake_upstr
     assert message.content[0].text == "root ok"  # type: ignore[union-attr]
     request = fake_upstream.requests_to(MESSAGES)[0]
     assert request.query == {}
-    assert request.json["model"] == CLAUDE  # type: ignore[index]
+    assert request.json["model"] == CLAUDE
 
 
 async def test_auth_bearer_from_sdk_accepted_when_enforced(
@@ -127,7 +120,9 @@ async def test_auth_bearer_from_sdk_accepted_when_enforced(
 async def test_auth_x_api_key_accepted_when_enforced(fake_upstream: FakeUpstream, make_gateway: MakeGateway) -> None:
     gateway = await make_gateway(upstream_config(fake_upstream.url, enforce_auth_on_inference=True))
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message("authed")))
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": 16, "messages": HI})  # 1.x: X-Api-Key
+    reply = await post_once(
+        gateway.url + GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": HI}
+    )  # 1.x: X-Api-Key
     assert reply.status == 200, reply.body
     assert reply.json()["content"][0]["text"] == "authed"
     assert fake_upstream.requests_to(MESSAGES)[0].headers["x-api-key"] == ANTHROPIC_KEY
@@ -147,8 +142,7 @@ async def test_auth_x_api_key_via_sdk_default_headers(fake_upstream: FakeUpstrea
 
 async def test_auth_missing_key_is_401_when_enforced(fake_upstream: FakeUpstream, make_gateway: MakeGateway) -> None:
     gateway = await make_gateway(upstream_config(fake_upstream.url, enforce_auth_on_inference=True))
-    headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, headers=headers)
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, key=None)
     assert_anthropic_error(reply, 401, "authentication_error")
     assert fake_upstream.requests == []
 
@@ -168,8 +162,7 @@ async def test_auth_missing_key_sdk_raises_authentication_error(
 
 async def test_auth_missing_key_allowed_when_not_enforced(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message("anon")))
-    headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, headers=headers)
+    reply = await post_once(gateway.url + GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, key=None)
     assert reply.status == 200, reply.body
     assert fake_upstream.requests_to(MESSAGES)[0].headers["x-api-key"] == ANTHROPIC_KEY
 
@@ -207,8 +200,9 @@ async def test_anthropic_headers_not_sent_to_openai(gateway: Gateway, fake_upstr
 
 async def test_version_default_when_client_sends_none(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message()))
-    headers = {"content-type": "application/json", "x-api-key": CLIENT_KEY}
-    reply = await post_raw(gateway, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, headers=headers)
+    headers = {"Content-Type": "application/json", "x-api-key": CLIENT_KEY}  # and no anthropic-version
+    async with BareHttp(gateway.url) as http:
+        reply = await http.post(GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, headers)
     assert reply.status == 200, reply.body
     assert fake_upstream.requests_to(MESSAGES)[0].headers["anthropic-version"]  # the real API requires one
 
@@ -235,14 +229,14 @@ async def test_tool_roundtrip_with_anthropic_upstream(gateway: Gateway, fake_ups
         Reply.json(anthropic_message("Checking.", tool_uses=[tool])),
         Reply.json(anthropic_message("It is sunny in Paris.")),
     )
-    question: dict[str, Any] = {"role": "user", "content": "Weather in Paris?"}
+    question: MessageParam = {"role": "user", "content": "Weather in Paris?"}
     async with gateway.anthropic() as client:
         first = await client.messages.create(model=CLAUDE, max_tokens=64, messages=[question], tools=[WEATHER_TOOL])
         assert first.stop_reason == "tool_use"
         tool_use = first.content[1]
         assert tool_use.type == "tool_use" and tool_use.input == {"city": "Paris"}
-        result = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny, 24C"}
-        history: list[Any] = [
+        result: ToolResultBlockParam = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny, 24C"}
+        history: list[MessageParam] = [
             question,
             {"role": "assistant", "content": first.content},
             {"role": "user", "content": [result]},

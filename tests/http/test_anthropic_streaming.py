@@ -20,24 +20,25 @@ from gateway.testing import (
     anthropic_error_frame,
     anthropic_frame,
     anthropic_sse,
+    check_stream_grammar,
     openai_error_frame,
     openai_frame,
     openai_sse,
     openai_usage,
+    post_once,
 )
 from tests.conftest import Gateway
 from tests.http.anthropic_helpers import (
     CHAT,
     CLAUDE,
     GPT,
+    GW_MESSAGES,
     HI,
     MESSAGES,
     TIME_TOOL,
     WEATHER_TOOL,
-    check_stream_grammar,
     deltas,
     named,
-    post_raw,
 )
 
 
@@ -70,7 +71,7 @@ async def test_stream_text_stream_and_final_usage(gateway: Gateway, fake_upstrea
 async def test_stream_event_order_and_event_lines(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = openai_sse(("Hi", " you"), tool_calls=[ToolUse("call_1", "get_weather", {"city": "Paris"})])
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request(tools=[WEATHER_TOOL]))
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request(tools=[WEATHER_TOOL]))
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"].startswith("text/event-stream")
     assert reply.headers["request-id"]
@@ -146,7 +147,7 @@ async def test_stream_parallel_tools_interleaved_fragments(gateway: Gateway, fak
         OPENAI_DONE,
     ]
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request(tools=[WEATHER_TOOL, TIME_TOOL]))
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request(tools=[WEATHER_TOOL, TIME_TOOL]))
     events = reply.events()
     blocks = check_stream_grammar(events)
     assert [(b["type"], b["id"], b["name"]) for b in blocks] == [
@@ -160,7 +161,7 @@ async def test_stream_parallel_tools_interleaved_fragments(gateway: Gateway, fak
 async def test_stream_text_then_tool(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = openai_sse(("Let me ", "check."), tool_calls=[ToolUse("call_t", "get_weather", {"city": "Kyiv"})])
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request(tools=[WEATHER_TOOL]))
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request(tools=[WEATHER_TOOL]))
     events = reply.events()
     blocks = check_stream_grammar(events)  # also: block 0 stopped before block 1 starts
     assert [b["type"] for b in blocks] == ["text", "tool_use"]
@@ -175,7 +176,7 @@ async def test_stream_usage_chunk_after_finish_reason(gateway: Gateway, fake_ups
     usage = openai_usage(120, 17, cached_tokens=20)
     frames = openai_sse(("ok",), usage=usage, usage_in_separate_chunk=True)  # finish chunk, then usage chunk
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request())
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request())
     events = reply.events()
     check_stream_grammar(events)
     [message_delta] = named(events, "message_delta")
@@ -207,7 +208,7 @@ async def test_stream_stop_reason_mapping(
 
 async def test_stream_upstream_eof_without_done(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.sse(openai_sse(("no ", "done"), done=False)))
-    reply = await post_raw(gateway, stream_request())
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request())
     events = reply.events()
     check_stream_grammar(events)
     assert [e.event for e in events[-2:]] == ["message_delta", "message_stop"]
@@ -240,7 +241,7 @@ async def test_stream_reasoning_becomes_thinking_block_first(gateway: Gateway, f
 async def test_stream_reasoning_raw_blocks(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = openai_sse(("A",), reasoning_chunks=("hmm",), reasoning_key="reasoning")  # OpenRouter spelling
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request())
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request())
     events = reply.events()
     blocks = check_stream_grammar(events)
     assert [b["type"] for b in blocks] == ["thinking", "text"]
@@ -254,7 +255,7 @@ def midstream_error_frames() -> list[bytes]:
 
 async def test_stream_midstream_error_chunk_raw(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.sse(midstream_error_frames()))
-    reply = await post_raw(gateway, stream_request())
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request())
     assert reply.status == 200
     events = reply.events()
     assert events[0].event == "message_start"
@@ -280,7 +281,7 @@ async def test_stream_midstream_error_chunk_sdk_raises(gateway: Gateway, fake_up
 
 async def test_stream_dropped_connection_raw(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.sse(openai_sse(("a", "b", "c")), close_after=3))
-    reply = await post_raw(gateway, stream_request())
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request())
     events = reply.events()
     assert events[0].event == "message_start"
     assert events[-1].event == "error"
@@ -303,7 +304,7 @@ async def test_stream_passthrough_relays_pings_and_unknown_events(
     comment = b": upstream keepalive\n\n"
     frames = anthropic_sse(("Hel", "lo"), extra_frames=[unknown, comment])
     fake_upstream.script(MESSAGES, Reply.sse(frames))
-    reply = await post_raw(gateway, stream_request(CLAUDE))
+    reply = await post_once(gateway.url + GW_MESSAGES, stream_request(CLAUDE))
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/event-stream")
     body = reply.body.replace(b": keepalive\n\n", b"")  # the gateway's own keep-alives, if any, are fine

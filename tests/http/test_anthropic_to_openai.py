@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from anthropic.types import MessageParam, ToolChoiceParam, ToolParam, ToolResultBlockParam
 
 from gateway.testing import FakeUpstream, Reply, ToolUse, openai_completion, openai_sse, openai_usage
 from tests.conftest import Gateway
@@ -129,7 +130,7 @@ async def test_images_base64_and_url_become_image_url_parts(gateway: Gateway, fa
     ids=["auto", "any", "tool", "none"],
 )
 async def test_tools_definition_and_choice_mapping(
-    gateway: Gateway, fake_upstream: FakeUpstream, choice: dict[str, Any], expected: object
+    gateway: Gateway, fake_upstream: FakeUpstream, choice: ToolChoiceParam, expected: object
 ) -> None:
     fake_upstream.script(CHAT, Reply.json(openai_completion()))
     async with gateway.anthropic() as client:
@@ -138,7 +139,7 @@ async def test_tools_definition_and_choice_mapping(
             max_tokens=16,
             messages=HI,
             tools=[WEATHER_TOOL, TIME_TOOL],
-            tool_choice=choice,  # type: ignore[arg-type]
+            tool_choice=choice,
         )
     body = sent(fake_upstream, CHAT)
     assert body["tools"][0] == {
@@ -193,7 +194,7 @@ async def test_tool_use_response_stop_with_tool_calls_is_tool_use(
 
 async def test_tool_roundtrip_history_translated(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.json(openai_completion("Paris 20C, Oslo 5C")))
-    history: list[Any] = [
+    history: list[MessageParam] = [
         {"role": "user", "content": "Weather in Paris and Oslo?"},
         {
             "role": "assistant",
@@ -237,18 +238,18 @@ async def test_tool_roundtrip_full_with_openai_upstream(gateway: Gateway, fake_u
         Reply.json(openai_completion(None, tool_calls=[call])),
         Reply.json(openai_completion("Sunny in Rome.")),
     )
-    question = {"role": "user", "content": "Weather in Rome?"}
+    question: MessageParam = {"role": "user", "content": "Weather in Rome?"}
     async with gateway.anthropic() as client:
         first = await client.messages.create(model=GPT, max_tokens=64, messages=[question], tools=[WEATHER_TOOL])
         assert first.stop_reason == "tool_use"
         tool_use = first.content[-1]
         assert tool_use.type == "tool_use"
-        result = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
+        result: ToolResultBlockParam = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
         second = await client.messages.create(
             model=GPT,
             max_tokens=64,
             tools=[WEATHER_TOOL],
-            messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],  # type: ignore[list-item]
+            messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],
         )
     assert second.stop_reason == "end_turn"
     assert second.content[0].text == "Sunny in Rome."  # type: ignore[union-attr]
@@ -261,7 +262,7 @@ async def test_tool_roundtrip_full_with_openai_upstream(gateway: Gateway, fake_u
 
 async def test_tool_result_error_and_content_blocks(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.json(openai_completion("Sorry.")))
-    history: list[Any] = [
+    history: list[MessageParam] = [
         {"role": "user", "content": "Draw the chart."},
         {
             "role": "assistant",
@@ -282,7 +283,7 @@ async def test_tool_result_error_and_content_blocks(gateway: Gateway, fake_upstr
             ],
         },
     ]
-    chart = {"name": "chart", "input_schema": {"type": "object", "properties": {}}}
+    chart: ToolParam = {"name": "chart", "input_schema": {"type": "object", "properties": {}}}
     async with gateway.anthropic() as client:
         message = await client.messages.create(model=GPT, max_tokens=64, messages=history, tools=[chart])
     assert message.content[0].text == "Sorry."  # type: ignore[union-attr]
@@ -367,7 +368,7 @@ async def test_thinking_output_config_effort_passed_through(gateway: Gateway, fa
 
 async def test_thinking_unsigned_blocks_not_sent_upstream(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.json(openai_completion("again")))
-    history: list[Any] = [
+    history: list[MessageParam] = [
         {"role": "user", "content": "first"},
         {
             "role": "assistant",

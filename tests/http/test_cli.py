@@ -103,7 +103,8 @@ async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> d
             try:
                 async with session.get(url + "/health") as resp:
                     if resp.status == 200:
-                        return await resp.json()  # type: ignore[no-any-return]
+                        health: dict[str, Any] = await resp.json()
+                        return health
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.1)

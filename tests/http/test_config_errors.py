@@ -13,7 +13,8 @@ from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
 from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion, openai_sse
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, MakeGateway, upstream_config
-from tests.http.openai_helpers import USER_HI, anthropic_provider, openai_provider, post_raw
+from tests.http.anthropic_helpers import HI
+from tests.http.openai_helpers import USER_HI, anthropic_provider, openai_provider, post_openai
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/v1/messages"
@@ -162,7 +163,7 @@ async def test_config_custom_openai_provider_serves_anthropic_clients(
         message = await client.messages.create(
             model="vllm/meta-llama/Llama-3.1-8B-Instruct",
             max_tokens=33,
-            messages=USER_HI,  # type: ignore[arg-type]
+            messages=HI,
         )
     assert message.content[0].text == "hello"  # type: ignore[union-attr]
     sent = fake_upstream.requests_to(CHAT)[0].json
@@ -183,7 +184,7 @@ async def test_config_max_tokens_field(
     gw = await make_gateway({"providers": {"openai": openai_provider(fake_upstream.url, options=options)}})
     fake_upstream.script(CHAT, Reply.json(openai_completion()))
     async with gw.anthropic() as client:
-        await client.messages.create(model="openai/gpt-x", max_tokens=99, messages=USER_HI)  # type: ignore[arg-type]
+        await client.messages.create(model="openai/gpt-x", max_tokens=99, messages=HI)
     sent = fake_upstream.requests_to(CHAT)[0].json
     assert sent[expected] == 99
     assert absent not in sent
@@ -217,7 +218,7 @@ async def _burst(url: str, model: str, count: int) -> list[int]:
     body = {"model": model, "messages": USER_HI}
     statuses: list[int] = []
     for start in range(0, count, 50):
-        replies = await asyncio.gather(*(post_raw(url + CHAT, body) for _ in range(min(50, count - start))))
+        replies = await asyncio.gather(*(post_openai(url + CHAT, body) for _ in range(min(50, count - start))))
         statuses.extend(r.status for r in replies)
     return statuses
 
@@ -249,7 +250,7 @@ async def test_keys_restricted_by_models(fake_upstream: FakeUpstream, make_gatew
         ("gpt-a", "Bearer key-a"),
         ("gpt-b", "Bearer key-b"),
     }
-    reply = await post_raw(gw.url + CHAT, {"model": "openai/gpt-c", "messages": USER_HI})
+    reply = await post_openai(gw.url + CHAT, {"model": "openai/gpt-c", "messages": USER_HI})
     assert reply.status == 400
     assert "gpt-c" in reply.json()["error"]["message"]
     assert len(fake_upstream.requests_to(CHAT)) == 40

@@ -7,14 +7,9 @@ from typing import Any
 import openai
 import pytest
 
-from gateway.testing import (
-    FakeUpstream,
-    Reply,
-    anthropic_error_frame,
-    anthropic_sse,
-)
+from gateway.testing import FakeUpstream, Reply, anthropic_error_frame, anthropic_sse, openai_error_of
 from tests.conftest import Gateway
-from tests.http.openai_helpers import USER_HI, error_of, post_raw
+from tests.http.openai_helpers import USER_HI, post_openai
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
@@ -62,11 +57,11 @@ async def test_error_anthropic_status_raw_shape(
     client_status: int,
 ) -> None:
     fake_upstream.script(MESSAGES, Reply.error(status, kind, "nope", dialect="anthropic"))
-    reply = await post_raw(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI})
+    reply = await post_openai(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI})
     assert reply.status == client_status
     assert reply.headers["content-type"].startswith("application/json")
     assert reply.headers["x-request-id"]
-    error = error_of(reply)
+    error = openai_error_of(reply)
     assert error["message"] == "nope"
     assert isinstance(error["type"], str) and error["type"]
 
@@ -115,7 +110,7 @@ async def test_error_midstream_dropped_connection_raises(gateway: Gateway, fake_
 async def test_error_midstream_raw_frame_shape(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = [*anthropic_sse(("Hel",))[:3], anthropic_error_frame("api_error", "boom")]
     fake_upstream.script(MESSAGES, Reply.sse(frames))
-    reply = await post_raw(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI, "stream": True})
+    reply = await post_openai(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI, "stream": True})
     assert reply.status == 200
     last = reply.events()[-1]
     assert last.data != "[DONE]"
@@ -134,10 +129,10 @@ async def test_error_midstream_raw_frame_shape(gateway: Gateway, fake_upstream: 
     ],
 )
 async def test_validation_bad_json_is_400(gateway: Gateway, fake_upstream: FakeUpstream, body: bytes) -> None:
-    reply = await post_raw(gateway.url + CHAT, body)
+    reply = await post_openai(gateway.url + CHAT, body)
     assert reply.status == 400
     assert reply.headers["x-request-id"]
-    assert error_of(reply)["type"] == "invalid_request_error"
+    assert openai_error_of(reply)["type"] == "invalid_request_error"
     assert fake_upstream.requests == []
 
 
@@ -167,18 +162,20 @@ async def test_validation_bad_json_is_400(gateway: Gateway, fake_upstream: FakeU
 async def test_validation_wrong_types_name_the_path(
     gateway: Gateway, fake_upstream: FakeUpstream, body: dict[str, Any], path: str
 ) -> None:
-    reply = await post_raw(gateway.url + CHAT, body)
+    reply = await post_openai(gateway.url + CHAT, body)
     assert reply.status == 400, reply.body
-    error = error_of(reply)
+    error = openai_error_of(reply)
     assert error["type"] == "invalid_request_error"
     assert error["param"] == path or path in error["message"], error
     assert fake_upstream.requests == []
 
 
 async def test_validation_wrong_content_type_is_400(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    reply = await post_raw(gateway.url + CHAT, b"model=openai/gpt-x", content_type="application/x-www-form-urlencoded")
+    reply = await post_openai(
+        gateway.url + CHAT, b"model=openai/gpt-x", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert reply.status == 400
-    assert error_of(reply)["type"] == "invalid_request_error"
+    assert openai_error_of(reply)["type"] == "invalid_request_error"
     assert fake_upstream.requests == []
 
 
@@ -192,7 +189,7 @@ async def test_validation_sdk_sees_bad_request(gateway: Gateway, fake_upstream: 
 
 
 async def test_error_unknown_route_in_openai_shape(gateway: Gateway) -> None:
-    reply = await post_raw(gateway.url + "/v1/chat/complete", {"model": "x"})
+    reply = await post_openai(gateway.url + "/v1/chat/complete", {"model": "x"})
     assert reply.status == 404
     assert reply.headers["x-request-id"]
-    assert error_of(reply)
+    assert openai_error_of(reply)

@@ -10,7 +10,14 @@ import pytest
 
 from gateway.testing import FakeUpstream
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
-from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, anthropic_provider, get_raw, openai_provider
+from tests.http.openai_helpers import (
+    USER_HI,
+    WEATHER_TOOL,
+    anthropic_provider,
+    function_calls,
+    get_bare,
+    openai_provider,
+)
 
 LISTED_IDS = {"anthropic/claude-x", "openai/gpt-x", "openai/gpt-y", "mock/mock-claude", "mock/mock-gpt"}
 
@@ -51,7 +58,7 @@ async def test_models_list_openai_shape(listing_gateway: Gateway, fake_upstream:
 
 
 async def test_models_list_raw_is_object_list(listing_gateway: Gateway) -> None:
-    reply = await get_raw(listing_gateway.url + "/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"})
+    reply = await get_bare(listing_gateway.url + "/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"})
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("application/json")
     body = reply.json()
@@ -61,7 +68,7 @@ async def test_models_list_raw_is_object_list(listing_gateway: Gateway) -> None:
 
 
 async def test_models_list_openai_route_lists_bare_openai_models(listing_gateway: Gateway) -> None:
-    reply = await get_raw(listing_gateway.url + "/openai/v1/models")
+    reply = await get_bare(listing_gateway.url + "/openai/v1/models")
     assert reply.status == 200
     ids = {m["id"] for m in reply.json()["data"]}
     assert {"gpt-x", "gpt-y"} <= ids
@@ -70,7 +77,7 @@ async def test_models_list_openai_route_lists_bare_openai_models(listing_gateway
 
 
 async def test_models_list_anthropic_version_gives_anthropic_shape(listing_gateway: Gateway) -> None:
-    reply = await get_raw(listing_gateway.url + "/v1/models", {"anthropic-version": "2023-06-01"})
+    reply = await get_bare(listing_gateway.url + "/v1/models", {"anthropic-version": "2023-06-01"})
     assert reply.status == 200
     body = reply.json()
     assert "object" not in body
@@ -138,8 +145,8 @@ async def test_mock_chat_tool_call(gateway: Gateway) -> None:
         completion = await client.chat.completions.create(model="mock/mock-gpt", messages=USER_HI, tools=[WEATHER_TOOL])
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
-    calls = choice.message.tool_calls
-    assert calls is not None and len(calls) == 1
+    calls = function_calls(choice.message.tool_calls)
+    assert len(calls) == 1
     assert calls[0].function.name == "get_weather"
     assert calls[0].id
     assert json.loads(calls[0].function.arguments) == {}

@@ -14,19 +14,13 @@ from gateway.testing import (
     anthropic_message,
     openai_completion,
     openai_error_frame,
+    openai_error_of,
     openai_sse,
     openai_usage,
     parse_sse,
 )
 from tests.conftest import CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
-from tests.http.openai_helpers import (
-    USER_HI,
-    anthropic_provider,
-    error_of,
-    openai_provider,
-    post_raw,
-    without_usage_chunk,
-)
+from tests.http.openai_helpers import USER_HI, anthropic_provider, openai_provider, post_openai, without_usage_chunk
 
 CHAT = "/v1/chat/completions"
 
@@ -96,7 +90,7 @@ async def test_chat_create_openai_route_relays_request_bytes(gateway: Gateway, f
     """A bare model on /openai/v1 goes to the openai provider, and an unchanged body is relayed byte-exact."""
     fake_upstream.script(CHAT, Reply.json(openai_completion("plain")))
     request = b'{"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}], "weird":  [1,2]}'
-    reply = await post_raw(gateway.url + "/openai/v1/chat/completions", request)
+    reply = await post_openai(gateway.url + "/openai/v1/chat/completions", request)
     assert reply.status == 200
     assert reply.json()["choices"][0]["message"]["content"] == "plain"
     sent = fake_upstream.requests_to(CHAT)[0]
@@ -161,7 +155,7 @@ async def test_routing_bare_model_unlisted_is_400(gateway: Gateway, fake_upstrea
 async def test_stream_passthrough_hides_forced_usage_chunk(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = openai_sse(("Hel", "lo"), include_usage=True)
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
+    reply = await post_openai(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
     assert reply.status == 200
     assert reply.body == b"".join(without_usage_chunk(frames))
     assert all(chunk["choices"] for chunk in reply.chunks())
@@ -177,7 +171,7 @@ async def test_stream_passthrough_forces_usage_over_explicit_false(
 ) -> None:
     frames = openai_sse(("x",), include_usage=True)
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(
+    reply = await post_openai(
         gateway.url + CHAT,
         {"model": "openai/gpt-x", "messages": USER_HI, "stream": True, "stream_options": {"include_usage": False}},
     )
@@ -206,7 +200,7 @@ async def test_stream_passthrough_relays_all_frames_when_usage_asked(
 ) -> None:
     frames = openai_sse(("a", "b", "c"), tool_calls=[ToolUse("call_1", "f", {"k": 1})], include_usage=True)
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(
+    reply = await post_openai(
         gateway.url + CHAT,
         {"model": "openai/gpt-x", "messages": USER_HI, "stream": True, "stream_options": {"include_usage": True}},
     )
@@ -215,7 +209,7 @@ async def test_stream_passthrough_relays_all_frames_when_usage_asked(
 
 async def test_stream_passthrough_supplies_missing_done(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.sse(openai_sse(("a",), done=False)))
-    reply = await post_raw(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
+    reply = await post_openai(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
     assert reply.status == 200
     assert reply.events()[-1].data == "[DONE]"
     assert [e.data for e in reply.events()].count("[DONE]") == 1
@@ -254,16 +248,16 @@ async def test_stream_passthrough_midstream_error_raises(gateway: Gateway, fake_
 
 async def test_stream_passthrough_error_before_stream_is_status(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(CHAT, Reply.error(429, "rate_limit_exceeded", "slow down", dialect="openai"))
-    reply = await post_raw(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
+    reply = await post_openai(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
     assert reply.status == 429
-    assert "slow down" in error_of(reply)["message"]
+    assert "slow down" in openai_error_of(reply)["message"]
     assert reply.headers["x-request-id"]
 
 
 async def test_stream_passthrough_frames_parse_as_chunks(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     frames = openai_sse(("a", "b"))
     fake_upstream.script(CHAT, Reply.sse(frames))
-    reply = await post_raw(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
+    reply = await post_openai(gateway.url + CHAT, {"model": "openai/gpt-x", "messages": USER_HI, "stream": True})
     relayed = [e.json() for e in parse_sse(reply.body) if e.data != "[DONE]"]
     assert [c["object"] for c in relayed] == ["chat.completion.chunk"] * len(relayed)
     assert relayed[0]["choices"][0]["delta"]["role"] == "assistant"

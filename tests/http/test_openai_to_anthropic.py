@@ -6,17 +6,11 @@ import json
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionFunctionToolParam
 
-from gateway.testing import (
-    FakeUpstream,
-    Reply,
-    ToolUse,
-    anthropic_message,
-    anthropic_sse,
-    anthropic_usage,
-)
+from gateway.testing import Answer, FakeUpstream, Reply, ToolUse, anthropic_message, anthropic_sse, anthropic_usage
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, Gateway, MakeGateway, upstream_config
-from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, RawReply, post_raw
+from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, function_calls, post_openai
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
@@ -28,7 +22,8 @@ TOKYO = ToolUse("toolu_02", "get_weather", {"city": "Tokyo", "units": "metric"})
 def _sent(fake: FakeUpstream) -> dict[str, Any]:
     requests = fake.requests_to(MESSAGES)
     assert len(requests) == 1
-    return requests[0].json  # type: ignore[no-any-return]
+    body: dict[str, Any] = requests[0].json
+    return body
 
 
 # --- requests -----------------------------------------------------------------------------------------------
@@ -56,7 +51,7 @@ async def test_to_anthropic_request_hoists_system(gateway: Gateway, fake_upstrea
 
 async def test_to_anthropic_request_translates_tools(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message()))
-    bare_tool = {"type": "function", "function": {"name": "ping"}}
+    bare_tool: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "ping"}}
     async with gateway.openai() as client:
         await client.chat.completions.create(
             model=MODEL, messages=USER_HI, tools=[WEATHER_TOOL, bare_tool], tool_choice="required"
@@ -180,8 +175,8 @@ async def test_to_anthropic_response_maps_text_and_tools(gateway: Gateway, fake_
     assert choice.message.role == "assistant"
     assert choice.message.content == "Checking."
     assert choice.finish_reason == "tool_calls"
-    calls = choice.message.tool_calls
-    assert calls is not None and [c.id for c in calls] == ["toolu_01", "toolu_02"]
+    calls = function_calls(choice.message.tool_calls)
+    assert [c.id for c in calls] == ["toolu_01", "toolu_02"]
     assert all(c.type == "function" and c.function.name == "get_weather" for c in calls)
     assert isinstance(calls[0].function.arguments, str)
     assert json.loads(calls[0].function.arguments) == {"city": "Paris"}
@@ -196,7 +191,7 @@ async def test_to_anthropic_response_maps_text_and_tools(gateway: Gateway, fake_
 
 async def test_to_anthropic_response_text_only(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message("Plain answer")))
-    reply = await post_raw(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI})
+    reply = await post_openai(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI})
     body = reply.json()
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("application/json")
@@ -225,9 +220,9 @@ async def test_to_anthropic_response_max_tokens_is_length(gateway: Gateway, fake
 # --- streams ------------------------------------------------------------------------------------------------
 
 
-async def _stream(gateway: Gateway, frames: list[bytes], fake: FakeUpstream, **extra: Any) -> RawReply:
+async def _stream(gateway: Gateway, frames: list[bytes], fake: FakeUpstream, **extra: Any) -> Answer:
     fake.script(MESSAGES, Reply.sse(frames))
-    reply = await post_raw(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI, "stream": True, **extra})
+    reply = await post_openai(gateway.url + CHAT, {"model": MODEL, "messages": USER_HI, "stream": True, **extra})
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/event-stream")
     return reply

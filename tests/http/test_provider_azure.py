@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from anthropic.types import ToolParam
 
 from gateway.config import ConfigError
 from gateway.testing import (
@@ -25,14 +26,14 @@ from gateway.testing import (
     openai_usage,
 )
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
-from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, post_raw
+from tests.http.anthropic_helpers import HI
+from tests.http.openai_helpers import USER_HI, WEATHER_TOOL, post_openai
 
 AZURE_KEY = "azure-upstream-secret"
 API_VERSION = "2024-10-21"
 DEPLOYED = "/openai/deployments/prod-4o/chat/completions"  # where model gpt-4o is deployed
 MODEL = "azure/gpt-4o"
-HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
-ANTHROPIC_WEATHER = {
+ANTHROPIC_WEATHER: ToolParam = {
     "name": "get_weather",
     "description": "Weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
@@ -133,7 +134,11 @@ def azure_error(status: int) -> Reply:
 
 @pytest.mark.parametrize(("status", "anthropic_error", "openai_error"), ERRORS)
 async def test_errors_keep_status(
-    gateway: Gateway, fake_upstream: FakeUpstream, status: int, anthropic_error: type, openai_error: type
+    gateway: Gateway,
+    fake_upstream: FakeUpstream,
+    status: int,
+    anthropic_error: type[anthropic.APIStatusError],
+    openai_error: type[openai.APIStatusError],
 ) -> None:
     fake_upstream.script(DEPLOYED, azure_error(status), azure_error(status))
     async with gateway.anthropic() as client:
@@ -180,7 +185,7 @@ async def test_openai_stream_relays_frames(gateway: Gateway, fake_upstream: Fake
     frames = openai_sse(("Hel", "lo"))
     fake_upstream.script(DEPLOYED, Reply.sse(frames))
     request = {"model": MODEL, "messages": USER_HI, "stream": True, "stream_options": {"include_usage": True}}
-    reply = await post_raw(gateway.url + "/v1/chat/completions", request)
+    reply = await post_openai(gateway.url + "/v1/chat/completions", request)
     assert reply.status == 200
     assert reply.body == b"".join(frames)
     assert_azure_auth(only_request(fake_upstream))

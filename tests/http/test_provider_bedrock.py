@@ -13,13 +13,15 @@ import anthropic
 import openai
 import pytest
 from aiohttp import ClientSession
+from anthropic.types import MessageParam, ToolParam
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_settings
 from gateway.providers.base import NoOptions, ProviderSetup
 from gateway.providers.upstream import UpstreamClient
 from gateway.testing import FakeUpstream, Recorded, ToolUse
-from gateway_plugins.provider_bedrock.provider import BedrockProvider
+from gateway_plugins.provider_bedrock.provider import BedrockProvider  # type: ignore[import-not-found]
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.fakes.bedrock import (
     ACCESS_KEY,
@@ -38,12 +40,12 @@ from tests.fakes.bedrock import (
     split_bytes,
     stream_reply,
 )
+from tests.http.anthropic_helpers import HI, WEATHER_SCHEMA
+from tests.http.openai_helpers import USER_HI, function_calls
 
 MODEL = f"bedrock/{BEDROCK_MODEL}"
 CONVERSE = converse_path()
 STREAM = converse_path(stream=True)
-HI: Any = [{"role": "user", "content": "hi"}]
-WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER = ToolUse("tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "get_weather", {"city": "Paris"})
 
 
@@ -135,7 +137,7 @@ async def test_anthropic_tool_round_trip(gateway: Gateway, fake_upstream: FakeUp
         json_reply(converse_response("Checking.", tool_uses=[WEATHER])),
         json_reply(converse_response("18C and sunny in Paris.")),
     )
-    tool: Any = {"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER_SCHEMA}
+    tool: ToolParam = {"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER_SCHEMA}
     async with gateway.anthropic() as client:
         first = await client.messages.create(
             model=MODEL,
@@ -147,7 +149,7 @@ async def test_anthropic_tool_round_trip(gateway: Gateway, fake_upstream: FakeUp
         assert first.stop_reason == "tool_use"
         use = first.content[1]
         assert use.type == "tool_use" and use.input == {"city": "Paris"}
-        followup: Any = [
+        followup: list[MessageParam] = [
             *HI,
             {"role": "assistant", "content": first.content},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18C sunny"}]},
@@ -186,7 +188,7 @@ async def test_openai_create(gateway: Gateway, fake_upstream: FakeUpstream) -> N
     fake_upstream.script(CONVERSE, json_reply(converse_response("Hi from Bedrock", usage=usage)))
     async with gateway.openai() as client:
         completion = await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "system", "content": "Terse."}, *HI], max_tokens=50, stop=["END"]
+            model=MODEL, messages=[{"role": "system", "content": "Terse."}, *USER_HI], max_tokens=50, stop=["END"]
         )
     assert completion.model == MODEL
     assert completion.choices[0].message.content == "Hi from Bedrock"
@@ -204,7 +206,7 @@ async def test_openai_stream_with_usage(gateway: Gateway, fake_upstream: FakeUps
     fake_upstream.script(STREAM, stream_reply(converse_stream(("Hel", "lo", "!"), usage=converse_usage(7, 3))))
     async with gateway.openai() as client:
         stream = await client.chat.completions.create(
-            model=MODEL, messages=HI, stream=True, stream_options={"include_usage": True}
+            model=MODEL, messages=USER_HI, stream=True, stream_options={"include_usage": True}
         )
         chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -223,18 +225,20 @@ async def test_openai_tool_round_trip(gateway: Gateway, fake_upstream: FakeUpstr
         json_reply(converse_response(None, tool_uses=[WEATHER])),
         json_reply(converse_response("Sunny.")),
     )
-    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}
+    ]
     async with gateway.openai() as client:
-        first = await client.chat.completions.create(model=MODEL, messages=HI, tools=tools, tool_choice="required")
-        [call] = first.choices[0].message.tool_calls or []
+        first = await client.chat.completions.create(model=MODEL, messages=USER_HI, tools=tools, tool_choice="required")
+        [call] = function_calls(first.choices[0].message.tool_calls)
         assert first.choices[0].finish_reason == "tool_calls"
-        assert (call.id, call.function.name, json.loads(call.function.arguments)) == (  # type: ignore[union-attr]
+        assert (call.id, call.function.name, json.loads(call.function.arguments)) == (
             WEATHER.id,
             "get_weather",
             {"city": "Paris"},
         )
         messages: Any = [
-            *HI,
+            *USER_HI,
             first.choices[0].message.model_dump(exclude_none=True),
             {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
         ]
@@ -276,7 +280,7 @@ async def test_openai_throttling_before_the_stream_is_a_429(gateway: Gateway, fa
     fake_upstream.script(STREAM, error_reply(429, "ThrottlingException", "Too many requests, please wait."))
     async with gateway.openai() as client:
         with pytest.raises(openai.RateLimitError) as info:
-            await client.chat.completions.create(model=MODEL, messages=HI, stream=True)
+            await client.chat.completions.create(model=MODEL, messages=USER_HI, stream=True)
     assert "Too many requests" in str(info.value)
 
 

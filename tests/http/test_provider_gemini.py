@@ -12,6 +12,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from anthropic.types import MessageParam, ToolParam
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from gateway.testing import FakeUpstream, Recorded, Reply
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
@@ -32,28 +34,21 @@ from tests.fakes.gemini import (
     text_stream,
     thought_part,
 )
+from tests.http.anthropic_helpers import HI
+from tests.http.openai_helpers import USER_HI
 
 MODEL = "gemini/gemini-x"
-# Typed Any: the SDKs want their TypedDicts, and these are passed to both.
-HI: Any = [{"role": "user", "content": "hi"}]
-WEATHER_TOOL: Any = {
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "input_schema": {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
+WEATHER_INPUT: dict[str, object] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
 }
-WEATHER_FUNCTION: Any = {
+WEATHER_TOOL: ToolParam = {"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER_INPUT}
+WEATHER_FUNCTION: ChatCompletionFunctionToolParam = {
     "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": WEATHER_TOOL["input_schema"],
-    },
+    "function": {"name": "get_weather", "description": "Weather for a city", "parameters": WEATHER_INPUT},
 }
 GEMINI_WEATHER = {
     "name": "get_weather",
@@ -139,8 +134,8 @@ async def test_anthropic_tool_round_trip_keeps_the_signature(gw: Gateway, fake_u
         Reply.json(gemini_response("Checking.", parts=[call])),
         Reply.json(gemini_response("18C in Paris.")),
     )
-    tools: Any = [WEATHER_TOOL]
-    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    tools = [WEATHER_TOOL]
+    messages: list[MessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
     async with gw.anthropic() as client:
         first = await client.messages.create(model=MODEL, max_tokens=64, messages=messages, tools=tools)
         [tool_use] = [b for b in first.content if b.type == "tool_use"]
@@ -237,7 +232,7 @@ async def test_openai_stream_text(gw: Gateway, fake_upstream: FakeUpstream) -> N
     fake_upstream.script(stream_path(), Reply.sse(text_stream(("Bon", "jour"), usage=gemini_usage(11, 2))))
     async with gw.openai() as client:
         stream = await client.chat.completions.create(
-            model=MODEL, messages=HI, stream=True, stream_options={"include_usage": True}
+            model=MODEL, messages=USER_HI, stream=True, stream_options={"include_usage": True}
         )
         chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -305,12 +300,12 @@ async def test_errors_map_to_sdk_exceptions(gw: Gateway, fake_upstream: FakeUpst
         assert failed.value.status_code == 500
     async with gw.openai() as oai:
         with pytest.raises(openai.BadRequestError, match="Invalid value at 'contents'"):
-            await oai.chat.completions.create(model=MODEL, messages=HI)
+            await oai.chat.completions.create(model=MODEL, messages=USER_HI)
         with pytest.raises(openai.RateLimitError) as limited_oai:
-            await oai.chat.completions.create(model=MODEL, messages=HI)
+            await oai.chat.completions.create(model=MODEL, messages=USER_HI)
         assert limited_oai.value.response.headers["retry-after"] == "7"  # from Google's RetryInfo
         with pytest.raises(openai.InternalServerError) as failed_oai:
-            await oai.chat.completions.create(model=MODEL, messages=HI)
+            await oai.chat.completions.create(model=MODEL, messages=USER_HI)
         assert failed_oai.value.status_code == 503
 
 
@@ -339,7 +334,7 @@ async def test_stream_error_chunk_mid_stream(gw: Gateway, fake_upstream: FakeUps
 async def test_stream_cut_before_finish_reason_is_an_error(gw: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(stream_path(), Reply.sse(gemini_sse([gemini_chunk([text_part("half")])])))
     async with gw.openai() as client:
-        stream = await client.chat.completions.create(model=MODEL, messages=HI, stream=True)
+        stream = await client.chat.completions.create(model=MODEL, messages=USER_HI, stream=True)
         with pytest.raises(openai.APIError, match="finishReason"):
             async for _ in stream:
                 pass

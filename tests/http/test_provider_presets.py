@@ -21,6 +21,7 @@ from gateway.providers.upstream import UpstreamClient, UpstreamReply
 from gateway.schemas import anthropic as a
 from gateway.testing import FakeUpstream, Reply, openai_completion, openai_sse
 from tests.conftest import CLIENT_KEY, MakeGateway
+from tests.http.anthropic_helpers import HI
 from tests.http.openai_helpers import USER_HI
 
 # kind -> (default base URL, max-tokens field, needs a key). Written out here, not imported, on purpose.
@@ -38,7 +39,6 @@ EXPECTED: dict[str, tuple[str, str, bool]] = {
 }
 KINDS = list(EXPECTED)
 OTHER_FIELD = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
-HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
 
 
 def upstream_key(kind: str) -> str:

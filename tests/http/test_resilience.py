@@ -10,11 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, openai_completion, openai_sse, parse_sse
+from gateway.testing import HI, FakeUpstream, Reply, openai_completion, openai_sse, parse_sse
 from tests.conftest import MakeGateway
 
 CHAT = "/v1/chat/completions"
-HI = [{"role": "user", "content": "hi"}]
 
 
 def openai_like(url: str, keys: list[dict[str, Any]] | None = None, **network: Any) -> dict[str, Any]:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.testing import (
-    FakeUpstream,
-    Reply,
-    anthropic_message,
-    anthropic_sse,
-    openai_sse,
-)
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_sse
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
 
 
@@ -36,7 +30,7 @@ async def test_anthropic_sdk_stream_to_openai(gateway: Gateway, fake_upstream: F
     assert final.stop_reason == "end_turn"
     sent = fake_upstream.requests_to("/v1/chat/completions")[0]
     assert sent.headers["authorization"] == f"Bearer {OPENAI_KEY}"
-    assert sent.json["model"] == "gpt-x"  # type: ignore[index]
+    assert sent.json["model"] == "gpt-x"
 
 
 async def test_openai_sdk_to_anthropic(gateway: Gateway, fake_upstream: FakeUpstream) -> None:

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_completion, openai_sse
+from gateway.testing import Answer, FakeUpstream, Reply, anthropic_message, anthropic_sse, openai_completion, openai_sse
 from gateway.testing import fakes as fake_upstream_module
 from tests.conftest import MakeGateway, upstream_config
 
@@ -150,8 +150,8 @@ NASTY: list[tuple[str, st.SearchStrategy[Any]]] = [
     ("deep", DEEP),
     ("long", st.builds(str.__mul__, st.sampled_from(["a", "é", "😀", "\x00"]), st.integers(1000, 300_000))),
 ]
-UNKNOWN_KEYS = ["extra", "", "__proto__", "constructor", "model ", "MODEL", "stream\x00", "x" * 5000, "😀", "$ref"]
-UNKNOWN_KEYS += [RAW(b'"k\xff"'), RAW(b'"\\ud800"'), RAW(b'"\xc3"'), RAW(b'"\\u0000"')]  # type: ignore[list-item]
+UNKNOWN_KEYS: list[str | RawJson] = ["extra", "", "__proto__", "constructor", "model ", "MODEL", "stream\x00"]
+UNKNOWN_KEYS += ["x" * 5000, "😀", "$ref", RAW(b'"k\xff"'), RAW(b'"\\ud800"'), RAW(b'"\xc3"'), RAW(b'"\\u0000"')]
 
 # Model strings: URL syntax, path traversal, header injection, length limits, prefixes configured or not.
 MODEL_PREFIXES = ["mock/", "anthropic/", "openai/", "nope/", "", "/", "mock//"]
@@ -507,13 +507,6 @@ def cases(draw: st.DrawFn, route: Route) -> Case:
         tags.add("valid")
     body, case = transport(body, header_kinds)
     return Case(body, case.headers, case.query, case.raw_headers, case.tags | tags)
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
 
 
 async def send(session: aiohttp.ClientSession, url: str, case: Case) -> Answer:

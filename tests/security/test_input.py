@@ -12,12 +12,12 @@ import anthropic
 import pytest
 
 from gateway import CallContext, ChatCall, RoutePlan, Target, hookimpl
-from gateway.testing import FakeUpstream, Reply, openai_completion
+from gateway.testing import HI, FakeUpstream, Reply, openai_completion
 from tests.conftest import MakeGateway, upstream_config
+from tests.http.anthropic_helpers import HI as ANTHROPIC_HI
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/anthropic/v1/messages"
-HI = [{"role": "user", "content": "hi"}]
 
 
 def providers_at(url: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ async def test_a_malformed_count_tokens_answer_is_a_502(
     gw = await make_gateway(upstream_config(fake_upstream.url))
     async with anthropic.AsyncAnthropic(base_url=gw.url + "/anthropic", api_key="k", max_retries=0) as client:
         with pytest.raises(anthropic.APIStatusError) as info:
-            await client.messages.count_tokens(model="claude-x", messages=HI)  # type: ignore[arg-type]
+            await client.messages.count_tokens(model="claude-x", messages=ANTHROPIC_HI)
     assert info.value.status_code == 502
     assert "invalid count_tokens answer" in str(info.value)
 

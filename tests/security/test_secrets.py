@@ -24,17 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import anthropic
 import openai
 import pytest
-from multidict import CIMultiDictProxy
 
-from gateway.app import create_app
-from gateway.config import parse_settings
-from gateway.http.server import Listening, listen
 from gateway.testing import (
+    Answer,
     FakeUpstream,
+    Http,
     Recorded,
     Reply,
     anthropic_error,
@@ -44,10 +41,13 @@ from gateway.testing import (
     openai_error_frame,
     openai_sse,
     parse_sse,
+    serve_gateway,
 )
 from tests.conftest import Gateway, MakeGateway
 from tests.fakes import bedrock as bd
 from tests.fakes import gemini as gm
+from tests.http.anthropic_helpers import HI
+from tests.http.openai_helpers import USER_HI
 
 MASK = "[REDACTED]"
 _RNG = random.Random(0x5EC2E7)  # canaries look random but are the same on every run
@@ -97,7 +97,6 @@ CHAT = "/v1/chat/completions"
 NATIVE_MESSAGES = "/v1/async/messages"
 NATIVE_CHAT = "/v1/async/chat/completions"
 ADMIN_KEYS = "/api/governance/virtual-keys"
-HI: Any = [{"role": "user", "content": "hi"}]  # Any: the SDKs want their TypedDicts
 
 
 # --- providers and their configuration ----------------------------------------------------------------------
@@ -354,19 +353,6 @@ def db_cells(app_dir: Path) -> Iterator[tuple[str, str | bytes]]:
 
 
 @dataclass
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:
-        return f"Answer({self.status}, {dict(self.headers)!r}, {self.body[:800]!r})"
-
-
-@dataclass
 class Env:
     gw: Gateway
     fake: FakeUpstream
@@ -377,18 +363,13 @@ class Env:
     async def send(
         self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None, key: Any = VIRTUAL_KEY
     ) -> Answer:
-        sent = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-        if key is not None:  # as each SDK sends it: x-api-key (Anthropic) or Authorization: Bearer (OpenAI)
-            anthropic_route = path.startswith(("/anthropic/", NATIVE_MESSAGES))
-            sent.update({"x-api-key": key} if anthropic_route else {"authorization": f"Bearer {key}"})
-        sent.update(headers or {})
-        data = None if body is None else json.dumps(body).encode()
-        async with aiohttp.ClientSession() as session:
-            async with session.request(method, self.gw.url + path, data=data, headers=sent) as resp:
-                raw = await resp.read()
-                head = b"".join(name + b": " + value + b"\r\n" for name, value in resp.raw_headers)
-                self.received.append(head + b"\r\n" + raw)
-                return Answer(resp.status, resp.headers, raw)
+        """The key as each SDK sends it: x-api-key (Anthropic) or Authorization: Bearer (OpenAI)."""
+        anthropic_route = path.startswith(("/anthropic/", NATIVE_MESSAGES))
+        async with Http(self.gw.url, key, bearer=not anthropic_route) as http:
+            answer = await http.request(method, path, body, headers)
+        head = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+        self.received.append(head.encode("utf-8", "surrogateescape") + b"\r\n" + answer.body)
+        return answer
 
     async def post(self, path: str, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
         return await self.send("POST", path, body, headers)
@@ -402,23 +383,6 @@ async def env(
     app_dir = tmp_path / "app"
     gw = await make_gateway(gateway_config(fake_upstream.url), app_dir=app_dir)
     return Env(gw, fake_upstream, app_dir, caplog)
-
-
-class StoppedGateway:
-    """A gateway the test shuts down itself, so that the databases are read after everything was written."""
-
-    def __init__(self, url: str, app_dir: Path) -> None:
-        self._app = create_app(parse_settings(gateway_config(url)), app_dir=app_dir)
-        self._server: Listening | None = None
-
-    async def start(self) -> Gateway:
-        self._server = await listen(self._app, "127.0.0.1", 0)
-        return Gateway(url=self._server.url, app=self._app)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            await server.close()
 
 
 def request_body(model: str, stream: bool = False, **extra: Any) -> dict[str, Any]:
@@ -656,12 +620,10 @@ async def test_failed_async_job_is_stored_and_served_masked(
     echo = ECHO[case]
     fake_upstream.script(echo.provider.path, echo.reply)
     dialect = "anthropic" if path in (MESSAGES, NATIVE_MESSAGES) else "openai"
-    gateway = StoppedGateway(fake_upstream.url, tmp_path / "app")
-    try:
-        env = Env(await gateway.start(), fake_upstream, tmp_path / "app", caplog)
+    async with serve_gateway(gateway_config(fake_upstream.url), app_dir=tmp_path / "app") as gw:
+        env = Env(gw, fake_upstream, tmp_path / "app", caplog)
         done = await _run_job(env, path, request_body(echo.provider.model), native)
-    finally:
-        await gateway.stop()  # the databases are read once the gateway has closed them
+    # the databases are read once the gateway has closed them
     assert_called(fake_upstream, echo.provider.path, echo.provider, echo.secret, echo.reply)
     assert_clean(env)
     assert done.headers["x-bf-async-status"] == "failed", done
@@ -756,7 +718,7 @@ async def test_openai_sdk_stream_error_is_masked(env: Env) -> None:
     reply = Reply.sse([*_OPENAI_START, openai_error_frame("server_error", f"went wrong with {OPENAI_KEY}")])
     env.fake.script(OPENAI.path, reply)
     async with env.gw.openai(api_key=VIRTUAL_KEY) as client:
-        stream = await client.chat.completions.create(model=OPENAI.model, messages=HI, stream=True)
+        stream = await client.chat.completions.create(model=OPENAI.model, messages=USER_HI, stream=True)
         with pytest.raises(openai.APIError) as info:
             async for _ in stream:
                 pass

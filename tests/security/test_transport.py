@@ -15,13 +15,13 @@ import aiohttp
 import openai
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_frame, openai_completion, openai_frame, parse_sse
+from gateway.testing import HI, FakeUpstream, Reply, anthropic_frame, openai_completion, openai_frame, parse_sse
 from tests.conftest import MakeGateway
 from tests.http.async_helpers import free_port, reap, spawn_gateway, wait_healthy
+from tests.http.openai_helpers import USER_HI
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/anthropic/v1/messages"
-HI = [{"role": "user", "content": "hi"}]
 MOCK_BODY = {"model": "mock/m", "messages": HI}
 
 
@@ -71,7 +71,7 @@ async def test_decompression_bombs_are_refused_without_the_memory_or_a_stalled_l
                     await asyncio.sleep(0.01)
 
             bombs = [post(session, url, bomb, **{"content-encoding": "gzip"}) for _ in range(4)]
-            *answers, _ = await asyncio.gather(*bombs, watch_health())
+            answers, _ = await asyncio.gather(asyncio.gather(*bombs), watch_health())
             ok = await post(session, url, gzip.compress(json.dumps(MOCK_BODY).encode()), **{"content-encoding": "gzip"})
         grown = peak_rss_mb(procs[0].pid) - before
     finally:
@@ -144,13 +144,13 @@ async def test_connections_beyond_the_cap_get_a_503_and_room_comes_back(make_gat
     await asyncio.sleep(0.05)
     async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0) as client:
         with pytest.raises(openai.InternalServerError) as refused:
-            await client.chat.completions.create(model="mock/m", messages=HI)  # type: ignore[arg-type]
+            await client.chat.completions.create(model="mock/m", messages=USER_HI)
         assert refused.value.status_code == 503 and refused.value.response.headers["retry-after"] == "1"
         assert "too many open connections" in str(refused.value)
         for _, writer in held[:5]:
             writer.close()
         await asyncio.sleep(0.1)
-        completion = await client.chat.completions.create(model="mock/m", messages=HI)  # type: ignore[arg-type]
+        completion = await client.chat.completions.create(model="mock/m", messages=USER_HI)
         assert completion.choices[0].message.content
     for _, writer in held[5:]:
         writer.close()
