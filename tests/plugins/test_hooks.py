@@ -12,7 +12,9 @@ import anthropic
 import msgspec
 import pytest
 from aiohttp import web
+from anthropic.types import Message, MessageParam
 from msgspec.structs import replace
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway import (
     CallContext,
@@ -36,12 +38,13 @@ from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_ss
 from tests.conftest import Gateway, MakeGateway, upstream_config
 
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
-HELLO = [{"role": "user", "content": "hello"}]
+HELLO: list[MessageParam] = [{"role": "user", "content": "hello"}]
+HELLO_CHAT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
-async def ask(gw: Gateway, model: str = "mock/m", **kw: Any) -> a.Message:
+async def ask(gw: Gateway, model: str = "mock/m", extra_body: dict[str, Any] | None = None) -> Message:
     async with gw.anthropic() as client:
-        return await client.messages.create(model=model, max_tokens=32, messages=HELLO, **kw)  # type: ignore[arg-type,return-value]
+        return await client.messages.create(model=model, max_tokens=32, messages=HELLO, extra_body=extra_body)
 
 
 async def test_hook_gw_authenticate(make_gateway: MakeGateway) -> None:
@@ -87,7 +90,7 @@ async def test_hook_gw_authorize(make_gateway: MakeGateway, dialect: str) -> Non
 
         async with gw.openai() as client:
             with pytest.raises(openai.PermissionDeniedError) as denied:
-                await client.chat.completions.create(model="mock/forbidden", messages=HELLO)  # type: ignore[arg-type]
+                await client.chat.completions.create(model="mock/forbidden", messages=HELLO_CHAT)
         assert denied.value.status_code == 403
 
 
@@ -105,7 +108,7 @@ async def test_hook_gw_cache_lookup(make_gateway: MakeGateway, fake_upstream: Fa
     gw = await make_gateway(upstream_config(fake_upstream.url), [Cache()])
     assert (await ask(gw, "claude-cached")).content[0].text == "from cache"  # type: ignore[union-attr]
     async with gw.anthropic() as client:
-        async with client.messages.stream(model="claude-cached", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(model="claude-cached", max_tokens=5, messages=HELLO) as stream:
             assert await stream.get_final_text() == "from cache"
     assert fake_upstream.requests == []
 
@@ -182,12 +185,12 @@ async def test_hook_gw_transform_chunk(make_gateway: MakeGateway, dialect: str) 
     gw = await make_gateway({"providers": {"mock": {"options": {"chunks": 3}}}}, [Stars()])
     if dialect == "anthropic":
         async with gw.anthropic() as client:
-            async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+            async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:
                 assert await stream.get_final_text() == "***"
     else:
-        async with gw.openai() as client:
-            stream = await client.chat.completions.create(model="mock/m", messages=HELLO, stream=True)  # type: ignore[arg-type]
-            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        async with gw.openai() as chat_client:
+            chunks = await chat_client.chat.completions.create(model="mock/m", messages=HELLO_CHAT, stream=True)
+            text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
         assert text == "***"
 
 
@@ -205,7 +208,7 @@ async def test_hook_gw_record_usage(make_gateway: MakeGateway) -> None:
     gw = await make_gateway(MOCK_ONLY, [Meter()])
     answer = await ask(gw)
     async with gw.anthropic() as client:
-        async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(model="mock/m", max_tokens=5, messages=HELLO) as stream:
             await stream.get_final_message()
     await asyncio.wait_for(done.wait(), 5)
     assert recorded[0].output_tokens == answer.usage.output_tokens > 0
@@ -390,7 +393,7 @@ async def test_hook_gw_record_usage_on_a_relayed_anthropic_stream(
     fake_upstream.script("/v1/messages", Reply.sse(anthropic_sse(("a", "b"), usage=usage)))
     gw = await make_gateway(upstream_config(fake_upstream.url), [Meter()])
     async with gw.anthropic() as client:
-        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:
             assert await stream.get_final_text() == "ab"
     got = await asyncio.wait_for(recorded.get(), 5)
     assert (got.input_tokens, got.output_tokens, got.cache_read_input_tokens) == (11, 22, 5)
@@ -413,7 +416,7 @@ async def test_hook_gw_transform_chunk_sees_every_event_of_an_anthropic_upstream
     fake_upstream.script("/v1/messages", Reply.sse(anthropic_sse(("ab", "cd"))))
     gw = await make_gateway(upstream_config(fake_upstream.url), [Upper()])
     async with gw.anthropic() as client:
-        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:  # type: ignore[arg-type]
+        async with client.messages.stream(model="claude-x", max_tokens=5, messages=HELLO) as stream:
             assert await stream.get_final_text() == "ABCD"
 
 
@@ -434,7 +437,7 @@ async def test_hook_gw_record_usage_on_a_relayed_openai_stream(
     fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("a", "b"), usage=usage)))
     gw = await make_gateway(upstream_config(fake_upstream.url), [Meter()])
     async with gw.openai() as client:
-        stream = await client.chat.completions.create(model="openai/gpt-x", messages=HELLO, stream=True)  # type: ignore[arg-type]
+        stream = await client.chat.completions.create(model="openai/gpt-x", messages=HELLO_CHAT, stream=True)
         chunks = [c async for c in stream]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ab"
     assert all(c.choices for c in chunks)  # the usage chunk the gateway asked for stays hidden

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError, ProviderConfig, parse_settings
-from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets
+from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets  # type: ignore[import-not-found]
 
 ENDPOINT = "https://res.openai.azure.com"
 
@@ -19,7 +19,7 @@ def entry(*key_configs: dict[str, Any] | None, **extra: Any) -> ProviderConfig:
 
 
 def errors_of(config: ProviderConfig) -> list[str]:
-    errors = check_keys("azure", config)
+    errors: list[str] = check_keys("azure", config)
     assert errors, "expected config errors"
     return errors
 

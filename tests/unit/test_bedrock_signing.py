@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from gateway_plugins.provider_bedrock.config import BedrockKeyConfig
-from gateway_plugins.provider_bedrock.signing import signed_headers
+from gateway_plugins.provider_bedrock.config import BedrockKeyConfig  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.signing import signed_headers  # type: ignore[import-not-found]
 from tests.fakes.bedrock import ACCESS_KEY, REGION, SECRET_KEY, expected_authorization
 
 URL = "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse"
@@ -31,7 +31,8 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _sign(key: BedrockKeyConfig = KEY, url: str = URL, extra: dict[str, str] | None = None) -> dict[str, str]:
-    return signed_headers(url, BODY, {"content-type": "application/json", **(extra or {})}, key)
+    headers: dict[str, str] = signed_headers(url, BODY, {"content-type": "application/json", **(extra or {})}, key)
+    return headers
 
 
 def test_authorization_has_the_sigv4_shape() -> None:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from gateway.schemas.anthropic import Usage
-from gateway_plugins.governance.pricing import BUNDLED, PriceTable
+from gateway_plugins.governance.pricing import BUNDLED, PriceTable  # type: ignore[import-not-found]
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 ROW = re.compile(r"^\| (`[^|]+`) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway import hookspecs
 from gateway.hookspecs import hookimpl
-from gateway.pipeline.runner import build_table, run_collect, run_first, run_observe, run_pipe
+from gateway.pipeline.runner import Impl, build_table, run_collect, run_first, run_observe, run_pipe
 
 
 class Spec:
@@ -27,7 +27,7 @@ def manager(*plugins: object) -> pluggy.PluginManager:
     return pm
 
 
-def impls(*plugins: object):  # type: ignore[no-untyped-def]
+def impls(*plugins: object) -> tuple[Impl, ...]:
     return build_table(manager(*plugins), ("gw_toy",))["gw_toy"]
 
 
@@ -45,7 +45,7 @@ def toy(name: str, result: Any = None, *, is_async: bool = False, raises: bool =
         return sync_impl(value, log)
 
     plugin = type(name, (), {})()
-    plugin.gw_toy = hookimpl(**opts)(async_impl if is_async else sync_impl)  # type: ignore[attr-defined]
+    plugin.gw_toy = hookimpl(**opts)(async_impl if is_async else sync_impl)
     return plugin
 
 
