@@ -192,8 +192,9 @@ def spawn_gateway(config: Path, port: int, app_dir: Path, log: Path) -> subproce
         )
 
 
-async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = START_TIMEOUT_S) -> None:
+    """Until GET /health answers 200; fails with the log if the process exits or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
     async with Http(url, key=None) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -204,7 +205,7 @@ async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> No
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.05)
-    raise AssertionError(f"gateway not healthy after {START_TIMEOUT_S}s:\n{read_log(log)}")
+    raise AssertionError(f"gateway not healthy after {timeout}s:\n{read_log(log)}")
 
 
 def read_log(log: Path) -> str:

@@ -6,8 +6,8 @@ api-spec section 8 cases 30 and 31, and the mock provider's behaviour through th
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-import aiohttp
 import anthropic
 import pytest
 from anthropic.types import MessageParam, ToolResultBlockParam
@@ -123,16 +123,12 @@ async def test_models_list_page_fields(fake_upstream: FakeUpstream, make_gateway
 
 async def test_models_list_after_and_before_id_raw(fake_upstream: FakeUpstream, make_gateway: MakeGateway) -> None:
     gateway = await make_gateway(models_config(fake_upstream.url))
-    headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.get(gateway.url + "/anthropic/v1/models", params={"limit": "5"}) as resp:
-            page1 = await resp.json()
+    async with gateway.http() as http:  # x-api-key and anthropic-version
+        page1 = (await http.get("/anthropic/v1/models?" + urlencode({"limit": "5"}))).json()
         params = {"limit": "5", "after_id": page1["last_id"]}
-        async with session.get(gateway.url + "/anthropic/v1/models", params=params) as resp:
-            page2 = await resp.json()
+        page2 = (await http.get("/anthropic/v1/models?" + urlencode(params))).json()
         params = {"limit": "5", "before_id": page2["first_id"]}
-        async with session.get(gateway.url + "/anthropic/v1/models", params=params) as resp:
-            back = await resp.json()
+        back = (await http.get("/anthropic/v1/models?" + urlencode(params))).json()
     assert len(page1["data"]) == len(page2["data"]) == 5
     assert page1["has_more"] is True
     assert [m["id"] for m in back["data"]] == [m["id"] for m in page1["data"]]

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from gateway.testing import parse_sse
+from gateway.testing import Http, get_once
+from tests.http.async_helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "config/demo.json"
 EXAMPLE = "config/example.json"
 START_TIMEOUT_S = 20.0
 RUN_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(**changes: str | None) -> dict[str, str]:
@@ -61,7 +51,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """`gateway serve --config config/demo.json` on a free port; always killed at the end."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -94,57 +84,36 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace")
 
 
-async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"gateway exited with {proc.returncode}: {_text(log)}")
-            try:
-                async with session.get(url + "/health") as resp:
-                    if resp.status == 200:
-                        health: dict[str, Any] = await resp.json()
-                        return health
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"gateway not healthy after {START_TIMEOUT_S}s: {_text(log)}")
-
-
-async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, str, bytes]:
-    async with session.post(url, json=body, headers={"x-api-key": "any"}) as resp:
-        return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
-
-
 async def test_cli_serve_answers_both_dialects(server: tuple[subprocess.Popen[bytes], str, Path]) -> None:
     proc, url, log = server
-    assert await _wait_healthy(proc, url, log) == {"status": "ok"}
+    await wait_healthy(proc, url, log, START_TIMEOUT_S)
+    assert (await get_once(url + "/health")).json() == {"status": "ok"}
     prompt = [{"role": "user", "content": "ping"}]
-    async with aiohttp.ClientSession() as session:
+    async with Http(url, key="any") as http:
         a_body = {"model": "mock/mock-claude", "max_tokens": 50, "messages": prompt}
-        status, ctype, raw = await _post(session, url + "/anthropic/v1/messages", a_body)
-        assert status == 200 and ctype.startswith("application/json"), raw
-        message = json.loads(raw)
+        answer = await http.post("/anthropic/v1/messages", a_body)
+        assert answer.status == 200 and answer.headers["Content-Type"].startswith("application/json"), answer
+        message = answer.json()
         assert message["type"] == "message"
         assert message["content"][0]["text"] == "Mock reply to: ping"
 
-        status, ctype, raw = await _post(session, url + "/anthropic/v1/messages", {**a_body, "stream": True})
-        assert status == 200 and ctype.startswith("text/event-stream")
-        events = parse_sse(raw)
+        answer = await http.post("/anthropic/v1/messages", {**a_body, "stream": True})
+        assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+        events = answer.events()
         assert events[0].event == "message_start" and events[-1].event == "message_stop"
         text = "".join(e.json()["delta"].get("text", "") for e in events if e.event == "content_block_delta")
         assert text == "Mock reply to: ping"
 
         o_body = {"model": "mock/mock-gpt", "messages": prompt}
-        status, ctype, raw = await _post(session, url + "/v1/chat/completions", o_body)
-        assert status == 200 and ctype.startswith("application/json"), raw
-        completion = json.loads(raw)
+        answer = await http.post("/v1/chat/completions", o_body)
+        assert answer.status == 200 and answer.headers["Content-Type"].startswith("application/json"), answer
+        completion = answer.json()
         assert completion["object"] == "chat.completion"
         assert completion["choices"][0]["message"]["content"] == "Mock reply to: ping"
 
-        status, ctype, raw = await _post(session, url + "/v1/chat/completions", {**o_body, "stream": True})
-        assert status == 200 and ctype.startswith("text/event-stream")
-        frames = parse_sse(raw)
+        answer = await http.post("/v1/chat/completions", {**o_body, "stream": True})
+        assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+        frames = answer.events()
         assert frames[-1].data == "[DONE]"
         chunks = [f.json() for f in frames[:-1]]
         assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Mock reply to: ping"
@@ -216,7 +185,7 @@ def test_cli_check_config_reports_every_error(tmp_path: Path) -> None:
 
 def test_cli_serve_bad_config_one_line(tmp_path: Path) -> None:
     path = _bad_config(tmp_path)
-    result = _run("serve", "--config", str(path), "--port", str(_free_port()), env=_env(GATEWAY_TEST_MISSING_VAR=None))
+    result = _run("serve", "--config", str(path), "--port", str(free_port()), env=_env(GATEWAY_TEST_MISSING_VAR=None))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -229,7 +198,7 @@ def test_cli_serve_bad_config_one_line(tmp_path: Path) -> None:
 def test_cli_invalid_json_file(tmp_path: Path, command: str) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"providers": {"mock": {}},}')
-    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(_free_port())]
+    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(free_port())]
     result = _run(command, *args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -241,7 +210,7 @@ def test_cli_invalid_json_file(tmp_path: Path, command: str) -> None:
 @pytest.mark.parametrize("command", ["check-config", "serve"])
 def test_cli_missing_config_file(tmp_path: Path, command: str) -> None:
     path = tmp_path / "absent.json"
-    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(_free_port())]
+    args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(free_port())]
     result = _run(command, *args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

@@ -7,10 +7,10 @@ import collections
 import time
 from typing import Any
 
-import aiohttp
 import pytest
+from multidict import CIMultiDictProxy
 
-from gateway.testing import HI, FakeUpstream, Reply, openai_completion, openai_sse, parse_sse
+from gateway.testing import HI, FakeUpstream, Reply, openai_completion, openai_sse, post_once
 from tests.conftest import MakeGateway
 
 CHAT = "/v1/chat/completions"
@@ -32,11 +32,10 @@ def two_keys(url: str, **network: Any) -> dict[str, Any]:
 
 async def chat(
     gw_url: str, model: str = "up/m", headers: dict[str, str] | None = None, **body: Any
-) -> tuple[int, Any, Any]:
-    async with aiohttp.ClientSession() as http:
-        payload = {"model": model, "messages": HI, **body}
-        async with http.post(gw_url + CHAT, json=payload, headers=headers or {}) as response:
-            return response.status, await response.json(), response.headers
+) -> tuple[int, Any, CIMultiDictProxy[str]]:
+    """A chat call with no client key: its status, JSON body and headers."""
+    answer = await post_once(gw_url + CHAT, {"model": model, "messages": HI, **body}, headers, key=None)
+    return answer.status, answer.json(), answer.headers
 
 
 def keys_used(fake: FakeUpstream) -> list[str]:
@@ -166,9 +165,9 @@ async def test_anthropic_clients_use_body_fallbacks_too(make_gateway: MakeGatewa
         backup.script(CHAT, Reply.json(openai_completion("from backup")))
         url = await fallback_gateway(make_gateway, fake_upstream, backup)
         body = {"model": "primary/m", "max_tokens": 10, "messages": HI, "fallbacks": ["backup/m"]}
-        async with aiohttp.ClientSession() as http, http.post(url + "/anthropic/v1/messages", json=body) as reply:
-            assert reply.status == 200
-            assert (await reply.json())["content"][0]["text"] == "from backup"
+        reply = await post_once(url + "/anthropic/v1/messages", body, key=None)
+        assert reply.status == 200
+        assert reply.json()["content"][0]["text"] == "from backup"
 
 
 async def test_when_all_fail_the_primarys_error_is_returned(
@@ -198,9 +197,9 @@ async def test_a_stream_falls_back_before_its_first_byte(
         backup.script(CHAT, Reply.sse(openai_sse(("from ", "backup"))))
         url = await fallback_gateway(make_gateway, fake_upstream, backup)
         payload = {"model": "primary/m", "messages": HI, "stream": True, "fallbacks": ["backup/m"]}
-        async with aiohttp.ClientSession() as http, http.post(url + CHAT, json=payload) as reply:
-            assert reply.status == 200 and reply.headers["x-bf-fallback-index"] == "1"
-            events = parse_sse(await reply.read())
+        reply = await post_once(url + CHAT, payload, key=None)
+        assert reply.status == 200 and reply.headers["x-bf-fallback-index"] == "1"
+        events = reply.events()
         text = "".join(e.json()["choices"][0]["delta"].get("content") or "" for e in events[:-1] if e.json()["choices"])
         assert text == "from backup"
 
@@ -212,8 +211,7 @@ async def test_after_the_first_byte_a_failure_is_a_terminal_error_event(
         fake_upstream.script(CHAT, Reply.sse(openai_sse(("a", "b", "c", "d")), close_after=2))
         url = await fallback_gateway(make_gateway, fake_upstream, backup)
         payload = {"model": "primary/m", "messages": HI, "stream": True, "fallbacks": ["backup/m"]}
-        async with aiohttp.ClientSession() as http, http.post(url + CHAT, json=payload) as reply:
-            events = parse_sse(await reply.read())
+        events = (await post_once(url + CHAT, payload, key=None)).events()
         assert "error" in events[-1].json()
         assert backup.requests == []
 
@@ -256,9 +254,7 @@ async def test_a_stalled_stream_ends_with_a_timeout_event(
     fake_upstream.script(CHAT, Reply.sse(openai_sse(("a", "b", "c")), hang_after=2))
     gw = await make_gateway({"providers": {"up": openai_like(fake_upstream.url, stream_idle_timeout_in_seconds=0.3)}})
     started = time.monotonic()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(gw.url + CHAT, json={"model": "up/m", "messages": HI, "stream": True}) as reply:
-            events = parse_sse(await reply.read())
+    events = (await post_once(gw.url + CHAT, {"model": "up/m", "messages": HI, "stream": True}, key=None)).events()
     assert time.monotonic() - started < 3
     assert events[-1].json()["error"]["type"] == "timeout_error"
 

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import aiohttp
 import anthropic
 import msgspec
 import pytest
@@ -34,7 +33,7 @@ from gateway import (
 from gateway.config import ConfigError
 from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage
+from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage, get_once
 from tests.conftest import Gateway, MakeGateway, upstream_config
 
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
@@ -62,13 +61,12 @@ async def test_hook_gw_authenticate(make_gateway: MakeGateway) -> None:
             seen.append(ctx.principal)
 
     gw = await make_gateway({**MOCK_ONLY, "client": {"enforce_auth_on_inference": True}}, [HeaderAuth(), Spy()])
-    async with aiohttp.ClientSession() as http:
+    async with gw.http(None) as http:
         body = {"model": "mock/m", "max_tokens": 5, "messages": HELLO}
-        async with http.post(gw.url + "/v1/messages", json=body) as refused:
-            assert refused.status == 401
-            assert (await refused.json())["error"]["type"] == "authentication_error"
-        async with http.post(gw.url + "/v1/messages", json=body, headers={"x-toy-user": "ada"}) as ok:
-            assert ok.status == 200
+        refused = await http.post("/v1/messages", body)
+        assert refused.status == 401
+        assert refused.json()["error"]["type"] == "authentication_error"
+        assert (await http.post("/v1/messages", body, {"x-toy-user": "ada"})).status == 200
     assert seen == [Principal(id="ada", kind="toy")]
 
 
@@ -352,9 +350,9 @@ async def test_hook_gw_register_routes(make_gateway: MakeGateway) -> None:
             app.router.add_get("/toy/hello", hello)
 
     gw = await make_gateway(MOCK_ONLY, [Routes()])
-    async with aiohttp.ClientSession() as http, http.get(gw.url + "/toy/hello") as response:
-        assert (await response.json()) == {"hello": "plugin"}
-        assert "x-request-id" in response.headers  # plugin routes go through the core middleware too
+    response = await get_once(gw.url + "/toy/hello")
+    assert response.json() == {"hello": "plugin"}
+    assert "x-request-id" in response.headers  # plugin routes go through the core middleware too
 
 
 async def test_hook_gw_lifespan(make_gateway: MakeGateway) -> None:

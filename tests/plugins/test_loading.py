@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway.config import ConfigError, parse_settings
 from gateway.plugins import load_plugins
+from gateway.testing import post_once
 from tests.conftest import MakeGateway
 
 BUILT_INS = {"routing", "client_keys", "provider_anthropic", "provider_openai", "provider_mock"}
@@ -37,18 +37,15 @@ async def test_disabling_client_keys_makes_every_caller_anonymous(make_gateway: 
         "plugins": [{"name": "client_keys", "enabled": False}],
     }
     gw = await make_gateway(config)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(gw.url + "/v1/messages", json=ASK, headers={"x-api-key": "k"}) as response:
-            assert response.status == 401
+    assert (await post_once(gw.url + "/v1/messages", ASK, key="k")).status == 401
 
 
 async def test_a_plugin_loaded_by_path_runs_its_hooks(make_gateway: MakeGateway) -> None:
     entry = {"name": "model_aliases", "path": "examples.model_aliases", "config": {"aliases": {"x": ["mock/y"]}}}
     gw = await make_gateway({"providers": {"mock": {}}, "plugins": [entry]})
-    async with aiohttp.ClientSession() as http:
-        async with http.post(gw.url + "/v1/messages", json={**ASK, "model": "x"}) as response:
-            assert response.status == 200
-            assert (await response.json())["model"] == "x"
+    response = await post_once(gw.url + "/v1/messages", {**ASK, "model": "x"}, key=None)
+    assert response.status == 200
+    assert response.json()["model"] == "x"
 
 
 def test_config_for_a_plugin_that_declares_none_is_an_error() -> None:

@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
-from gateway.testing import FakeUpstream, assert_openai_error
+from gateway.testing import FakeUpstream, assert_openai_error, get_once, post_once
 from gateway_plugins.governance.lifecycle import ADMIN_GUARD  # type: ignore[import-not-found]
 from tests.conftest import MakeGateway
 from tests.http.async_helpers import ROOT, free_port, read_log, reap, wait_healthy
@@ -78,18 +77,13 @@ async def test_the_admin_api_answers_only_on_its_own_listener(fake_upstream: Fak
     admin = {"Authorization": f"Bearer {ADMIN}"}
     chat = {"model": GPT, "messages": [{"role": "user", "content": "hi"}]}
     try:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(served.admin_url + KEYS, headers=admin) as resp:
-                assert resp.status == 200
-            async with session.get(served.url + KEYS, headers=admin) as resp:
-                assert resp.status == 404 and "route not found" in await resp.text()
-            async with session.post(served.admin_url + CHAT, json=chat, headers={"x-bf-vk": VK_A}) as resp:
-                assert resp.status == 404
-            async with session.post(served.url + CHAT, json=chat, headers={"x-bf-vk": VK_A}) as resp:
-                assert resp.status == 200
-            for url in (served.url, served.admin_url):
-                async with session.get(url + "/health") as resp:
-                    assert resp.status == 200
+        assert (await get_once(served.admin_url + KEYS, admin)).status == 200
+        on_inference = await get_once(served.url + KEYS, admin)
+        assert on_inference.status == 404 and b"route not found" in on_inference.body
+        assert (await post_once(served.admin_url + CHAT, chat, {"x-bf-vk": VK_A}, key=None)).status == 404
+        assert (await post_once(served.url + CHAT, chat, {"x-bf-vk": VK_A}, key=None)).status == 200
+        for url in (served.url, served.admin_url):
+            assert (await get_once(url + "/health")).status == 200
     finally:
         await served.close()
 
@@ -108,12 +102,9 @@ async def test_gateway_serve_takes_an_admin_port(fake_upstream: FakeUpstream, tm
     proc = spawn(args, log)
     try:
         await wait_healthy(proc, f"http://127.0.0.1:{port}", log)
-        async with aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {ADMIN}"}
-            async with session.get(f"http://127.0.0.1:{admin_port}{KEYS}", headers=headers) as resp:
-                assert resp.status == 200
-            async with session.get(f"http://127.0.0.1:{port}{KEYS}", headers=headers) as resp:
-                assert resp.status == 404
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        assert (await get_once(f"http://127.0.0.1:{admin_port}{KEYS}", headers)).status == 200
+        assert (await get_once(f"http://127.0.0.1:{port}{KEYS}", headers)).status == 404
     finally:
         reap([proc])
     assert f"gateway admin API on http://127.0.0.1:{admin_port}" in read_log(log)

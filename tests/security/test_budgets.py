@@ -20,6 +20,7 @@ from gateway.testing import (
     openai_completion,
     openai_sse,
     openai_usage,
+    post_once,
 )
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
@@ -171,12 +172,10 @@ async def test_image_calls_under_200_concurrent_calls_stay_within_the_budget(
     gw = await make_gateway(governed(fake_upstream.url, limit))
     path = CHAT if dialect == "openai" else MESSAGES
     body = image_body(dialect, model, 4)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+    async with gw.http(None) as http:  # the kit's client: no connection limit
 
         async def call() -> int:
-            async with session.post(gw.url + path, json=body, headers=bearer(VK_A)) as resp:
-                await resp.read()
-                return resp.status
+            return (await http.post(path, body, bearer(VK_A))).status
 
         for _ in range(20):
             statuses = await asyncio.gather(*(call() for _ in range(200)))
@@ -197,10 +196,9 @@ async def test_a_base64_pdf_reserves_by_its_pages(make_gateway: MakeGateway, fak
     messages = [{"role": "user", "content": [document, {"type": "text", "text": "Summarise."}]}]
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok")))
     gw = await make_gateway(governed(fake_upstream.url, 30 * 4600 * PRICE_IN * 0.9))
-    async with aiohttp.ClientSession() as session:
-        body = {"model": CLAUDE, "max_tokens": 10, "messages": messages}
-        async with session.post(gw.url + MESSAGES, json=body, headers=bearer(VK_A)) as resp:
-            assert resp.status == 402, await resp.text()
+    body = {"model": CLAUDE, "max_tokens": 10, "messages": messages}
+    answer = await post_once(gw.url + MESSAGES, body, bearer(VK_A), key=None)
+    assert answer.status == 402, answer
     assert fake_upstream.requests_to(UP_MESSAGES) == []
 
 
@@ -215,9 +213,6 @@ async def test_an_upstream_that_reports_no_usage_is_billed_an_estimate(
     fake_upstream.script(UP_CHAT, reply)
     gw = await make_gateway(governed(fake_upstream.url, 100.0))
     body = {"model": GPT, "max_tokens": 400, "messages": [{"role": "user", "content": PROMPT}], "stream": stream}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(gw.url + CHAT, json=body, headers=bearer(VK_A)) as resp:
-            assert resp.status == 200
-            await resp.read()
+    assert (await post_once(gw.url + CHAT, body, bearer(VK_A), key=None)).status == 200
     await settled(gw)
     assert used(gw, BUDGET) >= 150 * PRICE_IN + 5 * PRICE_OUT

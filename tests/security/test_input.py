@@ -7,12 +7,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 import anthropic
 import pytest
 
 from gateway import CallContext, ChatCall, RoutePlan, Target, hookimpl
-from gateway.testing import HI, FakeUpstream, Reply, openai_completion
+from gateway.testing import (
+    HI,
+    Answer,
+    FakeUpstream,
+    Reply,
+    assert_anthropic_error,
+    assert_openai_error,
+    openai_completion,
+    post_once,
+)
 from tests.conftest import MakeGateway, upstream_config
 from tests.http.anthropic_helpers import HI as ANTHROPIC_HI
 
@@ -33,23 +41,12 @@ def providers_at(url: str) -> dict[str, Any]:
     return config
 
 
-async def send(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    sent = {"content-type": "application/json", **(headers or {})}
-    async with aiohttp.ClientSession() as session, session.post(url + path, data=body, headers=sent) as resp:
-        raw = await resp.read()
-        return resp.status, json.loads(raw)
-
-
-def assert_dialect_error(path: str, status: int, body: Any, expected: int, *contains: str) -> None:
-    assert status == expected, body
+def assert_dialect_error(path: str, answer: Answer, status: int, *contains: str) -> None:
+    """An invalid_request_error in the route's dialect whose message names each of `contains`."""
     if path == CHAT:
-        message = body["error"]["message"]
-        assert set(body) == {"error"} and body["error"]["type"] == "invalid_request_error", body
+        assert_openai_error(answer, status, "invalid_request_error", *contains)
     else:
-        message = body["error"]["message"]
-        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
-    for text in contains:
-        assert text in message, message
+        assert_anthropic_error(answer, status, "invalid_request_error", *contains)
 
 
 TRAVERSALS = [
@@ -80,9 +77,9 @@ async def test_model_names_that_could_change_a_url_or_a_header_are_refused_befor
 ) -> None:
     gw = await make_gateway(providers_at(fake_upstream.url))
     body = json.dumps({"model": model, "max_tokens": 10, "messages": HI}).encode()
-    status, answer = await send(gw.url, path, body)
-    assert_dialect_error(path, status, answer, 400, "model")
-    assert answer["error"].get("param", "model") == "model"
+    answer = await post_once(gw.url + path, body, key=None)
+    assert_dialect_error(path, answer, 400, "model")
+    assert answer.json()["error"].get("param", "model") == "model"
     assert fake_upstream.requests == []
 
 
@@ -91,11 +88,11 @@ async def test_fallbacks_and_count_tokens_check_model_names_too(
 ) -> None:
     gw = await make_gateway(providers_at(fake_upstream.url))
     body = {"model": "openai/gpt-x", "messages": HI, "fallbacks": ["gemini/../../evil"]}
-    status, answer = await send(gw.url, CHAT, json.dumps(body).encode())
-    assert_dialect_error(CHAT, status, answer, 400, "fallbacks[0]")
+    answer = await post_once(gw.url + CHAT, json.dumps(body).encode(), key=None)
+    assert_dialect_error(CHAT, answer, 400, "fallbacks[0]")
     count = {"model": "anthropic/x\r\ny: z", "messages": HI}
-    status, answer = await send(gw.url, MESSAGES + "/count_tokens", json.dumps(count).encode())
-    assert_dialect_error(MESSAGES, status, answer, 400, "model")
+    answer = await post_once(gw.url + MESSAGES + "/count_tokens", json.dumps(count).encode(), key=None)
+    assert_dialect_error(MESSAGES, answer, 400, "model")
     assert fake_upstream.requests == []
 
 
@@ -111,8 +108,8 @@ async def test_a_plugin_route_is_checked_before_its_upstream_call(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     gw = await make_gateway(providers_at(fake_upstream.url), plugins=[EvilRoute()])
-    status, answer = await send(gw.url, CHAT, json.dumps({"model": "gemini/fine", "messages": HI}).encode())
-    assert_dialect_error(CHAT, status, answer, 400, "not a valid model name")
+    answer = await post_once(gw.url + CHAT, json.dumps({"model": "gemini/fine", "messages": HI}).encode(), key=None)
+    assert_dialect_error(CHAT, answer, 400, "not a valid model name")
     assert fake_upstream.requests == []
 
 
@@ -124,8 +121,8 @@ async def test_invalid_utf8_in_an_unknown_key_is_a_400(
     gw = await make_gateway(providers_at(fake_upstream.url))
     model = "openai/gpt-x" if path == CHAT else "anthropic/claude-x"
     body = b'{"model": "' + model.encode() + b'", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],'
-    status, answer = await send(gw.url, path, body + b' "\xff\xfe": 1}')
-    assert_dialect_error(path, status, answer, 400, "not valid JSON")
+    answer = await post_once(gw.url + path, body + b' "\xff\xfe": 1}', key=None)
+    assert_dialect_error(path, answer, 400, "not valid JSON")
     assert fake_upstream.requests == []
 
 
@@ -147,8 +144,7 @@ async def test_the_served_model_header_carries_only_a_checked_name(
 ) -> None:
     fake_upstream.script("/v1/chat/completions", Reply.json(openai_completion("ok")))
     gw = await make_gateway(upstream_config(fake_upstream.url))
-    async with aiohttp.ClientSession() as session:
-        body = {"model": "openai/gpt-4o-2024-08-06:ft-org:custom@v1", "messages": HI}
-        async with session.post(gw.url + CHAT, json=body) as resp:
-            assert resp.status == 200
-            assert resp.headers["x-bf-model"] == "gpt-4o-2024-08-06:ft-org:custom@v1"
+    body = {"model": "openai/gpt-4o-2024-08-06:ft-org:custom@v1", "messages": HI}
+    answer = await post_once(gw.url + CHAT, body, key=None)
+    assert answer.status == 200
+    assert answer.headers["x-bf-model"] == "gpt-4o-2024-08-06:ft-org:custom@v1"
