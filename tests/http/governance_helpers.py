@@ -23,8 +23,8 @@ from gateway.testing import (
     openai_body,
     openai_completion,
 )
-from gateway_plugins.governance.ledger import Meter  # type: ignore[import-not-found]
-from gateway_plugins.governance.lifecycle import GOVERNANCE  # type: ignore[import-not-found]
+from gateway_plugins.governance.ledger import Meter
+from gateway_plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import Gateway, upstream_config
 
 ADMIN = "admin-token-for-tests"

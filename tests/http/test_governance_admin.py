@@ -23,7 +23,7 @@ from gateway.testing import (
     assert_openai_error,
     serve_gateway,
 )
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD  # type: ignore[import-not-found]
+from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
     ADMIN,

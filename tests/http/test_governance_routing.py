@@ -18,7 +18,7 @@ from gateway.testing import (
     assert_openai_error,
     openai_completion,
 )
-from gateway_plugins.governance.lifecycle import GOVERNANCE  # type: ignore[import-not-found]
+from gateway_plugins.governance.lifecycle import GOVERNANCE
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import UP_CHAT, UP_MESSAGES, VK_A, X_CHAT, X, chat, config, messages, vk
 

@@ -21,7 +21,7 @@ from gateway.config import ConfigError, parse_settings
 from gateway.providers.base import NoOptions, ProviderSetup
 from gateway.providers.upstream import UpstreamClient
 from gateway.testing import FakeUpstream, Recorded, ToolUse
-from gateway_plugins.provider_bedrock.provider import BedrockProvider  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.provider import BedrockProvider
 from tests.conftest import CLIENT_KEY, Gateway, MakeGateway
 from tests.fakes.bedrock import (
     ACCESS_KEY,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError, ProviderConfig, parse_settings
-from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets  # type: ignore[import-not-found]
+from gateway_plugins.provider_azure.config import DEFAULT_API_VERSION, AzureTarget, check_keys, resolve_targets
 
 ENDPOINT = "https://res.openai.azure.com"
 

@@ -17,8 +17,8 @@ from gateway.providers.base import ProviderSetup
 from gateway.providers.upstream import UpstreamClient
 from gateway.schemas import anthropic as a
 from gateway.testing import FakeUpstream, Reply, openai_completion, openai_sse
-from gateway_plugins.provider_azure.provider import AzureProvider  # type: ignore[import-not-found]
-from gateway_plugins.provider_openai.provider import OpenAIOptions  # type: ignore[import-not-found]
+from gateway_plugins.provider_azure.provider import AzureProvider
+from gateway_plugins.provider_openai.provider import OpenAIOptions
 
 NO_CTX = cast(CallContext, None)  # the provider never reads the context
 COMPLETION = Reply.json(openai_completion("hi"), headers={"apim-request-id": "apim-1"})

@@ -8,8 +8,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import ConfigError, parse_settings
-from gateway_plugins.provider_bedrock.config import key_configs  # type: ignore[import-not-found]
-from gateway_plugins.provider_bedrock.errors import error_from_reply  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.config import key_configs
+from gateway_plugins.provider_bedrock.errors import error_from_reply
 
 CORAL = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 

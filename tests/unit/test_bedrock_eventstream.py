@@ -11,7 +11,7 @@ import pytest
 from botocore.eventstream import EventStreamBuffer  # type: ignore[import-untyped]
 
 from gateway import UpstreamError
-from gateway_plugins.provider_bedrock.eventstream import EventMessage, EventStreamDecoder  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.eventstream import EventMessage, EventStreamDecoder
 from tests.fakes.bedrock import HeaderValue, Typed, converse_stream, encode_message, event
 
 ID = uuid.UUID("12345678-1234-5678-1234-567812345678")

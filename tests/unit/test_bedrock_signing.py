@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from gateway_plugins.provider_bedrock.config import BedrockKeyConfig  # type: ignore[import-not-found]
-from gateway_plugins.provider_bedrock.signing import signed_headers  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.config import BedrockKeyConfig
+from gateway_plugins.provider_bedrock.signing import signed_headers
 from tests.fakes.bedrock import ACCESS_KEY, REGION, SECRET_KEY, expected_authorization
 
 URL = "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse"

@@ -14,8 +14,8 @@ from gateway import Chunk, UpstreamError
 from gateway.schemas import anthropic as a
 from gateway.streaming import UsageTracker
 from gateway.testing import ToolUse
-from gateway_plugins.provider_bedrock.eventstream import EventMessage  # type: ignore[import-not-found]
-from gateway_plugins.provider_bedrock.stream import ConverseStreamReader, ConverseStreamTranslator  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock.eventstream import EventMessage
+from gateway_plugins.provider_bedrock.stream import ConverseStreamReader, ConverseStreamTranslator
 from tests.fakes.bedrock import converse_stream, converse_usage, encode_message, event, exception_event
 
 DATA = Path(__file__).parent.parent / "data" / "bedrock" / "stream"

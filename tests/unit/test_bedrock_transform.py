@@ -18,9 +18,9 @@ import pytest
 
 from gateway import errors
 from gateway.schemas import anthropic as a
-from gateway_plugins.provider_bedrock import wire as w  # type: ignore[import-not-found]
-from gateway_plugins.provider_bedrock.blocks import document_name  # type: ignore[import-not-found]
-from gateway_plugins.provider_bedrock.transform import converse_message, converse_request  # type: ignore[import-not-found]
+from gateway_plugins.provider_bedrock import wire as w
+from gateway_plugins.provider_bedrock.blocks import document_name
+from gateway_plugins.provider_bedrock.transform import converse_message, converse_request
 
 DATA = Path(__file__).parent.parent / "data" / "bedrock"
 

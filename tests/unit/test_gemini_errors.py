@@ -7,8 +7,8 @@ import json
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway_plugins.provider_gemini import wire as g  # type: ignore[import-not-found]
-from gateway_plugins.provider_gemini.errors import error_from_reply, error_from_status  # type: ignore[import-not-found]
+from gateway_plugins.provider_gemini import wire as g
+from gateway_plugins.provider_gemini.errors import error_from_reply, error_from_status
 from tests.fakes.gemini import gemini_error
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway_plugins.provider_gemini.schema import to_gemini_schema  # type: ignore[import-not-found]
+from gateway_plugins.provider_gemini.schema import to_gemini_schema
 
 
 @pytest.mark.parametrize(

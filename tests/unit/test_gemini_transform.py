@@ -24,10 +24,10 @@ from anthropic.types import Message, RawMessageStreamEvent
 
 from gateway import UpstreamError, errors
 from gateway.schemas import anthropic as a
-from gateway_plugins.provider_gemini import wire as g  # type: ignore[import-not-found]
-from gateway_plugins.provider_gemini.response import response_to_message  # type: ignore[import-not-found]
-from gateway_plugins.provider_gemini.stream import GeminiStreamTranslator  # type: ignore[import-not-found]
-from gateway_plugins.provider_gemini.transform import count_tokens_request, messages_to_gemini  # type: ignore[import-not-found]
+from gateway_plugins.provider_gemini import wire as g
+from gateway_plugins.provider_gemini.response import response_to_message
+from gateway_plugins.provider_gemini.stream import GeminiStreamTranslator
+from gateway_plugins.provider_gemini.transform import count_tokens_request, messages_to_gemini
 
 DATA = Path(__file__).parent.parent / "data" / "gemini"
 MODEL = "gemini/gemini-x"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gateway.pricing import BUNDLED, PriceTable
 from gateway.schemas.anthropic import Usage
-from gateway_plugins.governance.pricing import BUNDLED, PriceTable  # type: ignore[import-not-found]
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 ROW = re.compile(r"^\| (`[^|]+`) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)

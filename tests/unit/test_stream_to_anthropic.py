@@ -14,7 +14,7 @@ from anthropic.types import Message, RawMessageStreamEvent
 
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
-from gateway_plugins.provider_openai.chat_stream import OpenAIStreamTranslator  # type: ignore[import-not-found]
+from gateway_plugins.provider_openai.chat_stream import OpenAIStreamTranslator
 
 MODEL = "claude-asked"
 EVENT_ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)

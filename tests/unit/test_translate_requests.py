@@ -20,7 +20,7 @@ from gateway import errors
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
 from gateway.translate.request_to_anthropic import chat_request_to_messages
-from gateway_plugins.provider_openai.chat_request import messages_to_chat_request  # type: ignore[import-not-found]
+from gateway_plugins.provider_openai.chat_request import messages_to_chat_request
 
 DATA = Path(__file__).parent.parent / "data" / "translate"
 
