@@ -27,14 +27,6 @@ WEATHER_TOOL: ChatCompletionFunctionToolParam = {
 }
 
 
-class BareHttp(Http):
-    """The kit's client without its default headers: a request carries only the headers given (no
-    anthropic-version, which turns GET /v1/models into the Anthropic shape, and no key)."""
-
-    def headers(self, key: Any = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return dict(extra or {})
-
-
 async def post_openai(url: str, body: bytes | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Answer:
     """One POST with the client key as Authorization: Bearer, as the OpenAI SDK sends it (`headers` add to the
     kit's defaults: JSON, and an anthropic-version that OpenAI routes ignore)."""
@@ -44,7 +36,7 @@ async def post_openai(url: str, body: bytes | Mapping[str, Any], headers: Mappin
 
 async def get_bare(url: str, headers: Mapping[str, str] | None = None) -> Answer:
     """One GET with exactly `headers` (no anthropic-version, no key unless given)."""
-    async with BareHttp(url) as http:
+    async with Http(url, bare=True) as http:
         return await http.get("", headers)
 
 

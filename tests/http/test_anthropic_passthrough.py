@@ -13,6 +13,7 @@ from anthropic.types import MessageParam, ToolResultBlockParam
 
 from gateway.testing import (
     FakeUpstream,
+    Http,
     Reply,
     ToolUse,
     anthropic_message,
@@ -24,7 +25,6 @@ from gateway.testing import (
 )
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway, upstream_config
 from tests.http.anthropic_helpers import CHAT, CLAUDE, GPT, GW_MESSAGES, HI, MESSAGES, WEATHER_TOOL, sent
-from tests.http.openai_helpers import BareHttp
 
 SDK_VERSION_HEADER = "2026-10-21"  # what anthropic 2.14 sends as anthropic-version
 
@@ -201,7 +201,7 @@ async def test_anthropic_headers_not_sent_to_openai(gateway: Gateway, fake_upstr
 async def test_version_default_when_client_sends_none(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(MESSAGES, Reply.json(anthropic_message()))
     headers = {"Content-Type": "application/json", "x-api-key": CLIENT_KEY}  # and no anthropic-version
-    async with BareHttp(gateway.url) as http:
+    async with Http(gateway.url, bare=True) as http:
         reply = await http.post(GW_MESSAGES, {"model": CLAUDE, "max_tokens": 16, "messages": HI}, headers)
     assert reply.status == 200, reply.body
     assert fake_upstream.requests_to(MESSAGES)[0].headers["anthropic-version"]  # the real API requires one
