@@ -93,6 +93,13 @@ class ClientConfig(ConfigStruct, frozen=True):
     async_max_concurrency: Annotated[int, Meta(ge=1, le=10_000)] = 16  # jobs running at once
     async_max_queue: Annotated[int, Meta(ge=1)] = 10_000  # jobs waiting; beyond it a submit answers 429
     async_sweep_interval_in_seconds: Annotated[float, Meta(gt=0)] = 60.0  # how often expired jobs are deleted
+    # Browser origins allowed to call the gateway (CORS). Empty by default, unlike Bifrost's ["*"]: with no auth
+    # enforced, "*" would let any web page a user visits spend the gateway's provider keys.
+    allowed_origins: list[str] = field(default_factory=list)
+    # A parameter the target model does not take (temperature for a reasoning model, effort for a model without
+    # reasoning, an output cap above its limit) is dropped or clamped; false: the call is refused with a 400
+    # naming the parameter (LiteLLM's drop_params).
+    drop_unsupported_params: bool = True
 
 
 class PluginEntry(ConfigStruct, frozen=True):
