@@ -6,7 +6,8 @@ contract test and a ruff rule keep it so. What is here is documented in the READ
 Stability: `VERSION` follows semantic versioning. Within a major version, names here are not removed or renamed,
 hook signatures only gain arguments (impls may declare fewer: pluggy passes only what they name), Structs only
 gain fields with defaults, and errors keep their status and kind. What may change in a minor version: the
-wording of error messages, the bundled media rules and prices, and anything not exported here.
+wording of error messages, the bundled media rules, the model catalog's data (prices, limits), and anything not
+exported here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .call import OPENED, ChatCall, ChatResult, Chunk, Dialect, NativeBody, Principal, RoutePlan, Target
+from .catalog import Catalog, ModelInfo
 from .config import (
     ConfigError,
     ConfigStruct,
+    ModelOverride,
     NetworkConfig,
     PluginConfigRegistry,
     ProviderConfig,
@@ -43,9 +46,8 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import APP_DIR, PRICES, REDACTOR, SETTINGS
+from .keys import APP_DIR, CATALOG, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
-from .pricing import BUNDLED as BUNDLED_PRICES
 from .pricing import Price, PriceTable
 from .providers.base import (
     BaseProvider,
@@ -56,7 +58,7 @@ from .providers.base import (
     ProviderSetup,
     models_named_by_keys,
 )
-from .providers.body import relay_body, relayable
+from .providers.body import patch_native, relay_body, relayable
 from .providers.registry import ProviderRegistry
 from .providers.upstream import OPENED as OPENED_BATCH
 from .providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply, read_error_body, retry_after_seconds
@@ -122,7 +124,7 @@ def remove_hooks(app: web.Application, name: str) -> None:
 
 __all__ = [
     "APP_DIR",
-    "BUNDLED_PRICES",
+    "CATALOG",
     "CLAUDE",
     "DEFAULT_MEDIA_RULES",
     "EMPTY_OBJECT",
@@ -141,6 +143,7 @@ __all__ = [
     "AuthenticationFailed",
     "BaseProvider",
     "CallContext",
+    "Catalog",
     "ChatCall",
     "ChatResult",
     "ChecksConfig",
@@ -155,6 +158,8 @@ __all__ = [
     "GatewayError",
     "InvalidRequest",
     "MediaRules",
+    "ModelInfo",
+    "ModelOverride",
     "NativeBody",
     "NetworkConfig",
     "NoOptions",
@@ -205,6 +210,7 @@ __all__ = [
     "new_message_id",
     "new_tool_use_id",
     "openai",
+    "patch_native",
     "plugin_config",
     "prompt_size",
     "read_error_body",

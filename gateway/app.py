@@ -10,13 +10,14 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from .catalog import Catalog
 from .config import Settings
 from .http import async_jobs, inference, models
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import APP_DIR, ENGINE, INFLATIONS, PLUGINS, PRICES, REDACTOR, SETTINGS
+from .keys import APP_DIR, CATALOG, ENGINE, INFLATIONS, PLUGINS, PRICES, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
@@ -51,7 +52,8 @@ def create_app(
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
     app[REDACTOR] = Redactor(configured_secrets(settings))
-    app[PRICES] = PriceTable()
+    app[CATALOG] = catalog = Catalog(settings)
+    app[PRICES] = PriceTable(catalog)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts

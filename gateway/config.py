@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -69,12 +69,39 @@ class CustomProviderConfig(ConfigStruct, frozen=True):
     base_provider_type: str  # the provider kind this entry is an instance of, e.g. "openai" for vLLM
 
 
+InputModality = Literal["text", "image", "pdf", "audio", "video"]
+PositiveInt = Annotated[int, Meta(gt=0)]
+
+
+class ModelOverride(ConfigStruct, frozen=True):
+    """What the model catalog says about one model, corrected or filled in (a self-hosted model the catalog does
+    not know, a deployment with other limits). Unset fields keep the catalog's value."""
+
+    name: str | None = None  # display name in model listings
+    context_window: PositiveInt | None = None
+    max_input_tokens: PositiveInt | None = None
+    max_output_tokens: PositiveInt | None = None
+    reasoning: bool | None = None  # takes thinking / reasoning effort
+    temperature: bool | None = None  # takes temperature (OpenAI's reasoning models do not)
+    tool_call: bool | None = None
+    structured_output: bool | None = None
+    input_modalities: list[InputModality] | None = None  # e.g. ["text"]: images and PDFs are refused before the call
+    release_date: str | None = None  # YYYY-MM-DD, shown as the listing's creation date
+    # USD per token, as governance.pricing spells it (see gateway.pricing.Price); wins over the catalog's price.
+    input_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
+    output_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
+    cache_read_input_token_cost: Annotated[float, Meta(ge=0)] | None = None
+    cache_creation_input_token_cost: Annotated[float, Meta(ge=0)] | None = None
+
+
 class ProviderConfig(ConfigStruct, frozen=True):
     keys: list[ProviderKey] = field(default_factory=list)
     network_config: NetworkConfig = field(default_factory=NetworkConfig)
     concurrency_and_buffer_size: ConcurrencyAndBufferSize = field(default_factory=ConcurrencyAndBufferSize)
     custom_provider_config: CustomProviderConfig | None = None
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
+    # The model catalog corrected per model name as this provider is called with it (see gateway.catalog).
+    models: dict[str, ModelOverride] = field(default_factory=dict)
 
 
 class ClientConfig(ConfigStruct, frozen=True):

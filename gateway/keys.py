@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .catalog import Catalog
     from .config import Settings
     from .jobs.service import JobService
     from .pipeline.execute import Engine
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 APP_DIR: web.AppKey[Path] = web.AppKey("app_dir")  # where the gateway keeps its data (--app-dir)
 REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the app; plugins add theirs
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")  # what each model takes and costs (models.dev + config)
 PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugins add prices (PriceTable.override)
 # The core's own.
 PLUGINS: web.AppKey[LoadedPlugins] = web.AppKey("plugins")

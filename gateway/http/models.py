@@ -1,43 +1,49 @@
-"""Model listing in both dialects, from the configured providers (and what their keys name)."""
+"""Model listing in both dialects, from the configured providers (and what their keys name), each entry described
+by the model catalog: display name, release date, and in OpenAI entries the context and output limits."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from msgspec import UNSET
+from msgspec.structs import replace
 
-from ..call import probe_call
+from ..call import Target, probe_call
+from ..catalog import ModelInfo
 from ..errors import GatewayError, InvalidRequest, NotFound
-from ..keys import ENGINE
+from ..keys import CATALOG, ENGINE
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from ..schemas import openai as o
 from .entry import start_call
 from .middlewares import dialect_of, route_prefix
 
-# Config-listed models have no release date; a fixed one keeps listings stable across restarts.
+# For models the catalog has no release date for: a fixed one keeps listings stable across restarts.
 CREATED_AT = "2025-01-01T00:00:00Z"
 CREATED = 1735689600
 MAX_LIMIT = 1000
 
 
-def model_ids(request: web.Request) -> list[str]:
-    """`provider/model` for every model a provider names; the route's default provider's models bare too."""
+def listed(request: web.Request) -> dict[str, Target]:
+    """`provider/model` for every model a provider names (the route's default provider's bare too): its target."""
     engine = request.app[ENGINE]
     default = {"anthropic": "anthropic", "openai": "openai"}.get(route_prefix(request))
-    ids: list[str] = []
+    found: dict[str, Target] = {}
     for name, provider in engine.providers.instances.items():
         for model in provider.known_models():
-            ids.append(model if name == default else f"{name}/{model}")
-    return list(dict.fromkeys(ids))
+            found.setdefault(model if name == default else f"{name}/{model}", Target(provider=name, model=model))
+    return found
 
 
 async def list_models(request: web.Request) -> web.Response:
-    ids = model_ids(request)
+    targets = listed(request)
+    catalog = request.app[CATALOG]
+    infos = {i: catalog.lookup(t.provider, t.model) for i, t in targets.items()}
     if dialect_of(request).name == "openai":
-        body = o.ModelList(data=[_openai_model(i) for i in ids])
+        body = o.ModelList(data=[_openai_model(i, info) for i, info in infos.items()])
         return web.Response(body=o.ENCODER.encode(body), content_type="application/json")
-    page = _page(ids, request.query)
+    page = _page(list(targets), request.query)
     listing = a.ModelList(
-        data=[_anthropic_model(i) for i in page.ids],
+        data=[_anthropic_model(i, infos[i]) for i in page.ids],
         has_more=page.has_more,
         first_id=page.ids[0] if page.ids else None,
         last_id=page.ids[-1] if page.ids else None,
@@ -47,22 +53,24 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model_id"]
-    if model_id not in model_ids(request) and not await _routable(request, model_id):
+    target = listed(request).get(model_id) or await _routed(request, model_id)
+    if target is None:
         raise NotFound(f"model {model_id!r} not found")
+    info = request.app[CATALOG].lookup(target.provider, target.model)
     if dialect_of(request).name == "openai":
-        return web.Response(body=o.ENCODER.encode(_openai_model(model_id)), content_type="application/json")
-    return web.Response(body=a.ENCODER.encode(_anthropic_model(model_id)), content_type="application/json")
+        return web.Response(body=o.ENCODER.encode(_openai_model(model_id, info)), content_type="application/json")
+    return web.Response(body=a.ENCODER.encode(_anthropic_model(model_id, info)), content_type="application/json")
 
 
-async def _routable(request: web.Request, model_id: str) -> bool:
-    """Whether some provider would serve `model_id`: gw_route decides, as it would for a call."""
+async def _routed(request: web.Request, model_id: str) -> Target | None:
+    """Where a call for `model_id` would go, if anywhere: gw_route decides, as it would for a call."""
     ctx = await start_call(request, route_prefix(request))
     try:
         check_model_name(model_id)
         plan = await request.app[ENGINE].pipeline.route(probe_call(model_id, dialect_of(request).name), ctx)
     except GatewayError:
-        return False
-    return plan is not None and bool(plan.targets)
+        return None
+    return plan.targets[0] if plan is not None and plan.targets else None
 
 
 class _Page:
@@ -88,10 +96,22 @@ def _page(ids: list[str], query: object) -> _Page:
     return _Page(ids[:limit], limit < len(ids))
 
 
-def _anthropic_model(model_id: str) -> a.ModelInfo:
-    return a.ModelInfo(id=model_id, display_name=model_id, created_at=CREATED_AT)
+def _anthropic_model(model_id: str, info: ModelInfo | None) -> a.ModelInfo:
+    released = info.released() if info is not None else None
+    created_at = released.strftime("%Y-%m-%dT%H:%M:%SZ") if released is not None else CREATED_AT
+    name = info.name if info is not None and info.name else model_id
+    return a.ModelInfo(id=model_id, display_name=name, created_at=created_at)
 
 
-def _openai_model(model_id: str) -> o.Model:
+def _openai_model(model_id: str, info: ModelInfo | None) -> o.Model:
     owner = model_id.partition("/")[0] if "/" in model_id else "gateway"
-    return o.Model(id=model_id, created=CREATED, owned_by=owner)
+    released = info.released() if info is not None else None
+    model = o.Model(id=model_id, created=int(released.timestamp()) if released is not None else CREATED, owned_by=owner)
+    if info is None:
+        return model
+    return replace(
+        model,
+        context_window=info.context_window or UNSET,
+        max_input_tokens=info.max_input_tokens or UNSET,
+        max_output_tokens=info.max_output_tokens or UNSET,
+    )

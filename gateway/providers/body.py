@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import msgspec
 
-from ..call import ChatCall
+from ..call import ChatCall, NativeBody
 from ..errors import InvalidRequest
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -33,3 +36,18 @@ def relay_body(call: ChatCall, model: str, set_fields: dict[str, bytes] | None =
     for name, value in (set_fields or {}).items():
         fields[name] = msgspec.Raw(value)
     return _ENCODER.encode(fields)
+
+
+def patch_native(native: NativeBody, fields: Mapping[str, Any]) -> NativeBody:
+    """The client's body with some top-level fields set (any msgspec-encodable value) or removed (None); every
+    other field stays byte-exact. For a plugin that changes a call's request and keeps it relayable."""
+    try:
+        body = _FIELDS.decode(native.body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    for name, value in fields.items():
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = msgspec.Raw(_ENCODER.encode(value))
+    return NativeBody(dialect=native.dialect, body=_ENCODER.encode(body))

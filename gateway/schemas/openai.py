@@ -231,6 +231,10 @@ class Model(Struct, kw_only=True):
     created: int
     owned_by: str
     object: Literal["model"] = "model"
+    # The gateway's additions from the model catalog (the SDK keeps extra fields; LiteLLM's names).
+    context_window: int | UnsetType = UNSET
+    max_input_tokens: int | UnsetType = UNSET
+    max_output_tokens: int | UnsetType = UNSET
 
 
 class ModelList(Struct, kw_only=True):
