@@ -38,15 +38,17 @@ def new_context(
         principal=principal,
         plugin_configs=engine.plugin_configs,
         media_rules=engine.providers.media_rules,
+        wire_dialect=engine.providers.wire_dialect,
     )
 
 
 def served_headers(ctx: CallContext) -> dict[str, str]:
-    """Who served the answer: provider, model, which fallback (0: the primary) and how many upstream attempts."""
+    """Who served the answer: provider, model, which fallback (0: the primary) and how many upstream attempts;
+    and what plugins added (`ctx.set_header`)."""
     target = ctx.served_by
     if target is None:
-        return {}
-    return {
+        return ctx.response_headers
+    return ctx.response_headers | {
         "x-bf-provider": target.provider,
         "x-bf-model": target.model,
         "x-bf-fallback-index": str(ctx.fallback_index),

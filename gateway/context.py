@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-    from .call import Principal, RoutePlan, Target
+    from .call import Dialect, Principal, RoutePlan, Target
     from .config import Settings
     from .tokens import MediaRules
 
@@ -28,6 +28,10 @@ T = TypeVar("T")
 
 def default_media_rules(target: Target) -> MediaRules:
     return DEFAULT_MEDIA_RULES
+
+
+def no_wire_dialect(target: Target) -> Dialect | None:
+    return None
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +60,10 @@ class CallContext:
     plugin_configs: dict[type, object] = field(default_factory=dict, repr=False)
     # How a target's provider counts images and PDF pages (`gateway.tokens`), to size a prompt before the call.
     media_rules: Callable[[Target], MediaRules] = field(default=default_media_rules, repr=False)
+    # The client dialect a target's provider speaks on its wire (None: a wire of its own, like Gemini's): what
+    # the target will be sent, translated from the canonical call or the client's body relayed.
+    wire_dialect: Callable[[Target], Dialect | None] = field(default=no_wire_dialect, repr=False)
+    _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
     _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)
 
@@ -72,6 +80,19 @@ class CallContext:
         if value is None:
             value = self._states[state_type] = state_type()
         return value  # type: ignore[return-value]
+
+    def set_header(self, name: str, value: str | None) -> None:
+        """Add a header to the client's response (streams included), or with None take back one this call set
+        (a stage that runs per attempted target sets it again for the target that is tried next)."""
+        if value is None:
+            self._headers.pop(name.lower(), None)
+        else:
+            self._headers[name.lower()] = value
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers plugins set for the client's response (a copy)."""
+        return dict(self._headers)
 
     def on_unrecorded(self, callback: Callable[[], None]) -> None:
         """Run `callback` if the call ends without gw_record_usage (it failed, or a cache answered it): the way

@@ -135,7 +135,9 @@ class Pipeline:
 
 
 def _without_stale_native_request(before: ChatCall, after: ChatCall) -> ChatCall:
-    if after.native is not None and after.request is not before.request:
+    """A plugin that changed the request and kept the client's bytes made them stale: drop them. One that
+    changed both (patched the bytes to match, as adaptation does) is taken at its word."""
+    if after.native is not None and after.request is not before.request and after.native is before.native:
         return replace(after, native=None)
     return after
 

@@ -21,7 +21,7 @@ from .gate import Gate
 from .keys import SESSION, KeyChooser, Sessions, session_ttl
 
 if TYPE_CHECKING:
-    from ..call import ChatCall, ChatResult, Chunk, Target
+    from ..call import ChatCall, ChatResult, Chunk, Dialect, Target
     from ..context import CallContext
     from .base import Provider
 
@@ -53,6 +53,11 @@ class Providers:
         provider = self.instances.get(target.provider)
         rules = getattr(provider, "media_rules", None)  # optional for third-party providers
         return rules(target.model) if rules is not None else DEFAULT_MEDIA_RULES
+
+    def wire_dialect(self, target: Target) -> Dialect | None:
+        """The client dialect the target's provider speaks upstream (None when it is not one of them)."""
+        provider = self.instances.get(target.provider)
+        return provider.dialect if provider is not None else None
 
     def get(self, name: str) -> Provider:
         provider = self.instances.get(name)

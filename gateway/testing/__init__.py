@@ -18,6 +18,7 @@ from .bodies import HI, anthropic_body, openai_body
 from .client import ANTHROPIC_VERSION, CLIENT_KEY, Answer, Http, get_once, post_once
 from .fakes import FakeUpstream, Recorded, Reply
 from .harness import ANTHROPIC_KEY, OPENAI_KEY, Gateway, serve_gateway, upstream_config
+from .models import FakeModel, anthropic_checks, gemini_checks, openai_checks
 from .pytest_plugin import MakeGateway
 from .wire import (
     ANTHROPIC_MODEL,
@@ -56,6 +57,7 @@ __all__ = [
     "OPENAI_KEY",
     "OPENAI_MODEL",
     "Answer",
+    "FakeModel",
     "FakeUpstream",
     "Gateway",
     "Http",
@@ -65,6 +67,7 @@ __all__ = [
     "SseEvent",
     "ToolUse",
     "anthropic_body",
+    "anthropic_checks",
     "anthropic_error",
     "anthropic_error_frame",
     "anthropic_frame",
@@ -75,8 +78,10 @@ __all__ = [
     "assert_openai_error",
     "check_stream_grammar",
     "dumps",
+    "gemini_checks",
     "get_once",
     "openai_body",
+    "openai_checks",
     "openai_completion",
     "openai_error",
     "openai_error_frame",

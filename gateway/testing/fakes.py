@@ -152,7 +152,10 @@ def _parse_json(body: bytes) -> Any:
 class FakeUpstream:
     """Scripted per-path replies, a request log and disconnect counters; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Callable[[Recorded], Reply | None] | None = None) -> None:
+        # `check` answers before the script, like a real API's validation: a Reply refuses the request
+        # (gateway.testing.models has the real APIs' 400s for a few models), None lets the script answer.
+        self.check = check
         self.requests: list[Recorded] = []
         self.closed_streams = 0  # SSE replies cut short because the client went away
         self.disconnects = 0  # any reply (SSE, hang, delayed JSON) the client abandoned
@@ -245,7 +248,8 @@ class FakeUpstream:
         recorded = Recorded(request.method, request.path, dict(request.query), headers, body, _parse_json(body))
         self.requests.append(recorded)
         self._bump()
-        reply = self._take(request.method, request.path)
+        refusal = self.check(recorded) if self.check is not None else None
+        reply = refusal or self._take(request.method, request.path)
         cut = _Cut()
         try:
             return await self._serve(request, reply, cut)
