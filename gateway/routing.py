@@ -3,7 +3,7 @@
 `provider/model` goes to that provider when it is configured. A bare model goes to `anthropic` on the
 `/anthropic/...` routes (and their `/v1/messages` aliases), to `openai` on `/openai/...`, and otherwise (or
 when that provider is not configured) to the first configured provider one of whose keys lists the model by
-name (`"*"` does not count: it would make the choice arbitrary).
+name (`"*"` does not count: it would make the choice arbitrary), or to the only provider when there is one.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def explicit_target(model: str, settings: Settings) -> Target | None:
 
 def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:
     """The built-in rule (the `routing` plugin's): `provider/model`, else the route's default provider, else the
-    first provider whose keys name the model."""
+    first provider whose keys name the model, else the only provider."""
     if (explicit := explicit_target(model, settings)) is not None:
         return explicit
     default = DEFAULT_PROVIDER_BY_PREFIX.get(route_prefix)
@@ -57,4 +57,8 @@ def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target 
     for name, entry in settings.providers.items():
         if any(model in key.models for key in entry.keys):
             return Target(provider=name, model=model)
+    if len(settings.providers) == 1:
+        # One provider serves everything (the demo's mock, a lone self-hosted server): no choice to get wrong,
+        # and a client that cannot name a provider (Claude Code's bare `claude-opus-4-8`) still gets an answer.
+        return Target(provider=next(iter(settings.providers)), model=model)
     return None

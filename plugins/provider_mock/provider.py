@@ -1,10 +1,15 @@
-"""Deterministic replies: a tool call when tools are offered (unless tool_choice is none or the turn answers a
-tool result), otherwise text that echoes the last user message. Latency and chunking are configurable."""
+"""Deterministic replies: a tool call when the last user message names an offered tool or tool_choice forces one
+(not when it answers a tool result), its input filled to satisfy the tool's schema; otherwise text that echoes
+the last user message. Latency and chunking are configurable.
+
+A tool is called only when asked for by name: an agent offers a dozen tools on every turn (Claude Code's first
+is `Agent`), and calling one unasked would send it running tools nobody wanted."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, ClassVar
 
@@ -14,6 +19,8 @@ from msgspec import Meta, Struct, field
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey
 from gateway.api import FREE, BaseProvider, MediaRules, ProviderSetup, message_to_events
 from gateway.api import anthropic as a
+
+from .inputs import example_input
 
 
 class MockOptions(ConfigStruct, frozen=True):
@@ -57,9 +64,10 @@ def reply_to(call: ChatCall) -> a.Message:
     request = call.request
     tool = _tool_to_call(request)
     if tool is not None:
-        content = [
-            a.ContentBlock(type="tool_use", id=_stable_id("toolu_", request), name=tool.name, input=msgspec.Raw(b"{}"))
-        ]
+        schema = msgspec.json.decode(tool.input_schema) if isinstance(tool.input_schema, msgspec.Raw) else {}
+        arguments = msgspec.json.encode(example_input(schema, _last_user_text(request)))
+        block_id = _stable_id("toolu_", request)
+        content = [a.ContentBlock(type="tool_use", id=block_id, name=tool.name, input=msgspec.Raw(arguments))]
         stop_reason = "tool_use"
     else:
         text = f"Mock reply to: {_last_user_text(request)[:200]}"
@@ -87,9 +95,12 @@ def _tool_to_call(request: a.MessagesRequest) -> a.Tool | None:
             return None
         if choice.type == "tool":
             return next((t for t in request.tools if t.name == choice.name), request.tools[0])
+    if isinstance(choice, a.ToolChoice) and choice.type == "any":
+        return request.tools[0]
     if _answers_tool_result(request):
         return None
-    return request.tools[0]
+    words = set(re.findall(r"[\w-]+", _last_user_text(request).lower()))
+    return next((t for t in request.tools if isinstance(t.name, str) and t.name.lower() in words), None)
 
 
 def _answers_tool_result(request: a.MessagesRequest) -> bool:

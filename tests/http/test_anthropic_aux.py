@@ -204,7 +204,7 @@ async def test_mock_stream_raw_grammar(gateway: Gateway, fake_upstream: FakeUpst
 
 
 async def test_mock_tool_use_then_text_after_tool_result(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
-    question: MessageParam = {"role": "user", "content": "weather?"}
+    question: MessageParam = {"role": "user", "content": "use get_weather please"}
     async with gateway.anthropic() as client:
         first = await client.messages.create(
             model=MOCK, max_tokens=64, messages=[question], tools=[WEATHER_TOOL, TIME_TOOL]
@@ -213,7 +213,7 @@ async def test_mock_tool_use_then_text_after_tool_result(gateway: Gateway, fake_
         [tool_use] = first.content
         assert tool_use.type == "tool_use"
         assert tool_use.name == "get_weather"
-        assert isinstance(tool_use.input, dict)
+        assert tool_use.input == {"city": "example city"}  # the schema's required field, filled
         result: ToolResultBlockParam = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
         history: list[MessageParam] = [
             question,
@@ -239,8 +239,16 @@ async def test_mock_tool_choice_named_tool(gateway: Gateway, fake_upstream: Fake
 
 async def test_mock_stream_tool_use(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     async with gateway.anthropic() as client:
-        async with client.messages.stream(model=MOCK, max_tokens=64, messages=HI, tools=[WEATHER_TOOL]) as stream:
+        ask: list[MessageParam] = [{"role": "user", "content": "Call get_weather"}]
+        async with client.messages.stream(model=MOCK, max_tokens=64, messages=ask, tools=[WEATHER_TOOL]) as stream:
             final = await stream.get_final_message()
     assert final.stop_reason == "tool_use"
     assert [b.type for b in final.content] == ["tool_use"]
-    assert final.content[0].input == {}  # type: ignore[union-attr]
+    assert final.content[0].input == {"city": "example city"}  # type: ignore[union-attr]
+
+
+async def test_mock_answers_in_text_when_no_tool_is_named(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    async with gateway.anthropic() as client:
+        message = await client.messages.create(model=MOCK, max_tokens=64, messages=HI, tools=[WEATHER_TOOL])
+    assert message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]

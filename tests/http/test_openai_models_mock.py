@@ -11,7 +11,6 @@ import pytest
 from gateway.testing import FakeUpstream
 from tests.conftest import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, Gateway, MakeGateway
 from tests.http.openai_helpers import (
-    USER_HI,
     WEATHER_TOOL,
     anthropic_provider,
     function_calls,
@@ -140,22 +139,27 @@ async def test_mock_chat_stream(gateway: Gateway) -> None:
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
 
 
+ASK_WEATHER: list[Any] = [{"role": "user", "content": "What does get_weather say for Oslo?"}]
+
+
 async def test_mock_chat_tool_call(gateway: Gateway) -> None:
     async with gateway.openai() as client:
-        completion = await client.chat.completions.create(model="mock/mock-gpt", messages=USER_HI, tools=[WEATHER_TOOL])
+        completion = await client.chat.completions.create(
+            model="mock/mock-gpt", messages=ASK_WEATHER, tools=[WEATHER_TOOL]
+        )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     calls = function_calls(choice.message.tool_calls)
     assert len(calls) == 1
     assert calls[0].function.name == "get_weather"
     assert calls[0].id
-    assert json.loads(calls[0].function.arguments) == {}
+    assert json.loads(calls[0].function.arguments) == {"city": "example city"}
 
 
 async def test_mock_chat_stream_helper_tool_call(gateway: Gateway) -> None:
     async with gateway.openai() as client:
         async with client.chat.completions.stream(
-            model="mock/mock-gpt", messages=USER_HI, tools=[WEATHER_TOOL]
+            model="mock/mock-gpt", messages=ASK_WEATHER, tools=[WEATHER_TOOL]
         ) as stream:
             final = await stream.get_final_completion()
     message = final.choices[0].message
