@@ -19,27 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.testing import CLIENT_KEY, FakeUpstream, Recorded, Reply, ToolUse, anthropic_sse
+from gateway.testing import CLIENT_KEY, FakeUpstream, Recorded, Reply
 
-from .harness import PINNED, run_claude
+from .harness import NOTES, PINNED, READ_PROMPT, read_reply, run_claude, text_reply
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "claude_code"
-NOTES = "alpha beta\ngamma\n"  # the file the read scenario asks Claude Code to read
-READ_PROMPT = "Read the file notes.txt and tell me its first line"
 PLACEHOLDER_ROOT = "/tmp/claude-capture"
 DEVICE_ID = "0" * 64
 SESSION_ID = "00000000-0000-4000-8000-000000000000"
-
-
-def text_reply(text: str, model: str = "claude-x") -> Reply:
-    """A streamed Anthropic text answer (Claude Code always streams)."""
-    return Reply.sse(anthropic_sse((text[: len(text) // 2], text[len(text) // 2 :]), model=model))
-
-
-def read_reply(workdir: Path) -> Reply:
-    """A streamed `tool_use` of Claude Code's Read tool for notes.txt in `workdir`."""
-    tool = ToolUse("toolu_capture_01", "Read", {"file_path": str(workdir / "notes.txt")})
-    return Reply.sse(anthropic_sse((), tool_uses=[tool]))
 
 
 @dataclass(frozen=True)
@@ -69,7 +56,8 @@ SCENARIOS = (
 def normalise_text(text: str, root: Path) -> str:
     """Machine- and run-specific strings in a body or header value, replaced by fixed ones of the same shape."""
     text = text.replace(str(root), PLACEHOLDER_ROOT)
-    text = text.replace(str(root).replace("/", "-"), PLACEHOLDER_ROOT.replace("/", "-"))
+    # Claude Code names its per-project config dir after the path with every non-alphanumeric turned into "-".
+    text = text.replace(re.sub(r"[^A-Za-z0-9]", "-", str(root)), re.sub(r"[^A-Za-z0-9]", "-", PLACEHOLDER_ROOT))
     text = re.sub(r'(\\"device_id\\":\\")[0-9a-f]{64}', rf"\g<1>{DEVICE_ID}", text)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", SESSION_ID, text)
     text = text.replace(datetime.date.today().isoformat(), "2026-01-01")  # only today's: betas carry dates too

@@ -12,12 +12,14 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.testing import CLIENT_KEY
+from gateway.testing import CLIENT_KEY, Reply, ToolUse, anthropic_sse
 
 HERE = Path(__file__).resolve().parent
-CLAUDE_BIN = HERE / "node_modules" / ".bin" / "claude"
 PINNED = json.loads((HERE / "package.json").read_text())["dependencies"]["@anthropic-ai/claude-code"]
 INSTALL_HINT = f"Claude Code {PINNED} is not installed: run `npm ci --prefix tests/claude_code` (needs Node.js and npm)"
+NOTES = "alpha beta\ngamma\n"  # the file the Read scenario asks Claude Code to read
+READ_PROMPT = "Read the file notes.txt and tell me its first line"
+READ_TOOL_ID = "toolu_claude_read_01"
 TIMEOUT = 60.0  # seconds per run; a run against a fake takes 2-5 s, so this only bounds a hang
 
 # Nothing leaves 127.0.0.1: these turn off every background call Claude Code knows of, and the proxy below (port 9,
@@ -43,34 +45,46 @@ SEALED = {
 }
 
 
-@dataclass(frozen=True)
+def text_reply(text: str, model: str = "claude-x") -> Reply:
+    """A streamed Anthropic text answer in two deltas (Claude Code always streams)."""
+    return Reply.sse(anthropic_sse((text[: len(text) // 2], text[len(text) // 2 :]), model=model))
+
+
+def read_reply(workdir: Path) -> Reply:
+    """A streamed `tool_use` of Claude Code's Read tool for notes.txt in `workdir`."""
+    tool = ToolUse(READ_TOOL_ID, "Read", {"file_path": str(workdir / "notes.txt")})
+    return Reply.sse(anthropic_sse((), tool_uses=[tool]))
+
+
+@dataclass(frozen=True, repr=False)
 class ClaudeRun:
-    """What one `claude -p` run printed and how it exited."""
+    """What one `claude -p` run printed and how it exited; its repr is readable, as pytest shows assert messages
+    through repr."""
 
     returncode: int
     stdout: str
     stderr: str
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"claude exited {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def installed_version() -> str | None:
-    """The version the local install reports, read from its package.json (no process start)."""
-    manifest = HERE / "node_modules" / "@anthropic-ai" / "claude-code" / "package.json"
-    if not CLAUDE_BIN.exists() or not manifest.exists():
+def installed_version(root: Path = HERE) -> str | None:
+    """The version installed under `root` (the npm project dir), read from its package.json; None if absent."""
+    manifest = root / "node_modules" / "@anthropic-ai" / "claude-code" / "package.json"
+    if not (root / "node_modules" / ".bin" / "claude").exists() or not manifest.exists():
         return None
     return str(json.loads(manifest.read_text())["version"])
 
 
-def require_claude() -> Path:
+def require_claude(root: Path = HERE) -> Path:
     """The binary, or an AssertionError saying how to install it: a missing Claude Code fails, never skips."""
-    version = installed_version()
+    version = installed_version(root)
     if version is None:
         raise AssertionError(INSTALL_HINT)
     if version != PINNED:
         raise AssertionError(f"Claude Code {version} is installed, the tests pin {PINNED}: {INSTALL_HINT}")
-    return CLAUDE_BIN
+    return root / "node_modules" / ".bin" / "claude"
 
 
 def claude_env(base_url: str, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -127,6 +141,22 @@ async def run_claude(
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = await proc.communicate()
         killed = ClaudeRun(-9, out.decode(errors="replace"), err.decode(errors="replace"))
-        raise AssertionError(f"claude did not finish in {timeout} s (killed)\n{killed}") from None
+        raise AssertionError(f"claude did not finish in {timeout} s (killed)\n{killed!r}") from None
     assert proc.returncode is not None
     return ClaudeRun(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+@dataclass(frozen=True)
+class Claude:
+    """Claude Code bound to one test's directories: `home` (its HOME and config, fresh per test) and `work` (the
+    project it runs in, holding notes.txt for the Read scenario)."""
+
+    home: Path
+    work: Path
+
+    async def run(
+        self, base_url: str, prompt: str, *args: str, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+    ) -> ClaudeRun:
+        """`claude -p PROMPT ARGS` against `base_url` (a gateway, or a fake for a direct capture)."""
+        home, work = self.home, self.work
+        return await run_claude(base_url, prompt, home=home, workdir=work, args=args, env=env, timeout=timeout)
