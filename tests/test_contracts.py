@@ -171,3 +171,11 @@ def test_no_two_parts_of_the_core_import_each_other() -> None:
                 edges.setdefault(part, set()).add(other)
     cycles = sorted((a, b) for a in edges for b in edges[a] if a < b and a in edges.get(b, set()))
     assert cycles == [], cycles
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """The README's second quick-start command is what CI runs, word for word (CI only adds Node.js first)."""
+    step = README.split("# 2. install the dev extras", 1)[1].split("```", 1)[0]
+    command = [line for line in step.splitlines()[1:] if line and not line.startswith("#")]
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert len(command) == 1 and ci[-1] == command[0]

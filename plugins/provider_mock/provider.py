@@ -116,7 +116,9 @@ def _last_user_text(request: a.MessagesRequest) -> str:
             return message.content
         texts = [b.text for b in message.content if b.type == "text" and isinstance(b.text, str)]
         if texts:
-            return " ".join(texts)
+            # The last text block is what the user typed: agents put their reminders before it (Claude Code's
+            # <system-reminder> blocks), and those name tools nobody asked for.
+            return texts[-1]
     return ""
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gateway.testing import FakeUpstream, MakeGateway, Reply, openai_sse, upstream_config
+from gateway.testing import FakeUpstream, MakeGateway, Reply, openai_checks, openai_sse, upstream_config
 
 from .harness import Claude
 
@@ -35,19 +35,18 @@ async def test_claude_code_on_the_demo_config_with_a_bare_model(make_gateway: Ma
     gateway = await make_gateway(json.loads(DEMO_CONFIG.read_text()))
     run = await claude.run(gateway.url, "Say hello", "--model", "claude-opus-4-8")
     assert run.returncode == 0, run
-    assert run.stdout.strip(), run
+    assert run.stdout.strip() == "Mock reply to: Say hello", run
     assert "API Error" not in run.stdout and "no provider" not in run.stdout + run.stderr, run
 
 
-async def test_claude_code_on_gpt_4o_mini_is_adapted_to_the_model(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream, claude: Claude
-) -> None:
+async def test_claude_code_on_gpt_4o_mini_is_adapted_to_the_model(make_gateway: MakeGateway, claude: Claude) -> None:
     """Claude Code sends max_tokens 32000, adaptive thinking and effort "high" (tests/data/claude_code/
     hello_gpt_4o_mini.json); gpt-4o-mini takes at most 16,384 output tokens and no reasoning, so the gateway must
-    clamp the cap and drop the effort before the upstream sees them."""
-    fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("Hello from ", "gpt-4o-mini."))))
-    gateway = await make_gateway(upstream_config(fake_upstream.url))
-    run = await claude.run(gateway.url, "Say hello", "--model", OPENAI_MODEL, env=ALL_MODELS_OPENAI)
+    clamp the cap and drop the effort before the upstream sees them (the fake answers 400 otherwise, as OpenAI)."""
+    async with FakeUpstream(check=openai_checks()) as fake_upstream:
+        fake_upstream.script("/v1/chat/completions", Reply.sse(openai_sse(("Hello from ", "gpt-4o-mini."))))
+        gateway = await make_gateway(upstream_config(fake_upstream.url))
+        run = await claude.run(gateway.url, "Say hello", "--model", OPENAI_MODEL, env=ALL_MODELS_OPENAI)
     assert run.returncode == 0, run
     assert run.stdout.strip() == "Hello from gpt-4o-mini."
     assert [r.path for r in fake_upstream.requests] == ["/v1/chat/completions"]
@@ -56,3 +55,29 @@ async def test_claude_code_on_gpt_4o_mini_is_adapted_to_the_model(
     assert "reasoning_effort" not in body and "reasoning" not in body
     cap = body.get("max_completion_tokens", body.get("max_tokens"))
     assert cap is not None and cap <= GPT_4O_MINI_OUTPUT_LIMIT, body.get("max_completion_tokens")
+    assert len(body["user"]) == 64  # Claude Code's 150-character user id, hashed to OpenAI's limit
+
+
+async def test_claude_code_on_a_self_hosted_model(make_gateway: MakeGateway, claude: Claude) -> None:
+    """A self-hosted OpenAI-compatible server (vLLM, llama.cpp, Ollama) as a custom provider, its limits in the
+    config: one leading system message (chat templates often insist), the cap within the configured limit."""
+    async with FakeUpstream() as server:
+        server.script("/v1/chat/completions", Reply.sse(openai_sse(("Hello from ", "qwen."))))
+        config = {
+            "providers": {
+                "local": {
+                    "custom_provider_config": {"base_provider_type": "openai"},
+                    "keys": [{"value": "none"}],
+                    "network_config": {"base_url": server.url},
+                    "models": {"qwen3-coder": {"max_output_tokens": 8192, "input_modalities": ["text"]}},
+                }
+            }
+        }
+        gateway = await make_gateway(config)
+        env = dict.fromkeys(ALL_MODELS_OPENAI, "local/qwen3-coder")
+        run = await claude.run(gateway.url, "Say hello", "--model", "local/qwen3-coder", env=env)
+    assert run.returncode == 0, run
+    assert run.stdout.strip() == "Hello from qwen."
+    body = server.requests[0].json
+    assert body["model"] == "qwen3-coder" and body["max_completion_tokens"] == 8192
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
