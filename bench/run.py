@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,7 +42,7 @@ import msgspec
 
 from bench import report, servers
 from bench.loadgen import CellSpec
-from bench.scenarios import SCENARIOS, TARGETS, Scenario, gateway_config
+from bench.scenarios import KNOWN_MODELS, SCENARIOS, TARGETS, Scenario, gateway_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SUT_CPUS = {0}  # proxy and gateway
@@ -75,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: 100/300 requests, at most 2/3 s per cell")
     p.add_argument("--repeat", type=int, default=1, help="rounds per cell; the table shows medians")
     p.add_argument("--chunks", type=int, default=20, help="text deltas per upstream response")
+    p.add_argument("--known-models", action="store_true", help="catalog models (gpt-4o-mini, claude-sonnet-4-5)")
     p.add_argument("--uvloop", action="store_true", help="run proxy and gateway (GATEWAY_UVLOOP=1) on uvloop")
     p.add_argument("--pin", action="store_true", help="pin processes to cores (see module docstring)")
     p.add_argument("--gateway-cmd", default=DEFAULT_GATEWAY_CMD, help="placeholders {python} {config} {port}")
@@ -217,7 +218,8 @@ def run_matrix(args: argparse.Namespace, targets: list[str], started: dict[str, 
     if not concurrencies or min(concurrencies) < 1:
         raise SystemExit(f"bad --concurrency {args.concurrency!r}")
     cells = []
-    for scenario in (s for s in SCENARIOS if s.name in chosen):
+    scenarios = [replace(s, bare_model=KNOWN_MODELS[s.api]) if args.known_models else s for s in SCENARIOS]
+    for scenario in (s for s in scenarios if s.name in chosen):
         for conc in concurrencies:
             runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
             for _ in range(args.repeat):

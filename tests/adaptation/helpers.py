@@ -4,6 +4,7 @@ OpenAI, an Anthropic, a Gemini and a self-hosted provider on them, and Claude Co
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,20 @@ def claude_code_turn(model: str, capture: str = "hello_gpt_4o_mini.json", n: int
     role "system" message, a 150-character metadata.user_id, stream)."""
     body: dict[str, Any] = json.loads((DATA / capture).read_text())["requests"][n]["body"]
     return body | {"model": model}
+
+
+GOLDEN = DATA / "adapted"
+
+
+def assert_golden(name: str, body: dict[str, Any]) -> None:
+    """`body` (what an upstream received) equals the golden file `name`.json; GOLDEN_UPDATE=1 rewrites it."""
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("GOLDEN_UPDATE") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run with GOLDEN_UPDATE=1 once and review it"
+    assert json.loads(path.read_text()) == body, f"{path} differs (GOLDEN_UPDATE=1 rewrites it)"
 
 
 def sent(fake: FakeUpstream, path: str, n: int = -1) -> dict[str, Any]:

@@ -4,27 +4,13 @@ that refuse what the real APIs refuse: golden upstream bodies and the `x-bf-adap
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import json
 
-import pytest
-
-from gateway.testing import Gateway, Reply, anthropic_sse, openai_sse
-from tests.adaptation.helpers import CHAT, MESSAGES, Upstreams, claude_code_turn, gateway, sent, upstreams
+from gateway.testing import Gateway, Http, Reply, anthropic_sse, openai_sse
+from tests.adaptation.helpers import CHAT, MESSAGES, Upstreams, assert_golden, claude_code_turn, sent
 from tests.fakes.gemini import gemini_chunk, gemini_sse, stream_path, text_part
 
 GW_MESSAGES = "/anthropic/v1/messages"
-
-
-@pytest.fixture
-async def up() -> AsyncIterator[Upstreams]:
-    async for fakes in upstreams():
-        yield fakes
-
-
-@pytest.fixture
-async def gw(up: Upstreams) -> AsyncIterator[Gateway]:
-    async for running in gateway(up):
-        yield running
 
 
 async def test_gpt_4o_mini_gets_a_request_it_takes(gw: Gateway, up: Upstreams) -> None:
@@ -41,6 +27,7 @@ async def test_gpt_4o_mini_gets_a_request_it_takes(gw: Gateway, up: Upstreams) -
     assert upstream["user"] == hashlib.sha256(body["metadata"]["user_id"].encode()).hexdigest()
     # OpenAI takes a system message anywhere: Claude Code's environment message stays where it was.
     assert [m["role"] for m in upstream["messages"]] == ["system", "user", "system"]
+    assert_golden("openai_gpt_4o_mini", upstream)
 
 
 async def test_unadapted_the_same_request_is_refused_by_the_fake(up: Upstreams) -> None:
@@ -89,6 +76,7 @@ async def test_haiku_3_5_relayed_with_its_cap_and_no_thinking(gw: Gateway, up: U
     untouched = {k: v for k, v in body.items() if k not in ("model", "max_tokens", "thinking")}
     assert {k: v for k, v in upstream.items() if k not in ("model", "max_tokens")} == untouched
     assert list(upstream) == [k for k in body if k != "thinking"]  # the client's field order, kept
+    assert_golden("anthropic_claude_3_5_haiku", upstream)
 
 
 async def test_a_known_model_within_its_limits_is_relayed_byte_exact(gw: Gateway, up: Upstreams) -> None:
@@ -124,6 +112,7 @@ async def test_gemini_2_0_flash(gw: Gateway, up: Upstreams) -> None:
     assert answer.headers["x-bf-adapted"] == "thinking,output_config.effort,max_tokens"
     config = sent(up.gemini, stream_path("gemini-2.0-flash"))["generationConfig"]
     assert config["maxOutputTokens"] == 8192 and "thinkingConfig" not in config
+    assert_golden("gemini_2_0_flash", sent(up.gemini, stream_path("gemini-2.0-flash")))
 
 
 async def test_self_hosted_model_gets_one_leading_system_message(gw: Gateway, up: Upstreams) -> None:
@@ -138,6 +127,7 @@ async def test_self_hosted_model_gets_one_leading_system_message(gw: Gateway, up
     assert "working directory" in upstream["messages"][0]["content"].lower()  # the environment, moved first
     assert upstream["max_completion_tokens"] == 8192  # from the config's models override
     assert upstream["reasoning_effort"] == "high"  # the config does not say it cannot reason: sent as written
+    assert_golden("local_qwen3_coder", upstream)
 
 
 async def test_a_model_the_catalog_does_not_know_is_sent_as_written(gw: Gateway, up: Upstreams) -> None:
@@ -152,12 +142,8 @@ async def test_a_model_the_catalog_does_not_know_is_sent_as_written(gw: Gateway,
 
 
 def _dumps(body: object) -> bytes:
-    import json
-
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def gw_raw(url: str):  # type: ignore[no-untyped-def]
-    from gateway.testing import Http
-
+def gw_raw(url: str) -> Http:
     return Http(url, None, bare=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,23 +17,11 @@ from gateway.testing import (
     openai_completion,
     openai_sse,
 )
-from tests.adaptation.helpers import CHAT, MESSAGES, Upstreams, gateway, sent, upstreams
+from tests.adaptation.helpers import CHAT, MESSAGES, Upstreams, sent
 
 GW_CHAT = "/openai/v1/chat/completions"
 GW_MESSAGES = "/anthropic/v1/messages"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-
-
-@pytest.fixture
-async def up() -> AsyncIterator[Upstreams]:
-    async for fakes in upstreams():
-        yield fakes
-
-
-@pytest.fixture
-async def gw(up: Upstreams) -> AsyncIterator[Gateway]:
-    async for running in gateway(up):
-        yield running
 
 
 def chat(model: str, **fields: object) -> bytes:
@@ -117,12 +104,6 @@ async def test_openai_client_pdf_to_a_model_without_pdfs(gw: Gateway, up: Upstre
         answer = await http.post("/v1/chat/completions", raw)
     assert_openai_error(answer, 400, "invalid_request_error", "local/qwen3-coder", "PDF")
     assert up.local.requests == []
-
-
-@pytest.fixture
-async def strict(up: Upstreams) -> AsyncIterator[Gateway]:
-    async for running in gateway(up, drop_unsupported_params=False):
-        yield running
 
 
 async def test_strict_mode_refuses_what_it_would_drop_in_the_clients_words(strict: Gateway, up: Upstreams) -> None:
