@@ -168,7 +168,7 @@ def _retry_delay(exc: UpstreamError, retry: int, network: NetworkConfig, rng: ra
     wait: float | None = exc.retry_after
     if wait is not None:
         return wait if wait <= MAX_WAIT_S else None
-    backoff_ms = float(min(network.retry_backoff_initial << retry, network.retry_backoff_max))
+    backoff_ms = float(min(network.backoff_initial_ms << retry, network.backoff_max_ms))
     return backoff_ms / 1000 * rng.uniform(0.8, 1.2)
 
 
