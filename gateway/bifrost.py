@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 NOT_IMPLEMENTED: Final = "a Bifrost setting this gateway does not implement yet; ignored"
+PROVIDER_NOT_IMPLEMENTED: Final = "a Bifrost provider this gateway does not implement yet; ignored"
 
 FIELDS: Final[tuple[str, ...]] = (
     # schema, doc schema-reference: top-level keys
@@ -143,18 +144,17 @@ PLUGIN_CONFIGS_IGNORED: Final[tuple[str, ...]] = ("governance",)
 
 def strip(data: Any) -> tuple[Any, list[str]]:
     """Remove the Bifrost-only fields from a decoded config (in place), and say which (one line each)."""
-    found: list[str] = []
     if not isinstance(data, dict):
-        return data, found
-    for pattern in FIELDS:
-        found.extend(_remove(data, _segments(pattern), "$"))
+        return data, []
+    lines = []
     providers = data.get("providers")
-    if isinstance(providers, dict):
+    if isinstance(providers, dict):  # first, so that the fields of a dropped provider are not listed too
         for name in [n for n in providers if n in PROVIDERS]:
             del providers[name]
-            found.append(f"$.providers.{name}")
+            lines.append(f"$.providers.{name}: {PROVIDER_NOT_IMPLEMENTED}")
+    found = [path for pattern in FIELDS for path in _remove(data, _segments(pattern), "$")]
     found.extend(_plugin_entries(data.get("plugins")))
-    return data, [f"{path}: {NOT_IMPLEMENTED}" for path in found]
+    return data, lines + [f"{path}: {NOT_IMPLEMENTED}" for path in found]
 
 
 def _plugin_entries(plugins: Any) -> Iterator[str]:

@@ -45,9 +45,38 @@ def check_settings(data: Any, *, strict: bool = False, extra_plugins: Iterable[o
             load_plugins(partial, extra_plugins)
         except ConfigError as exc:
             errors += exc.errors
-    if errors:
+    settings = _convert(resolved) if not schema_errors else None
+    if settings is not None:
+        stores = store_warnings(settings)
+        errors, warnings = (errors + stores, warnings) if strict else (errors, warnings + stores)
+    if errors or settings is None:
         raise ConfigError(errors)
-    return LoadedConfig(settings=msgspec.convert(resolved, Settings), warnings=warnings)
+    return LoadedConfig(settings=settings, warnings=warnings)
+
+
+def _convert(data: Any) -> Settings | None:
+    try:
+        return msgspec.convert(data, Settings)
+    except msgspec.ValidationError:  # only reached with env errors left (the schema passed)
+        return None
+
+
+def store_warnings(settings: Settings) -> list[str]:
+    """Bifrost's stores as we have them: governance keeps its state (Bifrost's config store) in sqlite at
+    <app-dir>/config.db; there is no request log store yet."""
+    found = []
+    config_store = settings.config_store
+    if config_store is not None and config_store.enabled:
+        if config_store.type != "sqlite":
+            found.append(
+                f"$.config_store.type: {config_store.type!r} is not supported yet; governance state is kept in"
+                " sqlite at <app-dir>/config.db"
+            )
+        elif "path" in config_store.config:
+            found.append("$.config_store.config.path: not honoured; the config store is <app-dir>/config.db")
+    if settings.logs_store is not None and settings.logs_store.enabled:
+        found.append("$.logs_store: a Bifrost setting this gateway does not implement yet (no log store); ignored")
+    return found
 
 
 def _partial(data: Any, schema_errors: list[str]) -> Settings | None:
