@@ -10,6 +10,7 @@ import copy
 import logging
 import os
 import re
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -76,6 +77,15 @@ class ProxyConfig(ConfigStruct, frozen=True):
     username: str | None = None
     password: str | None = None
     ca_cert_pem: str | None = None  # a CA to trust for TLS through an intercepting proxy
+
+    def __post_init__(self) -> None:
+        if self.type in ("http", "socks5") and not self.url:
+            raise ValueError(f"a {self.type} proxy needs `url`")
+        if self.ca_cert_pem:
+            try:
+                ssl.create_default_context().load_verify_locations(cadata=self.ca_cert_pem)
+            except (ssl.SSLError, ValueError):
+                raise ValueError("ca_cert_pem is not a PEM certificate") from None
 
 
 class StoreConfig(ConfigStruct, frozen=True):

@@ -47,7 +47,7 @@ def check_settings(data: Any, *, strict: bool = False, extra_plugins: Iterable[o
             errors += exc.errors
     settings = _convert(resolved) if not schema_errors else None
     if settings is not None:
-        stores = store_warnings(settings)
+        stores = partial_support_warnings(settings)
         errors, warnings = (errors + stores, warnings) if strict else (errors, warnings + stores)
     if errors or settings is None:
         raise ConfigError(errors)
@@ -61,9 +61,9 @@ def _convert(data: Any) -> Settings | None:
         return None
 
 
-def store_warnings(settings: Settings) -> list[str]:
-    """Bifrost's stores as we have them: governance keeps its state (Bifrost's config store) in sqlite at
-    <app-dir>/config.db; there is no request log store yet."""
+def partial_support_warnings(settings: Settings) -> list[str]:
+    """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
+    store, in sqlite at <app-dir>/config.db; there is no request log store yet) and socks5 proxies."""
     found = []
     config_store = settings.config_store
     if config_store is not None and config_store.enabled:
@@ -76,6 +76,11 @@ def store_warnings(settings: Settings) -> list[str]:
             found.append("$.config_store.config.path: not honoured; the config store is <app-dir>/config.db")
     if settings.logs_store is not None and settings.logs_store.enabled:
         found.append("$.logs_store: a Bifrost setting this gateway does not implement yet (no log store); ignored")
+    found += [
+        f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
+        for name, provider in settings.providers.items()
+        if provider.proxy_config.type == "socks5"
+    ]
     return found
 
 
