@@ -22,6 +22,7 @@ from tests.http.governance_helpers import (
     VK_B,
     X_CHAT,
     X,
+    admin,
     answer_everything,
     config,
     messages,
@@ -178,3 +179,21 @@ async def test_admin_password_is_masked_in_logs(
         logging.getLogger("gateway.test").warning("leaked %s and %s", PASSWORD, basic(USER, PASSWORD)["Authorization"])
     assert PASSWORD not in caplog.text
     assert basic(USER, PASSWORD)["Authorization"].split()[1] not in caplog.text
+
+
+async def test_admin_api_entries_reference_budgets_and_rate_limits_by_id(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
+    budgets = [{"id": "b-api", "max_limit": 0.01, "reset_duration": "1d"}]
+    gw = await make_gateway(with_ids(config(fake_upstream.url), budgets=budgets))
+    async with gw.http(None) as raw:
+        dangling = await admin(raw, "POST", "/virtual-keys", {"name": "x", "budget_id": "nope"})
+        assert dangling.status == 400 and b"'nope'" in dangling.body
+        body = {"name": "api-key", "budget_id": "b-api", "provider_configs": [{"provider": "anthropic"}]}
+        created = await admin(raw, "POST", "/virtual-keys", body)
+        assert created.status == 201, created
+        value = created.json()["value"]
+        assert (await messages(raw, value)).status == 200
+        await settled(gw)
+        assert_anthropic_error(await messages(raw, value), 402, "billing_error", "budget 'b-api'")

@@ -1,6 +1,7 @@
 """Bifrost's per-provider network settings through real requests (the OpenAI SDK against a fake upstream):
 proxy_config (an HTTP proxy with credentials, the environment's proxy), retry_backoff_*_ms and Go durations,
-max_conns_per_host, keep_alive_timeout_in_seconds, and key aliases."""
+max_conns_per_host, keep_alive_timeout_in_seconds (against a bare aiohttp upstream that sees client ports), and
+key aliases."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from gateway.testing import FakeUpstream, Reply, openai_body, openai_completion
 from tests.conftest import MakeGateway, upstream_config
@@ -198,3 +200,34 @@ async def test_key_alias_sends_the_aliased_model_upstream(
     assert await chat_once(gw, "openai/other") == "aliased"
     sent = [r.json["model"] for r in fake_upstream.requests]
     assert sent == ["gpt-4o-mini-2024-07-18", "gpt-4o-2024-11-20", "other"]
+
+
+@pytest.mark.parametrize(("keep_alive", "connections"), [(0.2, 2), (30, 1)])
+async def test_keep_alive_timeout_closes_idle_upstream_connections(
+    make_gateway: MakeGateway, keep_alive: float, connections: int
+) -> None:
+    """An upstream that notes the client port of each call: after an idle pause longer than
+    keep_alive_timeout_in_seconds the next call comes on a new connection."""
+    ports: list[int] = []
+
+    async def completions(request: web.Request) -> web.Response:
+        ports.append(request.transport.get_extra_info("peername")[1] if request.transport else 0)
+        return web.json_response(openai_completion("hi"))
+
+    app = web.Application()
+    app.router.add_post(UP_CHAT, completions)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        config = upstream_config(url)
+        config["providers"]["openai"]["network_config"]["keep_alive_timeout_in_seconds"] = keep_alive
+        gw = await make_gateway(config)
+        assert await chat_once(gw) == "hi"
+        await asyncio.sleep(0.6)
+        assert await chat_once(gw) == "hi"
+    finally:
+        await runner.cleanup()
+    assert len(ports) == 2 and len(set(ports)) == connections
