@@ -84,3 +84,31 @@ def test_bad_retry_backoff_duration_is_an_error_with_its_path(tmp_path: Path) ->
     assert result.stderr.strip() == (
         "$.providers.mock.network_config: expected milliseconds or a duration like '500ms' or '5s', got 'soon'"
     )
+
+
+def test_bad_proxy_configs_are_errors_with_their_paths(tmp_path: Path) -> None:
+    config = {
+        "providers": {
+            "openai": {"keys": [{"value": "k"}], "proxy_config": {"type": "http"}},
+            "anthropic": {"keys": [{"value": "k"}], "proxy_config": {"type": "none", "ca_cert_pem": "not a cert"}},
+            "mock": {"proxy_config": {"type": "ftp"}},
+        }
+    }
+    result = run("check-config", write(tmp_path, config), env=ENV)
+    assert result.returncode == 1
+    assert sorted(result.stderr.splitlines()) == [
+        "$.providers.anthropic.proxy_config: ca_cert_pem is not a PEM certificate",
+        "$.providers.mock.proxy_config.type: Invalid enum value 'ftp'",
+        "$.providers.openai.proxy_config: a http proxy needs `url`",
+    ]
+
+
+def test_socks5_proxy_is_accepted_with_a_warning(tmp_path: Path) -> None:
+    config = {"providers": {"mock": {"proxy_config": {"type": "socks5", "url": "socks5://127.0.0.1:1080"}}}}
+    path = write(tmp_path, config)
+    result = run("check-config", path, env=ENV)
+    assert result.returncode == 0
+    assert result.stderr.strip() == (
+        "warning: $.providers.mock.proxy_config.type: socks5 is not supported yet; this provider connects directly"
+    )
+    assert run("check-config", "--strict-config", path, env=ENV).returncode == 1
