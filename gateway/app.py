@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from .catalog import Catalog
@@ -22,8 +21,8 @@ from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
 from .pricing import PriceTable
+from .providers.connections import provider_clients
 from .providers.executor import Providers
-from .providers.upstream import UpstreamClient
 from .redaction import Redactor, configured_secrets, install_log_redaction
 
 DEFAULT_APP_DIR = Path("gateway-data")
@@ -89,12 +88,11 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def _engine_context(app: web.Application) -> AsyncIterator[None]:
-    """The app's one upstream ClientSession, its providers, its pipeline and the observer queue's drainer."""
+    """The providers' upstream sessions, the providers, its pipeline and the observer queue's drainer."""
     loaded = app[PLUGINS]
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+    async with provider_clients(app[SETTINGS]) as clients:
         pipeline = Pipeline(loaded.pm)
-        providers = Providers(loaded.providers.build(app[SETTINGS], UpstreamClient(session)))
+        providers = Providers(loaded.providers.build(app[SETTINGS], clients))
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
         stop = asyncio.Event()
         drainer = asyncio.create_task(pipeline.drain_observers(stop))

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .config import ConfigError, read_config
+from .config import ConfigError
+from .loading import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return check_config(args.path)
+        return check_config(args.path, strict=args.strict_config)
     if args.command == "schema":
         print(config_schema())
         return 0
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
         return 2
     admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
-    return serve(args.config, args.host, args.port, args.app_dir, admin)
+    return serve(args.config, args.host, args.port, args.app_dir, admin, strict=args.strict_config)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--admin-host", default=None, help="the admin listener's address (default: --host)")
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
+    for command in (serve_cmd, check):
+        command.add_argument(
+            "--strict-config",
+            action="store_true",
+            help="refuse Bifrost settings this gateway does not implement (by default: a warning each)",
+        )
     commands.add_parser("schema", help="print the JSON Schema of the config file (kept in config/schema.json)")
     scaffold = commands.add_parser("new-plugin", help="write an installable plugin package to start from")
     scaffold.add_argument("name", help="the plugin's name: its package, entry point and config name")
@@ -82,20 +89,29 @@ def new_plugin_command(name: str, parent: Path) -> int:
     return 0
 
 
-def check_config(path: str) -> int:
-    from .plugins import load_plugins
-
+def check_config(path: str, *, strict: bool = False) -> int:
+    """Every error of the file in one pass (schema, plugins, governance), then its warnings."""
     try:
-        load_plugins(read_config(path))
+        loaded = load_config(path, strict=strict)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    print(f"{path}: ok")
+    for line in loaded.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"{path}: ok" + (f" ({len(loaded.warnings)} warnings)" if loaded.warnings else ""))
     return 0
 
 
-def serve(config_path: str, host: str, port: int, app_dir: Path | None, admin: tuple[str, int] | None = None) -> int:
+def serve(
+    config_path: str,
+    host: str,
+    port: int,
+    app_dir: Path | None,
+    admin: tuple[str, int] | None = None,
+    *,
+    strict: bool = False,
+) -> int:
     from .app import create_app
 
     logging.basicConfig(
@@ -103,7 +119,10 @@ def serve(config_path: str, host: str, port: int, app_dir: Path | None, admin: t
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        app = create_app(read_config(config_path), app_dir=app_dir)
+        loaded = load_config(config_path, strict=strict)
+        for line in loaded.warnings:
+            logging.getLogger("gateway.config").warning("%s", line)
+        app = create_app(loaded.settings, app_dir=app_dir)
     except ConfigError as exc:
         print(
             f"gateway: invalid config {config_path}: {exc.errors[0]}"

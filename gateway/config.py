@@ -6,7 +6,11 @@ Strings of the form "env.NAME" are read from the environment. Every error is rep
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
+import re
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from . import bifrost
 from .errors import split_validation_message
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -39,12 +44,70 @@ class ProviderKey(ConfigStruct, frozen=True):
     # Provider-specific credentials, validated by the provider that uses them (azure, bedrock).
     azure_key_config: dict[str, Any] | None = None
     bedrock_key_config: dict[str, Any] | None = None
+    # Bifrost's: a model name clients use -> the model id (or deployment) this key serves it as upstream. The
+    # object form's `model_name` is the id (its other fields are Bifrost's pricing and routing tags).
+    aliases: dict[str, str | KeyAlias] = field(default_factory=dict)
 
     def allows(self, model: str) -> bool:
         return model not in self.blacklisted_models and ("*" in self.models or model in self.models)
 
+    def upstream_model(self, model: str) -> str:
+        """The model id this key sends upstream for `model` (its alias, else `model`)."""
+        alias = self.aliases.get(model)
+        if alias is None:
+            return model
+        return alias if isinstance(alias, str) else alias.model_name
+
     def __repr__(self) -> str:  # never print a secret
         return f"ProviderKey(name={self.name!r}, models={self.models!r}, weight={self.weight})"
+
+
+class KeyAlias(Struct, kw_only=True, frozen=True):
+    """Bifrost's object form of an alias; fields other than `model_name` (`model_family`, `api_version`, ...)
+    are accepted and not used."""
+
+    model_name: str
+
+
+class ProxyConfig(ConfigStruct, frozen=True):
+    """Bifrost's per-provider proxy. `environment`: HTTP(S)_PROXY and NO_PROXY from the environment."""
+
+    type: Literal["none", "http", "environment", "socks5"] = "none"
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_cert_pem: str | None = None  # a CA to trust for TLS through an intercepting proxy
+
+    def __post_init__(self) -> None:
+        if self.type in ("http", "socks5") and not self.url:
+            raise ValueError(f"a {self.type} proxy needs `url`")
+        if self.ca_cert_pem:
+            try:
+                ssl.create_default_context().load_verify_locations(cadata=self.ca_cert_pem)
+            except (ssl.SSLError, ValueError):
+                raise ValueError("ca_cert_pem is not a PEM certificate") from None
+
+
+class StoreConfig(ConfigStruct, frozen=True):
+    """Bifrost's `config_store` / `logs_store`: which database keeps what (see gateway.stores for ours)."""
+
+    enabled: bool = True
+    type: str = "sqlite"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
+_GO_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def duration_ms(value: int | str) -> int:
+    """Milliseconds of an integer (already milliseconds) or a Go duration string ("500ms", "5s", "1m30s")."""
+    if isinstance(value, int):
+        return value
+    if not GO_DURATION.match(value):
+        raise ValueError(f"expected milliseconds or a duration like '500ms' or '5s', got {value!r}")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
+    return round(sum(float(number) * _GO_UNIT_MS[unit] for number, unit in parts))
 
 
 class NetworkConfig(ConfigStruct, frozen=True):
@@ -54,9 +117,30 @@ class NetworkConfig(ConfigStruct, frozen=True):
     stream_idle_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_STREAM_IDLE_TIMEOUT_S  # keep-alives aside
     stream_max_duration_in_seconds: Annotated[float, Meta(gt=0)] | None = DEFAULT_STREAM_MAX_DURATION_S  # None: no cap
     max_retries: Annotated[int, Meta(ge=0, le=20)] = 0
-    retry_backoff_initial: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_INITIAL_MS  # milliseconds
-    retry_backoff_max: Annotated[int, Meta(ge=0)] = DEFAULT_BACKOFF_MAX_MS  # milliseconds
+    # Milliseconds, or a Go duration string ("500ms", "5s"); Bifrost's `_ms` spellings win when both are set.
+    retry_backoff_initial: Annotated[int, Meta(ge=0)] | str = DEFAULT_BACKOFF_INITIAL_MS
+    retry_backoff_max: Annotated[int, Meta(ge=0)] | str = DEFAULT_BACKOFF_MAX_MS
+    retry_backoff_initial_ms: Annotated[int, Meta(ge=0)] | None = None
+    retry_backoff_max_ms: Annotated[int, Meta(ge=0)] | None = None
     connect_timeout_in_seconds: Annotated[float, Meta(gt=0)] = DEFAULT_CONNECT_TIMEOUT_S
+    keep_alive_timeout_in_seconds: Annotated[float, Meta(gt=0)] = 30.0  # an idle pooled connection's life
+    max_conns_per_host: Annotated[int, Meta(ge=1, le=10_000)] = 5000  # connections open to one upstream host
+
+    def __post_init__(self) -> None:
+        duration_ms(self.retry_backoff_initial)  # a bad duration string is a config error with its path
+        duration_ms(self.retry_backoff_max)
+
+    @property
+    def backoff_initial_ms(self) -> int:
+        if self.retry_backoff_initial_ms is not None:
+            return self.retry_backoff_initial_ms
+        return duration_ms(self.retry_backoff_initial)
+
+    @property
+    def backoff_max_ms(self) -> int:
+        if self.retry_backoff_max_ms is not None:
+            return self.retry_backoff_max_ms
+        return duration_ms(self.retry_backoff_max)
 
 
 class ConcurrencyAndBufferSize(ConfigStruct, frozen=True):
@@ -99,6 +183,7 @@ class ProviderConfig(ConfigStruct, frozen=True):
     network_config: NetworkConfig = field(default_factory=NetworkConfig)
     concurrency_and_buffer_size: ConcurrencyAndBufferSize = field(default_factory=ConcurrencyAndBufferSize)
     custom_provider_config: CustomProviderConfig | None = None
+    proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
     # The model catalog corrected per model name as this provider is called with it (see gateway.catalog).
     models: dict[str, ModelOverride] = field(default_factory=dict)
@@ -138,6 +223,11 @@ class PluginEntry(ConfigStruct, frozen=True):
 
 class Settings(ConfigStruct, frozen=True):
     schema: str | None = field(default=None, name="$schema")
+    # Bifrost's: 1 reads an empty allow-list (`models`, `allowed_models`) as "all" (applied when the file is
+    # read, see bifrost.version_1); 2 (or none) as "none", as this gateway always does.
+    version: Literal[1, 2] | None = None
+    config_store: StoreConfig | None = None
+    logs_store: StoreConfig | None = None
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     client: ClientConfig = field(default_factory=ClientConfig)
     plugins: list[PluginEntry] = field(default_factory=list)
@@ -174,24 +264,48 @@ class PluginConfigRegistry:
 
 
 def read_config(path: str | Path) -> Settings:
-    """Read, resolve `env.` references and validate a config file; raise ConfigError listing every problem."""
+    """Read, resolve `env.` references and validate a config file; raise ConfigError listing every problem.
+
+    Bifrost settings this gateway does not implement are dropped with a logged warning (gateway.loading reads
+    a file the way `serve` and `check-config` do, with plugin checks and --strict-config)."""
+    return parse_settings(decode_config(path))
+
+
+def decode_config(path: str | Path) -> Any:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([f"$: cannot read {path}: {exc.strerror}"]) from None
     try:
-        data = msgspec.json.decode(raw)
+        return msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise ConfigError([f"$: not valid JSON: {exc}"]) from None
-    return parse_settings(data)
 
 
 def parse_settings(data: Any) -> Settings:
-    resolved, errors = resolve_env(data, "$")
+    resolved, errors, warnings = prepare(data)
+    for line in warnings:
+        logging.getLogger("gateway.config").warning("%s", line)
     errors.extend(collect_errors(resolved, Settings, "$"))
     if errors:
         raise ConfigError(errors)
     return msgspec.convert(resolved, Settings)
+
+
+def prepare(data: Any) -> tuple[Any, list[str], list[str]]:
+    """Read Bifrost's forms and resolve `env.` references: (data, errors, warnings about ignored settings).
+
+    Ignored settings go first, so that an `env.` reference in one (`encryption_key`) needs no variable."""
+    data = copy.deepcopy(data)  # the caller's dict stays as it was
+    if isinstance(data, dict) and isinstance(data.get("auth_config"), dict):
+        # Bifrost's deprecated top-level spelling of governance.auth_config
+        governance = data.setdefault("governance", {})
+        if isinstance(governance, dict):
+            governance.setdefault("auth_config", data.pop("auth_config"))
+    bifrost.version_1(data)
+    data, warnings = bifrost.strip(data)
+    resolved, errors = resolve_env(data, "$")
+    return resolved, errors, warnings
 
 
 def resolve_env(value: Any, path: str) -> tuple[Any, list[str]]:

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 from msgspec import Struct
 
-from . import hookspecs
+from . import bifrost, hookspecs
 from .config import ConfigError, PluginConfigRegistry, Settings, convert_config
 from .providers.registry import ProviderRegistry
 
@@ -63,7 +63,7 @@ def _register(
     errors: list[str] = []
     available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for index, entry in enumerate(settings.plugins):
-        if entry.path is None and entry.name not in available:
+        if entry.path is None and entry.name not in available and not bifrost.ignored_plugin(entry.name):
             unknown.append((index, entry.name))
         if not entry.enabled:
             pm.set_blocked(entry.name)
@@ -97,13 +97,17 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
     errors = [
         f"{where}: no loaded plugin declares a config named {name!r} (it is the name given to registry.add)"
         for name, (where, value) in raw.items()
-        if value and name not in registry.types
+        if value and name not in registry.types and not bifrost.ignored_plugin(name)
     ]
     for section, config_type in registry.sections.items():
         try:
             configs[config_type] = convert_config(getattr(settings, section), config_type, f"$.{section}")
         except ConfigError as exc:
             errors.extend(exc.errors)
+            continue
+        check = getattr(configs[config_type], "config_errors", None)  # checks across entries (references)
+        if check is not None:
+            errors.extend(check())
     for name, config_type in registry.types.items():
         where, value = raw.get(name, (f"$.plugins[{name}].config", {}))
         try:

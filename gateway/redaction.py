@@ -102,7 +102,8 @@ class Redactor:
 
 
 def configured_secrets(settings: Settings) -> list[str]:
-    """Every secret in the core config: provider keys, their cloud credentials and credential-like headers."""
+    """Every secret in the core config: provider keys, their cloud credentials, credential-like headers and
+    proxy passwords."""
     found: list[str] = []
     for provider in settings.providers.values():
         for key in provider.keys:
@@ -110,6 +111,8 @@ def configured_secrets(settings: Settings) -> list[str]:
             for extra in (key.azure_key_config, key.bedrock_key_config):
                 found.extend(_credential_values(extra or {}))
         found.extend(v for k, v in provider.network_config.extra_headers.items() if _CREDENTIAL_HEADER.search(k))
+        if provider.proxy_config.password:
+            found.append(provider.proxy_config.password)
     return found
 
 

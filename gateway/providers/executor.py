@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
+
 from ..config import NetworkConfig, ProviderKey
 from ..context import trail
 from ..errors import InvalidRequest, NotFound, UpstreamError
@@ -70,13 +72,17 @@ class Providers:
         gate = self._gates[target.provider]
         await gate.acquire()
         try:
-            return await self._with_retries(provider, target, ctx, lambda key: provider.complete(call, key, ctx))
+            return await self._with_retries(
+                provider, target, ctx, lambda key: provider.complete(_for_key(call, key), key, ctx)
+            )
         finally:
             gate.release()
 
     async def count_tokens(self, call: ChatCall, ctx: CallContext) -> int:
         provider, target = self._resolve(call)
-        return await self._with_retries(provider, target, ctx, lambda key: provider.count_tokens(call, key, ctx))
+        return await self._with_retries(
+            provider, target, ctx, lambda key: provider.count_tokens(_for_key(call, key), key, ctx)
+        )
 
     async def open_stream(self, call: ChatCall, ctx: CallContext) -> OpenStream:
         """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's.
@@ -87,7 +93,7 @@ class Providers:
         provider, target = self._resolve(call)
 
         async def first_chunk(key: ProviderKey) -> tuple[Chunk, AsyncIterator[Chunk]]:
-            stream = provider.stream(call, key, ctx)
+            stream = provider.stream(_for_key(call, key), key, ctx)
             try:
                 return await anext(stream), stream
             except BaseException:
@@ -151,6 +157,17 @@ class Providers:
         return NO_KEY
 
 
+def _for_key(call: ChatCall, key: ProviderKey) -> ChatCall:
+    """The call as `key` sends it: a key's `aliases` name the model id (or deployment) it serves a model as."""
+    target = call.target
+    if target is None or not key.aliases:
+        return call
+    model = key.upstream_model(target.model)
+    if model == target.model:
+        return call
+    return msgspec.structs.replace(call, target=msgspec.structs.replace(target, model=model))
+
+
 def _tail_of(model: str, client_model: str) -> bool:
     """`model` is the client's model string or its last `/`-separated segments (checked when it was decoded)."""
     if not model or not client_model.endswith(model):
@@ -173,7 +190,7 @@ def _retry_delay(exc: UpstreamError, retry: int, network: NetworkConfig, rng: ra
     wait: float | None = exc.retry_after
     if wait is not None:
         return wait if wait <= MAX_WAIT_S else None
-    backoff_ms = float(min(network.retry_backoff_initial << retry, network.retry_backoff_max))
+    backoff_ms = float(min(network.backoff_initial_ms << retry, network.backoff_max_ms))
     return backoff_ms / 1000 * rng.uniform(0.8, 1.2)
 
 

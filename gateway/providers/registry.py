@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, Settings, convert_config
@@ -43,10 +44,12 @@ class ProviderRegistry:
                 errors.extend(check(name, entry))
         return errors
 
-    def build(self, settings: Settings, http: UpstreamClient) -> dict[str, Provider]:
+    def build(self, settings: Settings, http: UpstreamClient | Mapping[str, UpstreamClient]) -> dict[str, Provider]:
+        """The providers, each with its own client (`http` by provider name) or all with one."""
         built: dict[str, Provider] = {}
         for name, entry in settings.providers.items():
             cls = self.kinds[settings.provider_kind(name)]
             options = convert_config(entry.options, cls.options_type, f"$.providers.{name}.options")
-            built[name] = cls(ProviderSetup(name=name, config=entry, options=options, http=http))
+            client = http[name] if isinstance(http, Mapping) else http
+            built[name] = cls(ProviderSetup(name=name, config=entry, options=options, http=client))
         return built

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -31,17 +31,33 @@ class UpstreamReply(Struct, frozen=True):
 
 
 class UpstreamClient:
-    """Thin wrapper over the app's ClientSession (one per app, owned by the app's cleanup context)."""
+    """Thin wrapper over a provider's ClientSession (owned by the app's cleanup context, see connections.py);
+    `proxy` (an HTTP proxy's URL) and `proxy_headers` (its Proxy-Authorization) go with every request."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, proxy: str | None = None, proxy_headers: Mapping[str, str] | None = None
+    ) -> None:
         self._session = session
+        self._proxy = proxy
+        self._proxy_headers = dict(proxy_headers) if proxy_headers else None
+
+    def _proxied(self, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The request's headers and proxy options. Through a CONNECT tunnel (https) the proxy's credentials go
+        in the CONNECT (`proxy_headers`); a plain-http request carries them itself, as aiohttp sends no
+        proxy_headers then."""
+        if self._proxy is None:
+            return {"headers": headers}
+        if self._proxy_headers and url.startswith("http:"):
+            headers = {**headers, **self._proxy_headers}
+        return {"headers": headers, "proxy": self._proxy, "proxy_headers": self._proxy_headers}
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig) -> UpstreamReply:
         """POST and read the whole answer within `default_request_timeout_in_seconds`."""
         timeout = network.default_request_timeout_in_seconds
         client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=network.connect_timeout_in_seconds)
         try:
-            async with self._session.post(url, data=body, headers=headers, timeout=client_timeout) as resp:
+            post = self._session.post(url, data=body, timeout=client_timeout, **self._proxied(url, headers))
+            async with post as resp:
                 return UpstreamReply(status=resp.status, headers=resp.headers, body=await resp.read())
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {timeout:g}s", retryable=True) from None
@@ -156,7 +172,7 @@ class UpstreamClient:
         client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=network.connect_timeout_in_seconds)
         deadlines.waiting = deadlines.task
         try:
-            return await self._session.post(url, data=body, headers=headers, timeout=client_timeout)
+            return await self._session.post(url, data=body, timeout=client_timeout, **self._proxied(url, headers))
         except asyncio.CancelledError:
             if deadlines.expired():
                 idle = network.stream_idle_timeout_in_seconds

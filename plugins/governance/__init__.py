@@ -33,7 +33,7 @@ def gw_register_routes(app: web.Application) -> None:
 
 @hookimpl
 def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
-    config = plugin_config(app, GovernanceConfig)
+    config = plugin_config(app, GovernanceConfig).resolved()  # by-id budgets and rate limits attached
     app[GOVERNANCE] = Governance(config, enforce_auth=False, prices=app[PRICES])
     app[ADMIN_GUARD] = AdminGuard()
     return running(app, config)

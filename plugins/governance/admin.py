@@ -1,8 +1,11 @@
 """The admin API under /api/governance/: virtual keys, teams and customers (list, get, create, update,
-delete) and a key's usage. Every route needs `Authorization: Bearer <governance.auth_config.admin_token>`."""
+delete) and a key's usage. Every route needs `Authorization: Bearer <governance.auth_config.admin_token>`, or
+Basic with auth_config's admin_username and admin_password when its is_enabled (Bifrost's login)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 import uuid
@@ -14,8 +17,9 @@ from aiohttp import web
 from gateway import AuthenticationFailed, InvalidRequest, NotFound
 from gateway.api import REDACTOR, decode_json
 
-from .config import Customer, Team, VirtualKey
+from .config import AuthConfig, Customer, Team, VirtualKey
 from .lifecycle import ADMIN_GUARD, GOVERNANCE, STORE
+from .references import Resolver
 from .store import Entry, Kind, key_hash
 
 BASE = "/api/governance"
@@ -38,17 +42,41 @@ def add_routes(app: web.Application) -> None:
 
 
 def _admin(request: web.Request) -> tuple[Kind, type[Entry]]:
-    """Check the admin token (in constant time, the Bearer scheme in any case) and say which collection the path
-    names. A client that keeps failing is throttled (429) before its next guess is even compared."""
+    """Check the admin credentials (in constant time) and say which collection the path names: the admin token
+    as `Bearer` (the scheme in any case), or Bifrost's auth_config username and password as HTTP Basic. A client
+    that keeps failing is throttled (429) before its next guess is even compared."""
     guard = request.app[ADMIN_GUARD]
     client = request.remote or ""
     guard.check(client)
-    token = request.app[GOVERNANCE].config.auth_config.admin_token
+    auth = request.app[GOVERNANCE].config.auth_config
     scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not _accepted(auth, scheme.lower(), given.strip()):
         guard.failed(client)
-        raise AuthenticationFailed("the governance admin API needs Authorization: Bearer <admin token>")
+        raise AuthenticationFailed(
+            "the governance admin API needs Authorization: Bearer <admin token> (or Basic with the admin"
+            " username and password)"
+        )
     return KINDS[request.path.removeprefix(BASE + "/").split("/")[0]]
+
+
+def _accepted(auth: AuthConfig, scheme: str, given: str) -> bool:
+    if scheme == "bearer":
+        return bool(auth.admin_token) and hmac.compare_digest(given.encode(), (auth.admin_token or "").encode())
+    if scheme != "basic" or not basic_auth_enabled(auth):
+        return False
+    try:
+        user, sep, password = base64.b64decode(given, validate=True).decode().partition(":")
+    except (binascii.Error, ValueError):
+        return False
+    # Both compared whatever the first gives, so the time does not tell which one was wrong.
+    user_ok = hmac.compare_digest(user.encode(), (auth.admin_username or "").encode())
+    password_ok = hmac.compare_digest(password.encode(), (auth.admin_password or "").encode())
+    return bool(sep) and user_ok and password_ok
+
+
+def basic_auth_enabled(auth: AuthConfig) -> bool:
+    """Bifrost's username/password login: on when is_enabled and both are set (an empty password never works)."""
+    return auth.is_enabled and bool(auth.admin_username) and bool(auth.admin_password)
 
 
 def _public(entry: Entry) -> dict[str, Any]:
@@ -80,7 +108,7 @@ async def _create(request: web.Request) -> web.Response:
     value = None
     if kind == "virtual_key":
         value = raw["value"] = "sk-bf-" + secrets.token_urlsafe(32)
-    entry = _convert(raw, entry_type)
+    entry = _convert(request, raw, entry_type)
     if _exists(request, kind, entry.id):
         raise InvalidRequest(f"an entry with id {entry.id!r} exists already", param="id")
     await _save(request, kind, entry, value)
@@ -97,7 +125,7 @@ async def _update(request: web.Request) -> web.Response:
     merged = msgspec.to_builtins(current) | raw | {"id": current.id}
     if kind == "virtual_key":
         merged["value"] = ""  # unchanged: the stored hash is kept
-    entry = _convert(merged, entry_type)
+    entry = _convert(request, merged, entry_type)
     await _save(request, kind, entry, None)
     return _json(_public(entry))
 
@@ -141,11 +169,21 @@ def _owner(meter_key: str) -> str | None:
     return parts[2].split("/")[0]
 
 
-def _convert(raw: dict[str, Any], entry_type: type[Entry]) -> Entry:
+def _convert(request: web.Request, raw: dict[str, Any], entry_type: type[Entry]) -> Entry:
+    """The entry, with the config's by-id budgets and rate limits it references attached (see references)."""
     try:
-        return msgspec.convert(raw, entry_type)
+        entry = msgspec.convert(raw, entry_type)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"invalid {entry_type.__name__}: {exc}") from None
+    resolver = Resolver(request.app[GOVERNANCE].config)
+    dangling = resolver.unknown(entry)
+    if dangling:
+        raise InvalidRequest("; ".join(dangling))
+    if isinstance(entry, VirtualKey):
+        return resolver.key(entry)
+    if isinstance(entry, Team):
+        return resolver.entry(entry, "team_id", entry.id)
+    return resolver.entry(entry, "customer_id", entry.id)
 
 
 def _table(request: web.Request, kind: Kind) -> dict[str, Any]:

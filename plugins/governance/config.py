@@ -18,6 +18,28 @@ class Budget(ConfigStruct, frozen=True):
     max_limit: USD  # USD per period
     reset_duration: Duration = "1M"
     calendar_aligned: bool = False  # reset at UTC boundaries (midnight, Monday, the 1st, Jan 1st)
+    # Set on the budgets of governance.budgets[] (Bifrost's by-id form): every entity it is attached to spends
+    # from the same budget, as in Bifrost, where it is one row.
+    id: str | None = None
+
+
+class BudgetEntry(ConfigStruct, frozen=True):
+    """A budget of governance.budgets[]: referenced by `budget_id`, or naming its owner (Bifrost v2)."""
+
+    id: str
+    max_limit: USD
+    reset_duration: Duration = "1M"
+    calendar_aligned: bool = False
+    virtual_key_id: str | None = None
+    team_id: str | None = None
+    customer_id: str | None = None
+    provider_config_id: int | str | None = None  # the `id` of a virtual key's provider config
+
+    def budget(self) -> Budget:
+        return Budget(
+            max_limit=self.max_limit, reset_duration=self.reset_duration, calendar_aligned=self.calendar_aligned,
+            id=self.id,
+        )  # fmt: skip
 
 
 class RateLimit(ConfigStruct, frozen=True):
@@ -25,10 +47,30 @@ class RateLimit(ConfigStruct, frozen=True):
     request_reset_duration: Duration = "1m"
     token_max_limit: Annotated[int, Meta(gt=0)] | None = None
     token_reset_duration: Duration = "1m"
+    id: str | None = None  # set on those of governance.rate_limits[]: shared by whatever references it
+
+
+class RateLimitEntry(ConfigStruct, frozen=True):
+    """A rate limit of governance.rate_limits[], referenced by `rate_limit_id`."""
+
+    id: str
+    request_max_limit: Annotated[int, Meta(gt=0)] | None = None
+    request_reset_duration: Duration = "1m"
+    token_max_limit: Annotated[int, Meta(gt=0)] | None = None
+    token_reset_duration: Duration = "1m"
+
+    def rate_limit(self) -> RateLimit:
+        return RateLimit(
+            request_max_limit=self.request_max_limit, request_reset_duration=self.request_reset_duration,
+            token_max_limit=self.token_max_limit, token_reset_duration=self.token_reset_duration, id=self.id,
+        )  # fmt: skip
 
 
 class KeyProviderConfig(ConfigStruct, frozen=True):
     provider: str
+    id: int | str | None = None  # Bifrost's: what governance.budgets[].provider_config_id names
+    budget_id: str | None = None
+    rate_limit_id: str | None = None
     weight: Annotated[float, Meta(gt=0)] = 1.0
     allowed_models: list[str] = field(default_factory=lambda: ["*"])
     budgets: list[Budget] = field(default_factory=list)
@@ -49,6 +91,8 @@ class VirtualKey(ConfigStruct, frozen=True):
     expires_at: datetime | None = None  # RFC 3339; without a zone it is UTC
     team_id: str | None = None
     customer_id: str | None = None
+    budget_id: str | None = None  # of governance.budgets[]
+    rate_limit_id: str | None = None  # of governance.rate_limits[]
     provider_configs: list[KeyProviderConfig] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     rate_limit: RateLimit | None = None
@@ -65,25 +109,49 @@ class Team(ConfigStruct, frozen=True):
     id: str
     name: str = ""
     customer_id: str | None = None
+    budget_id: str | None = None
+    rate_limit_id: str | None = None
     budgets: list[Budget] = field(default_factory=list)
+    rate_limit: RateLimit | None = None  # counts the calls of all the team's keys
 
 
 class Customer(ConfigStruct, frozen=True):
     id: str
     name: str = ""
+    budget_id: str | None = None
+    rate_limit_id: str | None = None
     budgets: list[Budget] = field(default_factory=list)
+    rate_limit: RateLimit | None = None
 
 
 class AuthConfig(ConfigStruct, frozen=True):
-    admin_token: str | None = None  # "env.NAME" allowed; without it the admin API is closed
+    admin_token: str | None = None  # "env.NAME" allowed; without it (and a username/password) the API is closed
+    # Bifrost's: the admin API also takes HTTP Basic with these, when is_enabled.
+    admin_username: str | None = None
+    admin_password: str | None = None
+    is_enabled: bool = False
 
 
 class GovernanceConfig(ConfigStruct, frozen=True):
     virtual_keys: list[VirtualKey] = field(default_factory=list)
     teams: list[Team] = field(default_factory=list)
     customers: list[Customer] = field(default_factory=list)
+    budgets: list[BudgetEntry] = field(default_factory=list)  # Bifrost's by-id form (see references.py)
+    rate_limits: list[RateLimitEntry] = field(default_factory=list)
     pricing: dict[str, Price] = field(default_factory=dict)  # "provider/model" -> price
     auth_config: AuthConfig = field(default_factory=AuthConfig)
     # The id of the virtual key that governs calls carrying none (unless client.enforce_auth_on_inference
     # refuses them first). Without either, such calls are not governed at all: start-up says so.
     default_virtual_key: str | None = None
+
+    def config_errors(self) -> list[str]:
+        """Errors across entries: ids that name nothing (gateway.plugins asks every section type for these)."""
+        from .references import reference_errors
+
+        return reference_errors(self)
+
+    def resolved(self) -> GovernanceConfig:
+        """This config with every by-id budget and rate limit attached to what references or owns it."""
+        from .references import resolve
+
+        return resolve(self)

@@ -4,6 +4,7 @@ and save usage in the background (every FLUSH_INTERVAL_S, and once more at shutd
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -70,12 +71,14 @@ def _warn_if_open(governance: Governance, config: GovernanceConfig) -> None:
 
 
 def _register_secrets(app: web.Application, config: GovernanceConfig) -> None:
-    """Virtual keys, their stored hashes and the admin token never appear in an error or a log line."""
+    """Virtual keys, their stored hashes, the admin token and password never appear in an error or a log line."""
     redactor = app[REDACTOR]
     for key in config.virtual_keys:
         redactor.add(key.value, key_hash(key.value))
-    if config.auth_config.admin_token:
-        redactor.add(config.auth_config.admin_token)
+    auth = config.auth_config
+    redactor.add(*(secret for secret in (auth.admin_token, auth.admin_password) if secret))
+    if auth.admin_username and auth.admin_password:  # the Basic credentials as they travel, too
+        redactor.add(base64.b64encode(f"{auth.admin_username}:{auth.admin_password}".encode()).decode())
 
 
 async def reconcile(store: GovernanceStore, config: GovernanceConfig, now: float) -> None:

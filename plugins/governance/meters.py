@@ -13,8 +13,11 @@ def budget_meters(ledger: Ledger, scope: str, label: str, budgets: list[Budget],
     return [
         ledger.meter(
             Meter(
-                key=f"budget:{scope}:{i}",
-                label=f"{b.reset_duration} budget of {label}",
+                # a budget of governance.budgets[] is one meter, whoever spends from it (Bifrost: one row)
+                key=f"budget:id:{b.id}" if b.id else f"budget:{scope}:{i}",
+                label=f"{b.reset_duration} budget '{b.id}' of {label}"
+                if b.id
+                else f"{b.reset_duration} budget of {label}",
                 limit=b.max_limit,
                 duration=b.reset_duration,
                 is_budget=True,
@@ -30,6 +33,8 @@ def rate_meters(ledger: Ledger, scope: str, label: str, limit: RateLimit | None)
     """(request meters, token meters) of a rate limit."""
     if limit is None:
         return [], []
+    if limit.id is not None:  # one of governance.rate_limits[]: shared by whatever references it
+        scope, label = f"id:{limit.id}", f"{label} (rate limit '{limit.id}')"
     requests, tokens = [], []
     if limit.request_max_limit is not None:
         meter = Meter(
@@ -87,7 +92,31 @@ def meter_set(ledger: Ledger, directory: Directory, key: VirtualKey, config: Key
     key_scope, key_label = f"vk:{key.id}", f"virtual key '{key.name}'"
     scope, label = provider_scope(key, config)
     key_requests, key_tokens = rate_meters(ledger, key_scope, key_label, key.rate_limit)
+    for owner_requests, owner_tokens in _owner_rate_meters(ledger, directory, key):
+        key_requests += owner_requests
+        key_tokens += owner_tokens
     requests, tokens = rate_meters(ledger, scope, label, config.rate_limit)
     provider_budgets = budget_meters(ledger, scope, label, config.budgets, directory.anchor(key_scope))
     budgets = provider_budgets + key_level_budgets(ledger, directory, key)
-    return MeterSet(key_requests, requests, key_tokens + tokens, provider_budgets, budgets)
+    return MeterSet(
+        _unique(key_requests), _unique(requests), _unique(key_tokens + tokens), _unique(provider_budgets),
+        _unique(budgets),
+    )  # fmt: skip
+
+
+def _owner_rate_meters(ledger: Ledger, directory: Directory, key: VirtualKey) -> list[tuple[list[Meter], list[Meter]]]:
+    """The rate limits of the key's team and customer (Bifrost's `rate_limit_id` on them): per call."""
+    team = directory.teams.get(key.team_id) if key.team_id else None
+    customer = directory.customer_of(key)
+    found = []
+    if team is not None:
+        found.append(rate_meters(ledger, f"team:{team.id}", f"team '{team.name or team.id}'", team.rate_limit))
+    if customer is not None:
+        label = f"customer '{customer.name or customer.id}'"
+        found.append(rate_meters(ledger, f"customer:{customer.id}", label, customer.rate_limit))
+    return found
+
+
+def _unique(meters: list[Meter]) -> list[Meter]:
+    """Each meter once: two levels referencing one rate limit or budget by id must not count a call twice."""
+    return list({id(m): m for m in meters}.values())

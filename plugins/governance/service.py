@@ -108,7 +108,8 @@ class Governance:
     def in_use(self) -> bool:
         """Governance is in use once keys exist or the admin API is open; until then any client key counts
         as a key for `enforce_auth_on_inference` (the client_keys plugin)."""
-        return bool(self.directory.keys) or bool(self.config.auth_config.admin_token)
+        auth = self.config.auth_config
+        return bool(self.directory.keys) or bool(auth.admin_token) or (auth.is_enabled and bool(auth.admin_password))
 
     # --- route: the key's providers --------------------------------------------------------------------------
 

@@ -1,0 +1,108 @@
+"""Reading a config file the way `gateway serve` and `gateway check-config` do, in one pass.
+
+Every problem is reported at once: the file's schema errors, and the errors that plugins find in their own
+sections and configs (governance, providers' options and keys, `plugins[]`), which need a Settings to be built
+first. So when the schema has errors, the plugins check a partial Settings without the sections that have them.
+Bifrost settings we do not implement are warnings, or errors with `strict` (`--strict-config`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from .config import ConfigError, Settings, collect_errors, decode_config, prepare
+
+_TOP = re.compile(r"^\$\.([^.\[:]+)(?:\.([^.\[:]+))?")
+
+
+class LoadedConfig(Struct, frozen=True):
+    settings: Settings
+    warnings: list[str]  # one line per Bifrost setting that is accepted and ignored
+
+
+def load_config(path: str | Path, *, strict: bool = False, extra_plugins: Iterable[object] = ()) -> LoadedConfig:
+    """The file's Settings, checked by the plugins too; raise ConfigError listing every problem."""
+    return check_settings(decode_config(path), strict=strict, extra_plugins=extra_plugins)
+
+
+def check_settings(data: Any, *, strict: bool = False, extra_plugins: Iterable[object] = ()) -> LoadedConfig:
+    from .plugins import load_plugins
+
+    resolved, errors, warnings = prepare(data)
+    if strict:
+        errors, warnings = errors + warnings, []
+    schema_errors = collect_errors(resolved, Settings, "$")
+    errors += schema_errors
+    partial = _partial(resolved, schema_errors)
+    if partial is not None:
+        try:
+            load_plugins(partial, extra_plugins)
+        except ConfigError as exc:
+            errors += exc.errors
+    settings = _convert(resolved) if not schema_errors else None
+    if settings is not None:
+        stores = partial_support_warnings(settings)
+        errors, warnings = (errors + stores, warnings) if strict else (errors, warnings + stores)
+    if errors or settings is None:
+        raise ConfigError(errors)
+    return LoadedConfig(settings=settings, warnings=warnings)
+
+
+def _convert(data: Any) -> Settings | None:
+    try:
+        return msgspec.convert(data, Settings)
+    except msgspec.ValidationError:  # only reached with env errors left (the schema passed)
+        return None
+
+
+def partial_support_warnings(settings: Settings) -> list[str]:
+    """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
+    store, in sqlite at <app-dir>/config.db; there is no request log store yet) and socks5 proxies."""
+    found = []
+    config_store = settings.config_store
+    if config_store is not None and config_store.enabled:
+        if config_store.type != "sqlite":
+            found.append(
+                f"$.config_store.type: {config_store.type!r} is not supported yet; governance state is kept in"
+                " sqlite at <app-dir>/config.db"
+            )
+        elif "path" in config_store.config:
+            found.append("$.config_store.config.path: not honoured; the config store is <app-dir>/config.db")
+    if settings.logs_store is not None and settings.logs_store.enabled:
+        found.append("$.logs_store: a Bifrost setting this gateway does not implement yet (no log store); ignored")
+    found += [
+        f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
+        for name, provider in settings.providers.items()
+        if provider.proxy_config.type == "socks5"
+    ]
+    return found
+
+
+def _partial(data: Any, schema_errors: list[str]) -> Settings | None:
+    """`data` without the sections (or single providers) that have schema errors, as Settings; None if even
+    that does not convert (an error at the top: not an object, a missing required key)."""
+    if not isinstance(data, dict):
+        return None
+    partial = dict(data)
+    providers = dict(partial["providers"]) if isinstance(partial.get("providers"), dict) else None
+    for line in schema_errors:
+        match = _TOP.match(line)
+        if match is None:
+            return None
+        top, second = match.groups()
+        if top == "providers" and providers is not None and second is not None:
+            providers.pop(second, None)
+        else:
+            partial.pop(top, None)
+    if providers is not None and "providers" in partial:
+        partial["providers"] = providers
+    try:
+        return msgspec.convert(partial, Settings)
+    except msgspec.ValidationError:
+        return None

@@ -1,0 +1,73 @@
+"""Every Bifrost config of the corpus (tests/data/bifrost_configs, see its SOURCES.md) loads: `check-config`
+passes with one warning line per Bifrost setting we do not implement, `--strict-config` refuses exactly those,
+and `gateway serve` starts on it and answers /health."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.testing import get_once
+from tests.config.corpus import ROOT, WARNING, corpus, env_for, run
+from tests.http.async_helpers import free_port, wait_healthy
+
+START_TIMEOUT_S = 20.0
+CONFIGS = [pytest.param(path, id=path.stem) for path in corpus()]
+
+
+def test_the_corpus_has_the_configs_the_issue_asks_for() -> None:
+    names = {path.stem for path in corpus()}
+    assert len(names) >= 10
+    assert {"docs_minimal_example", "realistic_full"} <= names
+    assert (ROOT / "tests/data/bifrost_configs/SOURCES.md").read_text().count(".json") >= len(names)
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_check_config_accepts_it_with_one_warning_per_ignored_setting(path: Path) -> None:
+    result = run("check-config", str(path), env=env_for(path))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert all(WARNING.match(line) for line in warnings), warnings
+    assert len(set(warnings)) == len(warnings)  # one line each
+    suffix = f" ({len(warnings)} warnings)" if warnings else ""
+    assert result.stdout.strip() == f"{path}: ok{suffix}"
+    strict = run("check-config", "--strict-config", str(path), env=env_for(path))
+    assert strict.returncode == (1 if warnings else 0)
+    assert strict.stderr.splitlines() == [line.removeprefix("warning: ") for line in warnings]
+
+
+@pytest.fixture
+def serving(path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`gateway serve` on the test's config (`path`, parametrized) and a free port; always killed at the end."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    args = ["serve", "--config", str(path), "--port", str(port), "--app-dir", str(tmp_path / "app")]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", *args], cwd=ROOT, env=env_for(path), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}", log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+async def test_serve_starts_on_it(path: Path, serving: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    proc, url, log = serving
+    await wait_healthy(proc, url, log, START_TIMEOUT_S)
+    assert (await get_once(url + "/health")).json() == {"status": "ok"}
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 10) in (0, -signal.SIGTERM)
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text
+    for secret in (v for k, v in env_for(path).items() if v.startswith("dummy-") and "PASSWORD" in k):
+        assert secret not in text
