@@ -24,6 +24,7 @@ from .pricing import PriceTable
 from .providers.executor import Providers
 from .providers.upstream import UpstreamClient
 from .redaction import Redactor, configured_secrets, install_log_redaction
+from .startup import app_dir_lock
 
 DEFAULT_APP_DIR = Path("gateway-data")
 
@@ -53,6 +54,8 @@ def create_app(
     app[REDACTOR] = Redactor(configured_secrets(settings))
     app[PRICES] = PriceTable()
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
+    # The app dir is locked first and released last: nothing opens its databases without holding it.
+    app.cleanup_ctx.append(_app_dir_lock)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.
@@ -101,6 +104,11 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
         finally:
             stop.set()  # observers still queued run before the session closes
             await drainer
+
+
+async def _app_dir_lock(app: web.Application) -> AsyncIterator[None]:
+    with app_dir_lock(app[APP_DIR]):
+        yield
 
 
 async def _log_redaction(app: web.Application) -> AsyncIterator[None]:
