@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from .config import Settings
-from .http import async_jobs, inference, models
+from .http import async_jobs, index, inference, models
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
@@ -83,6 +83,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/async/chat/completions", async_jobs.native_submit_chat)
     app.router.add_get("/v1/async/chat/completions/{job_id}", async_jobs.native_get_chat)
     app.router.add_get("/health", health)
+    app.router.add_get("/", index.index)  # HEAD / too (aiohttp adds it to every GET)
 
 
 async def health(request: web.Request) -> web.Response:

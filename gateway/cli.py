@@ -82,15 +82,10 @@ def port_number(text: str) -> int:
 
 
 def version_line() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     from .api import VERSION
+    from .http.index import package_version
 
-    try:
-        package = version("llm-gateway")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        package = "unknown"
-    return f"gateway {package} (plugin API {VERSION})"
+    return f"gateway {package_version()} (plugin API {VERSION})"
 
 
 def config_schema() -> str:
