@@ -13,6 +13,7 @@ from aiohttp import web
 from .config import Settings
 from .http import async_jobs, index, inference, models
 from .http.bodies import CONCURRENT_INFLATIONS
+from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
@@ -48,6 +49,7 @@ def create_app(
             "logger": protocol_log(),
         },
     )
+    install_cors(app, client.allowed_origins)
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
