@@ -205,3 +205,8 @@ def test_version(how: str) -> None:
     result = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"gateway {version('llm-gateway')} (plugin API {VERSION})\n"
+
+
+def test_config_that_cannot_be_read(tmp_path: Path) -> None:
+    line = one_line(run_gateway("serve", "--config", str(tmp_path), "--port", "0", "--app-dir", str(tmp_path)), 2)
+    assert line == f"gateway: invalid config {tmp_path}: $: cannot read {tmp_path}: Is a directory"
