@@ -141,6 +141,25 @@ def test_app_dir_without_permission(unwritable: Path) -> None:
     ), line
 
 
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[Path]:
+    """An existing directory this process may not create files in (as root: /sys, whatever its modes)."""
+    if os.geteuid() == 0:
+        yield Path("/sys")
+        return
+    path = tmp_path / "read-only"
+    path.mkdir(mode=0o500)
+    try:
+        yield path
+    finally:
+        path.chmod(0o700)
+
+
+def test_app_dir_without_write_permission(read_only: Path) -> None:
+    line = one_line(serve("--port", "0", app_dir=read_only), 1)
+    assert line == f"gateway: cannot write in app dir {read_only}: permission denied (pass another --app-dir)"
+
+
 def test_port_zero_serves_on_a_free_port_and_says_which(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(DEMO), "--port", "0", "--app-dir", str(tmp_path)],
