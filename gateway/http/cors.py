@@ -1,4 +1,5 @@
-"""CORS for browser clients, from `client.allowed_origins` (Bifrost's field): `["*"]` or exact origins.
+"""CORS for browser clients, from `client.allowed_origins` (Bifrost's field): `["*"]`, exact origins, or
+subdomain patterns (`https://*.example.com`).
 
 A small middleware and a response-prepare signal rather than `aiohttp-cors`: that package wants every route
 registered with it (plugins add routes of their own), refuses an unlisted origin's preflight with a bare text
@@ -16,6 +17,7 @@ errors and streams included, because the signal runs for every response the app 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from aiohttp import hdrs, web
@@ -46,13 +48,20 @@ _NOT_EXPOSED = frozenset(
 )
 
 
+# `https://*.example.com`: any subdomain (one label or more) of example.com, on that scheme (and port, if given).
+_PATTERN = re.compile(r"[a-z][a-z0-9+.-]*://\*\.[^*/]+")
+_LABELS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
+
+
 class Cors:
     """The configured origins and the rules above."""
 
     def __init__(self, origins: Iterable[str]) -> None:
-        listed = [origin.rstrip("/") for origin in origins]
+        listed = [origin.rstrip("/").lower() for origin in origins]
         self.any = "*" in listed
-        self.origins = frozenset(origin.lower() for origin in listed if origin != "*")
+        self.origins = frozenset(origin for origin in listed if origin != "*")
+        # ("https://", ".example.com") for each subdomain pattern
+        self.patterns = tuple(tuple(o.split("*.", 1)) for o in listed if _PATTERN.fullmatch(o))
 
     def allow_origin(self, origin: str | None) -> str | None:
         """The access-control-allow-origin value for a request's Origin, or None when it is not allowed."""
@@ -60,7 +69,14 @@ class Cors:
             return None
         if self.any:
             return "*"
-        return origin if origin.lower() in self.origins else None
+        lowered = origin.lower()
+        if lowered in self.origins:
+            return origin
+        for head, tail in self.patterns:
+            if lowered.startswith(head) and lowered.endswith("." + tail):
+                if _LABELS.fullmatch(lowered[len(head) : -len(tail) - 1]):
+                    return origin
+        return None
 
     async def preflight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """The middleware's work: answer a preflight, pass everything else on."""

@@ -121,3 +121,22 @@ async def test_plain_options_is_not_a_preflight(make_gateway: MakeGateway) -> No
         answer = await http.request("OPTIONS", "/v1/messages", headers={"Origin": PAGE})
     assert answer.status == 405, answer
     assert cors_headers(answer) == {"access-control-allow-origin": PAGE}  # no preflight grants
+
+
+async def test_subdomain_pattern(make_gateway: MakeGateway) -> None:
+    gw = await make_gateway(mock_config("https://*.example.com", "http://localhost:5173"))
+    allowed = ["https://app.example.com", "https://a.b.example.com", "https://App.Example.com"]
+    refused = [
+        "https://example.com",
+        "http://app.example.com",
+        "https://evilexample.com",
+        "https://app.example.com.evil.net",
+        "https://app.example.com:8443",
+        "http://localhost:5174",
+    ]
+    for origin in allowed:
+        answer = await preflight(gw, "/v1/messages", origin)
+        assert answer.status == 204 and cors_headers(answer)["access-control-allow-origin"] == origin, answer
+    for origin in refused:
+        answer = await preflight(gw, "/v1/messages", origin)
+        assert answer.status == 403 and cors_headers(answer) == {}, (origin, answer)
