@@ -11,8 +11,9 @@ from aiohttp import web
 
 from .catalog import Catalog
 from .config import Settings
-from .http import async_jobs, inference, models
+from .http import async_jobs, index, inference, models
 from .http.bodies import CONCURRENT_INFLATIONS
+from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
@@ -24,6 +25,7 @@ from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .redaction import Redactor, configured_secrets, install_log_redaction
+from .startup import app_dir_lock
 
 DEFAULT_APP_DIR = Path("gateway-data")
 
@@ -47,6 +49,7 @@ def create_app(
             "logger": protocol_log(),
         },
     )
+    install_cors(app, client.allowed_origins)
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
@@ -54,6 +57,8 @@ def create_app(
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
+    # The app dir is locked first and released last: nothing opens its databases without holding it.
+    app.cleanup_ctx.append(_app_dir_lock)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.
@@ -81,6 +86,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/async/chat/completions", async_jobs.native_submit_chat)
     app.router.add_get("/v1/async/chat/completions/{job_id}", async_jobs.native_get_chat)
     app.router.add_get("/health", health)
+    app.router.add_get("/", index.index)  # HEAD / too (aiohttp adds it to every GET)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -101,6 +107,11 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
         finally:
             stop.set()  # observers still queued run before the session closes
             await drainer
+
+
+async def _app_dir_lock(app: web.Application) -> AsyncIterator[None]:
+    with app_dir_lock(app[APP_DIR]):
+        yield
 
 
 async def _log_redaction(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,9 @@
-"""`gateway serve --config PATH` and `gateway check-config PATH` (also `python -m gateway ...`)."""
+"""`gateway serve --config PATH` and `gateway check-config PATH` (also `python -m gateway ...`).
+
+Exit codes (the README's "Command line"): 0 a clean stop, 1 the gateway could not start (a port in use, a bad
+host, an app dir it cannot use or another gateway holds; `check-config`: the file has errors), 2 a usage or
+config error. Every failure is one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,24 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
 from .config import ConfigError
+from .keys import CATALOG
 from .loading import load_config
+from .startup import StartupError
+
+EXIT_FAILED = 1  # could not start (or check-config found errors)
+EXIT_USAGE = 2  # bad arguments or config
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors in one line (it prints the usage first), with where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"gateway: {message} (see `{self.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,21 +45,22 @@ def main(argv: list[str] | None = None) -> int:
         return new_plugin_command(args.name, args.dir)
     if args.admin_host is not None and args.admin_port is None:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
     return serve(args.config, args.host, args.port, args.app_dir, admin, strict=args.strict_config)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description="LLM gateway (Anthropic and OpenAI dialects)")
+    parser = _Parser(prog="gateway", description="LLM gateway (Anthropic and OpenAI dialects)")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     serve_cmd.add_argument("--config", required=True, help="path of the JSON config file")
     serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8080)
+    serve_cmd.add_argument("--port", type=port_number, default=8080, help="1-65535, or 0 for any free port")
     serve_cmd.add_argument("--app-dir", type=Path, default=None, help="where the gateway keeps its data")
     serve_cmd.add_argument(
-        "--admin-port", type=int, default=None, help="serve the admin API (/api/...) on this port only"
+        "--admin-port", type=port_number, default=None, help="serve the admin API (/api/...) on this port only"
     )
     serve_cmd.add_argument("--admin-host", default=None, help="the admin listener's address (default: --host)")
     check = commands.add_parser("check-config", help="validate a config file and print every error")
@@ -57,6 +76,24 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name", help="the plugin's name: its package, entry point and config name")
     scaffold.add_argument("--dir", type=Path, default=Path("."), help="where to put it (default: here)")
     return parser
+
+
+def port_number(text: str) -> int:
+    """A TCP port (0: any free one, which `serve` then prints); argparse makes a ValueError a usage error."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0 for any free port)")
+    return port
+
+
+def version_line() -> str:
+    from .api import VERSION
+    from .http.index import package_version
+
+    return f"gateway {package_version()} (plugin API {VERSION})"
 
 
 def config_schema() -> str:
@@ -84,7 +121,7 @@ def new_plugin_command(name: str, parent: Path) -> int:
         root = new_plugin(name, parent)
     except ValueError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(f"wrote {root}: cd {root} && pip install -e '.[test]' && pytest -q")
     return 0
 
@@ -123,6 +160,7 @@ def serve(
         for line in loaded.warnings:
             logging.getLogger("gateway.config").warning("%s", line)
         app = create_app(loaded.settings, app_dir=app_dir)
+        app[CATALOG].load()  # now, not in the first call (about 0.15 s)
     except ConfigError as exc:
         print(
             f"gateway: invalid config {config_path}: {exc.errors[0]}"
@@ -133,12 +171,13 @@ def serve(
             ),
             file=sys.stderr,
         )
-        return 2
-    if app_dir is not None:
-        app_dir.mkdir(parents=True, exist_ok=True)
+        return EXIT_USAGE
     loop = _event_loop()
     try:
         loop.run_until_complete(_serve_until_signalled(app, host, port, admin))
+    except StartupError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         loop.close()
     return 0

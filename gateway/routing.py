@@ -46,6 +46,23 @@ def explicit_target(model: str, settings: Settings) -> Target | None:
     return None
 
 
+def unrouted(model: str, settings: Settings) -> str:
+    """Why no provider serves `model`, naming the configured providers and how to name one of them."""
+    configured = ", ".join(settings.providers) or "none"
+    provider, sep, rest = model.partition("/")
+    if sep and not rest:
+        return f"model {model!r} names no model after the provider"
+    if sep and provider not in settings.providers:
+        return f"no provider named {provider!r} is configured (configured: {configured})"
+    if sep:  # a configured provider that a routing plugin (a virtual key's, say) did not plan
+        return f"no route to model {model!r} for this caller (configured: {configured})"
+    example = next(iter(settings.providers), "PROVIDER")
+    return (
+        f"no provider serves model {model!r} (configured: {configured}); name one as provider/model,"
+        f" e.g. '{example}/{model}', or list the model in one of its keys' `models`"
+    )
+
+
 def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:
     """The built-in rule (the `routing` plugin's): `provider/model`, else the route's default provider, else the
     first provider whose keys name the model, else the only provider."""

@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ..errors import NotFound
 from ..keys import ADMIN_CONNECTIONS, SETTINGS
+from ..startup import bind_error
 from .middlewares import Handler
 
 # With a separate admin listener, paths under this prefix answer only there (and nothing else does).
@@ -169,6 +170,14 @@ class _Site(web.BaseSite):
         )
 
 
+async def _start(site: _Site, host: str, port: int, flag: str) -> None:
+    """Open a listener; a port in use, a bad host or a refused port is a StartupError saying what to change."""
+    try:
+        await site.start()
+    except OSError as exc:
+        raise bind_error(exc, host, port, flag) from None
+
+
 @web.middleware
 async def _listener_split(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Admin routes only on the admin listener, the rest only on the main one (both: /health)."""
@@ -201,7 +210,8 @@ async def listen(
     admin_port: int | None = None,
     shutdown_timeout: float = 60.0,
 ) -> Listening:
-    """Start the app and its listeners (port 0: any free port). With an admin port, the admin API (`/api/...`)
+    """Start the app and its listeners (port 0: any free port); raises StartupError (a port in use, a bad host,
+    an app dir that cannot be used or is locked by another gateway). With an admin port, the admin API (`/api/...`)
     answers only there, and inference only on the main listener (see `gateway.app.ADMIN_PREFIX`)."""
     if admin_port is not None:  # before setup: then the app (its middlewares too) is frozen
         app[ADMIN_CONNECTIONS] = set()
@@ -211,12 +221,12 @@ async def listen(
     gauge = ConnectionGauge(limit=connection_limit(app[SETTINGS].client.max_connections))
     try:
         main = _Site(runner, host, port, gauge, None)
-        await main.start()
+        await _start(main, host, port, "--port")
         sites: list[web.BaseSite] = [main]
         admin_url = None
         if admin_port is not None:
             admin = _Site(runner, admin_host or host, admin_port, gauge, app[ADMIN_CONNECTIONS])
-            await admin.start()
+            await _start(admin, admin_host or host, admin_port, "--admin-port")
             sites.append(admin)
             admin_url = f"http://{admin_host or host}:{admin.port}"
     except BaseException:

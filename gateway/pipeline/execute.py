@@ -19,7 +19,7 @@ from ..context import finish_unrecorded, trail
 from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
 from ..keys import REDACTOR
 from ..providers.body import relayable
-from ..routing import check_model_name
+from ..routing import check_model_name, unrouted
 from ..streaming import message_to_events
 from ..tokens import estimate, prompt_size
 
@@ -146,7 +146,7 @@ class Engine:
     async def _plan(self, call: ChatCall, ctx: CallContext) -> RoutePlan:
         plan = await self.pipeline.route(call, ctx)
         if plan is None or not plan.targets:
-            raise InvalidRequest(f"no provider serves model {call.model!r}; name it as provider/model", param="model")
+            raise InvalidRequest(unrouted(call.model, ctx.settings), param="model")
         if call.fallbacks:
             plan = await self._with_fallbacks(plan, call, ctx)
         trail(ctx).plan = plan
@@ -165,9 +165,7 @@ class Engine:
             except PermissionDenied:
                 continue
             if routed is None or not routed.targets:
-                raise InvalidRequest(
-                    f"fallbacks[{index}]: no provider serves {model!r}; use provider/model", param="fallbacks"
-                )
+                raise InvalidRequest(f"fallbacks[{index}]: {unrouted(model, ctx.settings)}", param="fallbacks")
             named.extend(routed.targets)
         ordered = [plan.targets[0], *named, *plan.targets[1:]]
         return RoutePlan(targets=tuple(dict.fromkeys(ordered)))

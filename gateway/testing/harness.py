@@ -59,7 +59,8 @@ async def serve_gateway(
     config: dict[str, Any], plugins: Iterable[object] = (), app_dir: Path | None = None
 ) -> AsyncIterator[Gateway]:
     """Start a gateway with `config` (the config file's JSON, as a dict) and extra plugin objects or modules;
-    stopped (gracefully) on exit. Without `app_dir` its data lives in a temporary directory."""
+    stopped (gracefully) on exit. Without `app_dir` its data lives in a temporary directory; a given one must not
+    be in use by another running gateway (it is locked: see `gateway.startup`)."""
     with contextlib.ExitStack() as stack:
         if app_dir is None:
             app_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gateway-test-")))

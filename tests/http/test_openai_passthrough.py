@@ -146,7 +146,7 @@ async def test_routing_bare_model_unlisted_is_400(gateway: Gateway, fake_upstrea
         else:
             raise AssertionError("a bare model nobody lists must be refused")
     assert error.status_code == 400
-    assert "provider/model" in error.message
+    assert "provider/model" in error.message and "(configured: anthropic, openai, mock)" in error.message
     assert isinstance(error.body, dict) and error.body["param"] == "model"
     assert error.request_id
     assert fake_upstream.requests == []

@@ -752,7 +752,9 @@ async def test_fuzzed_requests_never_get_a_5xx_a_dropped_connection_or_a_traceba
     assert not short, f"the generator made too few of: {short}"
     assert not (rare := [f for f in MUTATED_FIELDS if tally.tags[f"field:{f}"] < 5]), f"fields barely mutated: {rare}"
     successes = tally.answers["json"] + tally.answers["stream"] + tally.answers["job"]
-    assert successes >= EXAMPLES // 5 and tally.answers["error"] >= EXAMPLES // 3, tally.answers
+    # About half of the ~20% the generator makes, like MIN_TAGS: Hypothesis mixes the constants of every loaded
+    # project module into its draws, so any new module reshuffles the cases (a change here once made 447 -> 392).
+    assert successes >= EXAMPLES // 10 and tally.answers["error"] >= EXAMPLES // 3, tally.answers
     if route.kind in ("messages", "chat"):
         assert tally.answers["stream"] >= 100, tally.answers
     relayed = [r for r in upstream.requests if isinstance(r.json, dict) and "model" in r.json]
