@@ -70,7 +70,7 @@ def reply_to(call: ChatCall) -> a.Message:
         content = [a.ContentBlock(type="tool_use", id=block_id, name=tool.name, input=msgspec.Raw(arguments))]
         stop_reason = "tool_use"
     else:
-        text = f"Mock reply to: {_last_user_text(request)[:200]}"
+        text = f"Mock reply to: {_last_user_text(request)[:200]}" + _tool_results(request)
         content = [a.ContentBlock(type="text", text=text)]
         stop_reason = "end_turn"
     # Usage by a cheap rule (4 bytes a token): a mock must cost next to nothing, also when load-testing through
@@ -103,9 +103,33 @@ def _tool_to_call(request: a.MessagesRequest) -> a.Tool | None:
     return next((t for t in request.tools if isinstance(t.name, str) and t.name.lower() in words), None)
 
 
+def _last_turn(request: a.MessagesRequest) -> str | list[a.ContentBlock]:
+    """The content of the conversation's last user or assistant turn: agents put system turns after it (Claude
+    Code's reminders follow a tool result)."""
+    turns = [m for m in request.messages if m.role != "system"]
+    return turns[-1].content if turns else ""
+
+
 def _answers_tool_result(request: a.MessagesRequest) -> bool:
-    last = request.messages[-1].content
+    last = _last_turn(request)
     return isinstance(last, list) and any(block.type == "tool_result" for block in last)
+
+
+def _tool_results(request: a.MessagesRequest) -> str:
+    """What the tools just answered (the turn answers tool results), quoted: the reply uses what it was given."""
+    last = _last_turn(request)
+    if not isinstance(last, list):
+        return ""
+    quoted = [_result_text(b) for b in last if b.type == "tool_result"]
+    return "".join(f"\n(tool result: {q[:200]})" for q in quoted if q)
+
+
+def _result_text(block: a.ContentBlock) -> str:
+    content = block.content
+    if isinstance(content, str):
+        return content.strip()
+    blocks = content if isinstance(content, list) else [content] if isinstance(content, a.ContentBlock) else []
+    return " ".join(b.text.strip() for b in blocks if b.type == "text" and isinstance(b.text, str))
 
 
 def _last_user_text(request: a.MessagesRequest) -> str:

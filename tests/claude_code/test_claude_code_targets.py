@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.testing import FakeUpstream, MakeGateway, Reply, openai_checks, openai_sse, upstream_config
 
-from .harness import Claude
+from .harness import NOTES, READ_PROMPT, Claude
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.json"
 GPT_4O_MINI_OUTPUT_LIMIT = 16384  # OpenAI's documented max output tokens for gpt-4o-mini
@@ -37,6 +37,16 @@ async def test_claude_code_on_the_demo_config_with_a_bare_model(make_gateway: Ma
     assert run.returncode == 0, run
     assert run.stdout.strip() == "Mock reply to: Say hello", run
     assert "API Error" not in run.stdout and "no provider" not in run.stdout + run.stderr, run
+
+
+async def test_claude_code_runs_a_tool_the_demo_mock_calls(make_gateway: MakeGateway, claude: Claude) -> None:
+    """Asked to read a file, the mock calls Claude Code's Read with a path from the prompt; Claude Code runs it and
+    the mock's answer quotes what the tool returned."""
+    gateway = await make_gateway(json.loads(DEMO_CONFIG.read_text()))
+    run = await claude.run(gateway.url, READ_PROMPT, "--model", "claude-opus-4-8", "--allowedTools", "Read")
+    assert run.returncode == 0, run
+    assert run.stdout.startswith(f"Mock reply to: {READ_PROMPT}\n(tool result: "), run
+    assert NOTES.splitlines()[0] in run.stdout, run
 
 
 async def test_claude_code_on_gpt_4o_mini_is_adapted_to_the_model(make_gateway: MakeGateway, claude: Claude) -> None:

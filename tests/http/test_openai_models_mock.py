@@ -185,4 +185,4 @@ async def test_mock_chat_answers_tool_result_with_text(gateway: Gateway) -> None
     async with gateway.openai() as client:
         completion = await client.chat.completions.create(model="mock/mock-gpt", messages=history, tools=[WEATHER_TOOL])
     assert completion.choices[0].finish_reason == "stop"
-    assert completion.choices[0].message.content == "Mock reply to: weather?"
+    assert completion.choices[0].message.content == "Mock reply to: weather?\n(tool result: sunny)"
