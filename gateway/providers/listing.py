@@ -4,8 +4,8 @@ base.ListsModels), merged after the models its keys name, and cached in aiocache
 Per provider the cache holds two entries: the last good list, without a TTL, so that it is served for as long as
 the upstream is down; and a freshness mark whose TTL is `client.model_list_ttl_in_seconds`. A listing that finds
 the mark gone serves the last good list at once and refreshes it in the background (one fetch at a time per
-provider). Only a provider's very first listing waits for its upstream, and at most FIRST_WAIT_S: a slow or
-broken upstream costs the client a shorter list, never an error.
+provider). Only listings that have no list yet wait for the upstream, and only until FIRST_WAIT_S after the
+fetch began: a slow or broken upstream costs the client a shorter list, never an error.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from time import monotonic
 
 from aiocache import SimpleMemoryCache  # type: ignore[import-untyped]  # aiocache ships no type information
 from msgspec import Struct
@@ -40,6 +41,7 @@ class ModelLists:
         self._ttl = ttl  # 0: no upstream lists at all
         self._cache = SimpleMemoryCache()
         self._fetches: dict[str, asyncio.Task[None]] = {}
+        self._patience: dict[str, float] = {}  # until when listings wait for the fetch in flight (monotonic)
 
     async def models(self, name: str) -> list[UpstreamModel]:
         """What to list for provider `name`: the models its keys name, then its upstream's own (if it lists)."""
@@ -50,8 +52,9 @@ class ModelLists:
         last: Listing | None = await self._cache.get(_last(name))
         if not await self._cache.exists(_fresh(name)):
             fetch = self._refresh(name, provider)
-            if last is None:
-                await asyncio.wait({fetch}, timeout=FIRST_WAIT_S)  # does not cancel the fetch
+            wait = self._patience[name] - monotonic()
+            if last is None and wait > 0:  # later listings do not wait again for a fetch that hangs
+                await asyncio.wait({fetch}, timeout=wait)  # does not cancel the fetch
                 last = await self._cache.get(_last(name))
         return _merged(named, last.models if last is not None else ())
 
@@ -61,7 +64,9 @@ class ModelLists:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._cache.clear()
+        for name in self._providers:  # one by one: aiocache's clear() would leave the TTL timers running
+            await self._cache.delete(_fresh(name))
+            await self._cache.delete(_last(name))
 
     def _lists(self, provider: Provider) -> bool:
         return self._ttl > 0 and bool(listing_keys(provider)) and getattr(provider, "list_models", None) is not None
@@ -71,6 +76,7 @@ class ModelLists:
         if task is None or task.done():
             task = asyncio.create_task(self._fetch(name, provider), name=f"model list of {name}")
             self._fetches[name] = task
+            self._patience[name] = monotonic() + FIRST_WAIT_S
         return task
 
     async def _fetch(self, name: str, provider: Provider) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import openai
 import pytest
 
+from gateway.providers.listing import FIRST_WAIT_S
 from gateway.testing import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, FakeUpstream, MakeGateway, Recorded, Reply
 from tests.conftest import Gateway
 from tests.fakes.gemini import GEMINI_KEY
@@ -291,3 +293,16 @@ async def test_an_upstream_down_at_first_lists_named_models_then_recovers(
         assert OPENAI_KEY not in caplog.text
         checks[0] = openai_lists([gpt("gpt-4o")])
         await eventually_listed(gw, ["openai/gpt-4o"])
+
+
+async def test_a_hanging_upstream_delays_a_first_listing_by_at_most_the_first_wait(make_gateway: MakeGateway) -> None:
+    checks = [always(Reply.hang())]
+    async with FakeUpstream(check=lambda sent: checks[0](sent)) as fake:
+        gw = await openai_gateway(make_gateway, fake.url)  # the upstream's own timeout is 300 s: the listing won't wait
+        started = time.monotonic()
+        assert await listed_ids(gw) == []
+        assert FIRST_WAIT_S <= time.monotonic() - started < FIRST_WAIT_S + 2
+        started = time.monotonic()
+        assert await listed_ids(gw) == []  # the fetch still hangs: no second one, and no wait this time
+        assert time.monotonic() - started < FIRST_WAIT_S / 2
+        assert len(fake.requests_to("/v1/models")) == 1
