@@ -270,7 +270,12 @@ async def test_the_last_good_list_outlives_an_upstream_outage(make_gateway: Make
     async with FakeUpstream(check=lambda sent: checks[0](sent)) as fake:
         gw = await openai_gateway(make_gateway, fake.url)
         assert await listed_ids(gw) == ["openai/gpt-4o"]
-        for outage in (Reply.error(503, "server_error", "down", dialect="openai"), Reply.drop()):
+        outages = (
+            Reply.error(503, "server_error", "down", dialect="openai"),
+            Reply.drop(),  # no answer at all
+            Reply.raw(b"<html>maintenance</html>", content_type="text/html"),  # a 200 that is no model list
+        )
+        for outage in outages:
             checks[0] = always(outage)
             before = len(fake.requests)
             await asyncio.sleep(TTL * 2)
