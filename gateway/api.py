@@ -53,9 +53,11 @@ from .providers.base import (
     BaseProvider,
     ChecksConfig,
     CountsMedia,
+    ListsModels,
     NoOptions,
     Provider,
     ProviderSetup,
+    UpstreamModel,
     models_named_by_keys,
 )
 from .providers.body import patch_native, relay_body, relayable
@@ -157,6 +159,7 @@ __all__ = [
     "EventWriter",
     "GatewayError",
     "InvalidRequest",
+    "ListsModels",
     "MediaRules",
     "ModelInfo",
     "ModelOverride",
@@ -188,6 +191,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamClient",
     "UpstreamError",
+    "UpstreamModel",
     "UpstreamReply",
     "UpstreamTimeout",
     "UsageTracker",

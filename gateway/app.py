@@ -17,13 +17,14 @@ from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import APP_DIR, CATALOG, ENGINE, INFLATIONS, PLUGINS, PRICES, REDACTOR, SETTINGS
+from .keys import APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
 from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
+from .providers.listing import ModelLists
 from .redaction import Redactor, configured_secrets, install_log_redaction
 from .startup import app_dir_lock
 
@@ -100,11 +101,13 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
         pipeline = Pipeline(loaded.pm)
         providers = Providers(loaded.providers.build(app[SETTINGS], clients))
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
+        app[MODEL_LISTS] = lists = ModelLists(providers.instances, app[SETTINGS].client.model_list_ttl_in_seconds)
         stop = asyncio.Event()
         drainer = asyncio.create_task(pipeline.drain_observers(stop))
         try:
             yield
         finally:
+            await lists.close()  # no model list fetch outlives the sessions
             stop.set()  # observers still queued run before the session closes
             await drainer
 

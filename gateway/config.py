@@ -212,6 +212,9 @@ class ClientConfig(ConfigStruct, frozen=True):
     # reasoning, an output cap above its limit) is dropped or clamped; false: the call is refused with a 400
     # naming the parameter (LiteLLM's drop_params).
     drop_unsupported_params: bool = True
+    # How long a provider's live model list (its upstream's, for keys that allow "*") is fresh: after it, a listing
+    # serves it and refreshes it in the background. 0: list only the models the keys name, never the upstream's.
+    model_list_ttl_in_seconds: Annotated[float, Meta(ge=0)] = 600.0
 
 
 class PluginEntry(ConfigStruct, frozen=True):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .pipeline.execute import Engine
     from .plugins import LoadedPlugins
     from .pricing import PriceTable
+    from .providers.listing import ModelLists
     from .redaction import Redactor
 
 # Public (gateway.api): what plugins read.
@@ -30,6 +31,7 @@ PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugin
 # The core's own.
 PLUGINS: web.AppKey[LoadedPlugins] = web.AppKey("plugins")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+MODEL_LISTS: web.AppKey[ModelLists] = web.AppKey("model_lists")  # the providers' live model lists (cached)
 JOBS: web.AppKey[JobService] = web.AppKey("jobs")
 ADMIN_CONNECTIONS: web.AppKey[set[object]] = web.AppKey("admin_connections")  # the admin listener's, if any
 INFLATIONS: web.AppKey[asyncio.Semaphore] = web.AppKey("inflations")  # compressed bodies being inflated at once

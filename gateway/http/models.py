@@ -1,16 +1,21 @@
-"""Model listing in both dialects, from the configured providers (and what their keys name), each entry described
-by the model catalog: display name, release date, and in OpenAI entries the context and output limits."""
+"""Model listing in both dialects, from the configured providers (what their keys name and, for keys that allow
+"*", what their upstreams list), each entry described by the model catalog (else by the upstream): display name,
+release date, and in OpenAI entries the context and output limits."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 from aiohttp import web
-from msgspec import UNSET
+from msgspec import UNSET, Struct
 from msgspec.structs import replace
 
 from ..call import Target, probe_call
 from ..catalog import ModelInfo
 from ..errors import GatewayError, InvalidRequest, NotFound
-from ..keys import CATALOG, ENGINE
+from ..keys import CATALOG, ENGINE, MODEL_LISTS
+from ..providers.base import UpstreamModel
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from ..schemas import openai as o
@@ -23,25 +28,35 @@ CREATED = 1735689600
 MAX_LIMIT = 1000
 
 
-def listed(request: web.Request) -> dict[str, Target]:
-    """`provider/model` for every model a provider names (the route's default provider's bare too): its target."""
-    engine = request.app[ENGINE]
+class Listed(Struct, frozen=True):
+    """One entry of a listing: where a call for it goes, and what its provider's upstream says about it."""
+
+    target: Target
+    model: UpstreamModel
+
+
+async def listed(request: web.Request) -> dict[str, Listed]:
+    """`provider/model` for every model a provider lists (the route's default provider's bare too): the models
+    its keys name and, for keys that allow "*", its upstream's own (cached; see gateway.providers.listing)."""
+    engine, lists = request.app[ENGINE], request.app[MODEL_LISTS]
     default = {"anthropic": "anthropic", "openai": "openai"}.get(route_prefix(request))
-    found: dict[str, Target] = {}
-    for name, provider in engine.providers.instances.items():
-        for model in provider.known_models():
-            found.setdefault(model if name == default else f"{name}/{model}", Target(provider=name, model=model))
+    names = list(engine.providers.instances)
+    found: dict[str, Listed] = {}
+    for name, models in zip(names, await asyncio.gather(*(lists.models(n) for n in names)), strict=True):
+        for model in models:
+            entry = Listed(target=Target(provider=name, model=model.id), model=model)
+            found.setdefault(model.id if name == default else f"{name}/{model.id}", entry)
     return found
 
 
 async def list_models(request: web.Request) -> web.Response:
-    targets = listed(request)
+    entries = await listed(request)
     catalog = request.app[CATALOG]
-    infos = {i: catalog.lookup(t.provider, t.model) for i, t in targets.items()}
+    infos = {i: _described(catalog.lookup(e.target.provider, e.target.model), e) for i, e in entries.items()}
     if dialect_of(request).name == "openai":
         body = o.ModelList(data=[_openai_model(i, info) for i, info in infos.items()])
         return web.Response(body=o.ENCODER.encode(body), content_type="application/json")
-    page = _page(list(targets), request.query)
+    page = _page(list(entries), request.query)
     listing = a.ModelList(
         data=[_anthropic_model(i, infos[i]) for i in page.ids],
         has_more=page.has_more,
@@ -53,13 +68,24 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model_id"]
-    target = listed(request).get(model_id) or await _routed(request, model_id)
+    entry = (await listed(request)).get(model_id)
+    target = entry.target if entry is not None else await _routed(request, model_id)
     if target is None:
         raise NotFound(f"model {model_id!r} not found")
-    info = request.app[CATALOG].lookup(target.provider, target.model)
+    info = _described(request.app[CATALOG].lookup(target.provider, target.model), entry)
     if dialect_of(request).name == "openai":
         return web.Response(body=o.ENCODER.encode(_openai_model(model_id, info)), content_type="application/json")
     return web.Response(body=a.ENCODER.encode(_anthropic_model(model_id, info)), content_type="application/json")
+
+
+def _described(info: ModelInfo | None, entry: Listed | None) -> ModelInfo | None:
+    """The catalog's entry, with the upstream's display name and date where the catalog has none."""
+    listed = entry.model if entry is not None else None
+    if entry is None or listed is None or (listed.name is None and listed.created is None):
+        return info
+    base = info or ModelInfo(provider=entry.target.provider, model=entry.target.model)
+    date = datetime.fromtimestamp(listed.created, UTC).strftime("%Y-%m-%d") if listed.created is not None else None
+    return replace(base, name=base.name or listed.name, release_date=base.release_date or date)
 
 
 async def _routed(request: web.Request, model_id: str) -> Target | None:

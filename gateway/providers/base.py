@@ -56,6 +56,24 @@ class Provider(Protocol):
         ...
 
 
+class UpstreamModel(Struct, kw_only=True, frozen=True):
+    """One model of an upstream's own list, as calls name it (`id`), with what the upstream says about it; the
+    model catalog's entry, when there is one, wins over `name` and `created`."""
+
+    id: str
+    name: str | None = None  # display name
+    created: int | None = None  # release or creation time, Unix seconds
+
+
+class ListsModels(Protocol):
+    """Optional, on a provider: its upstream's own model list, read with `key` (one that allows "*"). The
+    models routes list it (cached, see gateway.providers.listing) for providers whose keys allow "*". Return
+    None when this upstream has no list to give (the listing then shows the models the keys name); raise
+    UpstreamError when it fails (the last good list is served meanwhile)."""
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel] | None: ...
+
+
 class CountsMedia(Protocol):
     """Optional, on a provider: how its upstream counts images and PDF pages of `model`'s prompts
     (`gateway.tokens.MediaRules`); budgets reserve by it. Without it the gateway's default rules apply."""
@@ -95,6 +113,10 @@ class BaseProvider:
 
     def media_rules(self, model: str) -> MediaRules:
         return self.media
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel] | None:
+        """No upstream list (see ListsModels): override where the upstream has a models endpoint."""
+        return None
 
 
 class ChecksConfig(Protocol):

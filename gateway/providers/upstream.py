@@ -53,11 +53,34 @@ class UpstreamClient:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], network: NetworkConfig) -> UpstreamReply:
         """POST and read the whole answer within `default_request_timeout_in_seconds`."""
+        return await self._send("POST", url, body, headers, network)
+
+    async def get(self, url: str, headers: Mapping[str, str], network: NetworkConfig) -> UpstreamReply:
+        """GET and read the whole answer within `default_request_timeout_in_seconds` (e.g. a model list)."""
+        return await self._send("GET", url, None, headers, network)
+
+    async def fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        network: NetworkConfig,
+        *,
+        errors: ErrorMapper,
+        decode: Callable[[bytes], T],
+        what: str,
+    ) -> T:
+        """GET, raise `errors(...)` for an error status, and decode the answer (an undecodable one is an
+        UpstreamError naming `what`): `call` for a GET."""
+        return _decoded(await self.get(url, headers, network), errors, decode, what)
+
+    async def _send(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], network: NetworkConfig
+    ) -> UpstreamReply:
         timeout = network.default_request_timeout_in_seconds
         client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=network.connect_timeout_in_seconds)
         try:
-            post = self._session.post(url, data=body, timeout=client_timeout, **self._proxied(url, headers))
-            async with post as resp:
+            sent = self._session.request(method, url, data=body, timeout=client_timeout, **self._proxied(url, headers))
+            async with sent as resp:
                 return UpstreamReply(status=resp.status, headers=resp.headers, body=await resp.read())
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {timeout:g}s", retryable=True) from None
@@ -78,12 +101,7 @@ class UpstreamClient:
         """POST, raise `errors(...)` for an error status, and decode the answer (an undecodable one is a 502
         naming `what`): the skeleton of every provider's non-streaming call."""
         reply = await self.post(url, body, headers, network)
-        if reply.status >= 400:
-            raise errors(reply.status, reply.headers, reply.body)
-        try:
-            return decode(reply.body), reply
-        except (msgspec.DecodeError, RecursionError) as exc:  # a ValidationError is a DecodeError
-            raise UpstreamError(f"upstream sent an invalid {what}: {exc}") from None
+        return _decoded(reply, errors, decode, what), reply
 
     @asynccontextmanager
     async def stream(
@@ -182,6 +200,15 @@ class UpstreamClient:
             raise UpstreamError(f"upstream connection failed: {type(exc).__name__}", retryable=True) from None
         finally:
             deadlines.waiting = None
+
+
+def _decoded(reply: UpstreamReply, errors: ErrorMapper, decode: Callable[[bytes], T], what: str) -> T:
+    if reply.status >= 400:
+        raise errors(reply.status, reply.headers, reply.body)
+    try:
+        return decode(reply.body)
+    except (msgspec.DecodeError, RecursionError) as exc:  # a ValidationError is a DecodeError
+        raise UpstreamError(f"upstream sent an invalid {what}: {exc}") from None
 
 
 @contextlib.contextmanager

@@ -30,12 +30,14 @@ from gateway.api import (
     ProviderSetup,
     SseBatch,
     SseFrame,
+    UpstreamModel,
     relay_body,
     relayable,
 )
 from gateway.api import anthropic as a
 
 from .errors import error_from_reply
+from .listing import anthropic_models
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 _COUNT = msgspec.json.Decoder(a.CountTokensResponse)
@@ -97,6 +99,10 @@ class AnthropicProvider(BaseProvider):
             what="count_tokens answer",
         )  # fmt: skip
         return counted.input_tokens
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel]:
+        headers = {"anthropic-version": self._version, **self.network.extra_headers, "x-api-key": key.value}
+        return await anthropic_models(self.http, self._base, headers, self.network)
 
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None

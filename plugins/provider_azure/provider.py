@@ -14,7 +14,7 @@ from gateway import (
     ProviderConfig,
     ProviderKey,
 )
-from gateway.api import ProviderSetup, models_named_by_keys
+from gateway.api import ProviderSetup, UpstreamModel, models_named_by_keys
 
 from ..provider_openai.provider import OpenAIProvider
 from .config import AzureTarget, check_keys, resolve_targets
@@ -51,6 +51,12 @@ class AzureProvider(OpenAIProvider):
         """The keys' models and every model a deployment map names."""
         mapped = (model for _, target in self._targets for model in target.deployments)
         return list(dict.fromkeys([*models_named_by_keys(self.setup.config), *mapped]))
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel] | None:
+        """None: what a resource serves is its deployments, which only Azure's management API (other credentials)
+        lists; `{endpoint}/openai/models` lists base models that may have no deployment. known_models has the
+        keys' models and their deployment maps."""
+        return None
 
     def _headers(self, key: ProviderKey) -> dict[str, str]:
         # Azure authenticates with `api-key`; an Authorization header would be read as an Entra ID token.

@@ -17,11 +17,12 @@ from msgspec import UNSET
 from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall, ChatResult, Chunk, ConfigStruct, ProviderKey, UpstreamError
-from gateway.api import GEMINI, BaseProvider, MediaRules, ProviderSetup
+from gateway.api import GEMINI, BaseProvider, MediaRules, ProviderSetup, UpstreamModel
 from gateway.api import anthropic as a
 
 from . import wire as g
 from .errors import error_from_reply
+from .listing import gemini_models
 from .response import response_to_message
 from .stream import GeminiStreamTranslator
 from .transform import count_tokens_request, messages_to_gemini, model_resource
@@ -80,6 +81,10 @@ class GeminiProvider(BaseProvider):
             errors=error_from_reply, decode=g.COUNT_TOKENS_DECODER.decode, what="countTokens answer",
         )  # fmt: skip
         return counted.total_tokens
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel]:
+        headers = {**self.network.extra_headers, "x-goog-api-key": key.value}
+        return await gemini_models(self.http, self._root, headers, self.network)
 
     def _request(self, call: ChatCall) -> g.GenerateContentRequest:
         request = call.request

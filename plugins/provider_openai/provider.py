@@ -26,6 +26,7 @@ from gateway.api import (
     Dialect,
     MediaRules,
     ProviderSetup,
+    UpstreamModel,
     relay_body,
     relayable,
 )
@@ -34,6 +35,7 @@ from gateway.api import openai as o
 from .chat_request import messages_to_chat_request
 from .chat_response import chat_completion_to_message
 from .errors import error_from_reply
+from .listing import openai_models
 from .streaming import StreamRelay
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -94,6 +96,9 @@ class OpenAIProvider(BaseProvider):
 
     def media_rules(self, model: str) -> MediaRules:
         return OPENAI_4O_MINI if "gpt-4o-mini" in model else OPENAI
+
+    async def list_models(self, key: ProviderKey) -> list[UpstreamModel] | None:
+        return await openai_models(self.http, self._base + "/v1/models", self._headers(key), self.network)
 
     def _chat_url(self, call: ChatCall, key: ProviderKey) -> str:
         return self._base + "/v1/chat/completions"
