@@ -49,6 +49,7 @@ from .hookspecs import hookimpl
 from .keys import APP_DIR, CATALOG, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .pricing import Price, PriceTable
+from .prompt_cache import MAX_CACHE_MARKERS, cache_markers, without_cache_markers
 from .providers.base import (
     BaseProvider,
     ChecksConfig,
@@ -131,6 +132,7 @@ __all__ = [
     "END",
     "FREE",
     "GEMINI",
+    "MAX_CACHE_MARKERS",
     "OBJECT_DECODER",
     "OPENAI",
     "OPENAI_4O_MINI",
@@ -194,6 +196,7 @@ __all__ = [
     "add_hooks",
     "anthropic",
     "arguments_json",
+    "cache_markers",
     "check_model_name",
     "convert_config",
     "count_text",
@@ -222,4 +225,5 @@ __all__ = [
     "stop_reason_from_finish",
     "upper_bound",
     "usage_from_openai",
+    "without_cache_markers",
 ]

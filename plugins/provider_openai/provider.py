@@ -34,6 +34,7 @@ from gateway.api import openai as o
 from .chat_request import messages_to_chat_request
 from .chat_response import chat_completion_to_message
 from .errors import error_from_reply
+from .markers import unmarked_fields
 from .streaming import StreamRelay
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -53,6 +54,8 @@ class OpenAIProvider(BaseProvider):
     options_type: ClassVar[type[Struct]] = OpenAIOptions
     media: ClassVar[MediaRules] = OPENAI  # Chat Completions has no counting endpoint: estimates use these
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
+    # Whether the upstream honours a client's `cache_control` markers (OpenRouter does); OpenAI refuses them.
+    cache_markers: ClassVar[bool] = False
 
     def __init__(self, setup: ProviderSetup) -> None:
         super().__init__(setup)
@@ -101,8 +104,11 @@ class OpenAIProvider(BaseProvider):
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
         if relayable(call, self.dialect):
-            # Usage is how budgets and logs learn the cost of a stream: always ask for it.
-            return relay_body(call, call.target.model, {"stream_options": INCLUDE_USAGE} if stream else None)
+            native = call.native.body if call.native is not None and not self.cache_markers else b""
+            fields = unmarked_fields(native)
+            if stream:  # usage is how budgets and logs learn the cost of a stream: always ask for it
+                fields["stream_options"] = INCLUDE_USAGE
+            return relay_body(call, call.target.model, fields or None)
         request = messages_to_chat_request(
             call.request,
             model=call.target.model,
