@@ -28,7 +28,9 @@ class Price(ConfigStruct, frozen=True):
     input_cost_per_token: USD = 0.0
     output_cost_per_token: USD = 0.0
     cache_read_input_token_cost: USD | None = None  # default: a tenth of the input price
-    cache_creation_input_token_cost: USD | None = None  # default: 1.25x the input price
+    cache_creation_input_token_cost: USD | None = None  # default: 1.25x the input price (a 5-minute write)
+    # Anthropic's 1-hour cache writes (`usage.cache_creation.ephemeral_1h_input_tokens`); default 2x the input price.
+    cache_creation_input_token_cost_above_1hr: USD | None = None
     above_200k: Price | None = None  # the whole call's prices when its prompt is over 200k tokens
 
 
@@ -71,20 +73,20 @@ class PriceTable:
         return prices.get(f"{provider}/*")
 
     def cost(self, price: Price, usage: a.Usage) -> float:
-        """USD for a usage: uncached input, cache reads and writes, and output, each at its own price (the
-        long-prompt tier's when the prompt, cached parts included, is over 200k tokens and the model has one)."""
+        """USD for a usage: uncached input, cache reads, 5-minute and 1-hour cache writes, and output, each at its
+        own price (the long-prompt tier's when the prompt, cached parts included, is over 200k tokens and the
+        model has one). Cache tokens are not in `input_tokens` (Anthropic's rule), so none is priced twice."""
         read_tokens = usage.cache_read_input_tokens or 0
         write_tokens = usage.cache_creation_input_tokens or 0
         if price.above_200k is not None and usage.input_tokens + read_tokens + write_tokens > LONG_PROMPT:
             price = price.above_200k
-        read = price.cache_read_input_token_cost
-        write = price.cache_creation_input_token_cost
-        read = price.input_cost_per_token * 0.1 if read is None else read
-        write = price.input_cost_per_token * 1.25 if write is None else write
+        hour_tokens = min(_hour_writes(usage), write_tokens)
         return (
             usage.input_tokens * price.input_cost_per_token
-            + read_tokens * read
-            + write_tokens * write
+            + read_tokens * _or(price.cache_read_input_token_cost, price.input_cost_per_token * 0.1)
+            + (write_tokens - hour_tokens)
+            * _or(price.cache_creation_input_token_cost, price.input_cost_per_token * 1.25)
+            + hour_tokens * _or(price.cache_creation_input_token_cost_above_1hr, price.input_cost_per_token * 2)
             + usage.output_tokens * price.output_cost_per_token
         )
 
@@ -92,3 +94,13 @@ class PriceTable:
         """What `usage` at `target` costs in USD; None when no price is known."""
         price = self.price(target.provider, target.model)
         return None if price is None else self.cost(price, usage)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _hour_writes(usage: a.Usage) -> int:
+    """The cache writes made with `ttl: "1h"` (only Anthropic tells them apart; other writes are 5-minute ones)."""
+    creation = usage.cache_creation
+    return creation.ephemeral_1h_input_tokens if isinstance(creation, a.CacheCreation) else 0
