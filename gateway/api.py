@@ -49,7 +49,7 @@ from .hookspecs import hookimpl
 from .keys import APP_DIR, CATALOG, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .pricing import Price, PriceTable
-from .prompt_cache import MAX_CACHE_MARKERS, cache_markers, without_cache_markers
+from .prompt_cache import MAX_CACHE_MARKERS, InjectionPoint, PromptCacheConfig, cache_markers, without_cache_markers
 from .providers.base import (
     BaseProvider,
     ChecksConfig,
@@ -158,6 +158,7 @@ __all__ = [
     "ErrorMapper",
     "EventWriter",
     "GatewayError",
+    "InjectionPoint",
     "InvalidRequest",
     "MediaRules",
     "ModelInfo",
@@ -172,6 +173,7 @@ __all__ = [
     "Price",
     "PriceTable",
     "Principal",
+    "PromptCacheConfig",
     "PromptSize",
     "Provider",
     "ProviderConfig",

@@ -20,6 +20,7 @@ from msgspec import Meta, Struct, field
 
 from . import bifrost
 from .errors import split_validation_message
+from .prompt_cache import PromptCacheConfig
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
@@ -187,6 +188,7 @@ class ProviderConfig(ConfigStruct, frozen=True):
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
     # The model catalog corrected per model name as this provider is called with it (see gateway.catalog).
     models: dict[str, ModelOverride] = field(default_factory=dict)
+    prompt_cache: PromptCacheConfig = field(default_factory=PromptCacheConfig)  # markers auto-injected
 
 
 class ClientConfig(ConfigStruct, frozen=True):

@@ -9,13 +9,40 @@ on their own (OpenAI, Gemini). Pure functions on frozen Structs: a changed reque
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Struct, UnsetType, field
 from msgspec.structs import replace
 
 from .schemas import anthropic as a
 
 MAX_CACHE_MARKERS = 4
+
+
+class _Strict(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What `gateway.config.ConfigStruct` is (strict: an unknown key is an error), declared here so that the config
+    module can import the Structs below without an import cycle."""
+
+
+class InjectionPoint(_Strict, frozen=True):
+    """Where auto-injection puts a marker: the `index`th system block, tool, or message (of `role`, if given;
+    negative counts from the end). A message's marker goes on its last block that can take one."""
+
+    location: Literal["system", "tools", "message"] = "message"
+    role: Literal["user", "assistant"] | None = None
+    index: int = -1
+
+
+# The system prompt, and the conversation so far (which caches the tools and the system prompt before it too).
+DEFAULT_POINTS = (InjectionPoint(location="system"), InjectionPoint(location="message"))
+
+
+class PromptCacheConfig(_Strict, frozen=True):
+    """`providers.<name>.prompt_cache`: markers added for clients that send none (see plugins/prompt_cache)."""
+
+    auto_inject: bool = False
+    ttl: Literal["5m", "1h"] = "5m"
+    cache_control_injection_points: list[InjectionPoint] = field(default_factory=lambda: list(DEFAULT_POINTS))
 
 
 def cache_markers(req: a.MessagesRequest) -> int:
