@@ -75,6 +75,9 @@ def _conversation(req: a.MessagesRequest) -> tuple[list[w.Block], list[w.Message
             messages[-1].content.extend(content)
         else:
             messages.append(w.Message(role=message.role, content=content))
+    if isinstance(req.cache_control, a.CacheControl) and messages:
+        # Anthropic's automatic caching (a top-level marker) caches through the last block: Converse's way to say so
+        messages[-1].content.append(w.Block(cache_point=cache_point(req.cache_control)))
     return system, messages
 
 
