@@ -14,7 +14,14 @@ import pytest
 from anthropic.types import MessageParam, TextBlockParam
 from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.testing import FakeUpstream, Recorded, Reply, anthropic_message, openai_completion
+from gateway.testing import (
+    FakeUpstream,
+    Recorded,
+    Reply,
+    anthropic_message,
+    assert_openai_error,
+    openai_completion,
+)
 from tests.conftest import MakeGateway, upstream_config
 from tests.fakes.bedrock import BEDROCK_MODEL, converse_path, converse_response, json_reply
 from tests.fakes.gemini import gemini_response, generate_path
@@ -164,3 +171,16 @@ async def test_bedrock_cache_points(fake: FakeUpstream, make_gateway: MakeGatewa
     if points:
         assert sent.json["system"][1] == {"cachePoint": {"type": "default", "ttl": "1h"}}
         assert content[1] == {"cachePoint": {"type": "default"}}
+
+
+@pytest.mark.parametrize("marker", ["yes", {"type": "ephemeral", "ttl": 5}, [1]])
+async def test_a_malformed_marker_is_a_400_naming_it(
+    fake: FakeUpstream, make_gateway: MakeGateway, marker: object
+) -> None:
+    gateway = await make_gateway(upstream_config(fake.url))
+    part = {"type": "text", "text": "hi", "cache_control": marker}
+    chat = {"model": "anthropic/claude-x", "messages": [{"role": "user", "content": [part]}]}
+    async with gateway.http(bearer=True) as http:
+        answer = await http.post(CHAT, chat)
+    assert_openai_error(answer, 400, "invalid_request_error", "cache_control")
+    assert not fake.requests
