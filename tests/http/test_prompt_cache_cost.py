@@ -1,7 +1,7 @@
 """Cached usage and its cost, both client dialects, stream and not, from both upstream wires: cache reads and
 writes are reported once (OpenAI's `prompt_tokens` includes them, its `cached_tokens` names the reads), and
-governance prices them at the cache rates (reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x of the input price
-unless the table says otherwise), never at the full input price and never twice."""
+governance prices them at the cache rates (reads 0.1x, or 0.5x for OpenAI, 5-minute writes 1.25x, 1-hour writes 2x
+of the input price unless the table says otherwise), never at the full input price and never twice."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from tests.http.governance_helpers import (
 )
 
 IN, OUT = 1e-6, 2e-6
-CLAUDE, CLAUDE_PRICED, GPT = "anthropic/claude-d", "anthropic/claude-p", "openai/gpt-x"
+CLAUDE, CLAUDE_PRICED, GPT, GPT_D = "anthropic/claude-d", "anthropic/claude-p", "openai/gpt-x", "openai/gpt-d"
 PRICES: dict[str, Any] = {
     CLAUDE: {"input_cost_per_token": IN, "output_cost_per_token": OUT},  # the default cache rates
     CLAUDE_PRICED: {
@@ -45,7 +45,8 @@ PRICES: dict[str, Any] = {
         "cache_creation_input_token_cost": 5e-6,
         "cache_creation_input_token_cost_above_1hr": 7e-6,
     },
-    GPT: {"input_cost_per_token": IN, "output_cost_per_token": OUT, "cache_read_input_token_cost": 5e-7},
+    GPT: {"input_cost_per_token": IN, "output_cost_per_token": OUT, "cache_read_input_token_cost": 4e-7},
+    GPT_D: {"input_cost_per_token": IN, "output_cost_per_token": OUT},  # OpenAI's default: reads at half price
 }
 # 1000 uncached, 4000 read, 300 written of which 100 for an hour; 500 out.
 ANTHROPIC_CACHED = anthropic_usage(
@@ -54,7 +55,8 @@ ANTHROPIC_CACHED = anthropic_usage(
 COST = {
     CLAUDE: 1000 * IN + 4000 * 0.1 * IN + 200 * 1.25 * IN + 100 * 2 * IN + 500 * OUT,
     CLAUDE_PRICED: 1000 * IN + 4000 * 3e-7 + 200 * 5e-6 + 100 * 7e-6 + 500 * OUT,
-    GPT: 600 * IN + 400 * 5e-7 + 500 * OUT,  # prompt_tokens 1000 of which 400 cached
+    GPT: 600 * IN + 400 * 4e-7 + 500 * OUT,  # prompt_tokens 1000 of which 400 cached
+    GPT_D: 600 * IN + 400 * 0.5 * IN + 500 * OUT,
 }
 OPENAI_CACHED = openai_usage(1000, 500, cached_tokens=400)
 METER = "budget:vk:vk-a:0"
@@ -103,20 +105,20 @@ async def openai_usage_seen(gw: Gateway, model: str, stream: bool) -> tuple[int,
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize("model", [CLAUDE, CLAUDE_PRICED, GPT])
+@pytest.mark.parametrize("model", [CLAUDE, CLAUDE_PRICED, GPT, GPT_D])
 async def test_anthropic_client_sees_and_pays_cache_tokens_once(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, model: str, stream: bool
 ) -> None:
     answer(fake_upstream, stream)
     gw = await governed(make_gateway, fake_upstream)
     seen = await anthropic_usage_seen(gw, model, stream)
-    assert seen == ((600, 400, 0, 500) if model == GPT else (1000, 4000, 300, 500))
+    assert seen == ((600, 400, 0, 500) if model in (GPT, GPT_D) else (1000, 4000, 300, 500))
     await settled(gw)
     assert used(gw, METER) == pytest.approx(COST[model], rel=1e-9)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize("model", [CLAUDE, CLAUDE_PRICED, GPT])
+@pytest.mark.parametrize("model", [CLAUDE, CLAUDE_PRICED, GPT, GPT_D])
 async def test_openai_client_sees_and_pays_cache_tokens_once(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, model: str, stream: bool
 ) -> None:
@@ -124,6 +126,6 @@ async def test_openai_client_sees_and_pays_cache_tokens_once(
     gw = await governed(make_gateway, fake_upstream)
     seen = await openai_usage_seen(gw, model, stream)
     # OpenAI's prompt_tokens includes the cached reads and (for an Anthropic upstream) the cache writes.
-    assert seen == ((1000, 400, 500) if model == GPT else (5300, 4000, 500))
+    assert seen == ((1000, 400, 500) if model in (GPT, GPT_D) else (5300, 4000, 500))
     await settled(gw)
     assert used(gw, METER) == pytest.approx(COST[model], rel=1e-9)
