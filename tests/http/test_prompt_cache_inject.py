@@ -16,6 +16,7 @@ from gateway.testing import (
     FakeUpstream,
     Reply,
     anthropic_message,
+    anthropic_sse,
     assert_anthropic_error,
     assert_openai_error,
     openai_completion,
@@ -202,3 +203,19 @@ def test_check_config_names_a_bad_prompt_cache_field(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "$.providers.anthropic.prompt_cache.ttl" in done.stderr + done.stdout
     assert "$.providers.anthropic.prompt_cache.cache_control_injection_points[0].location" in done.stderr + done.stdout
+
+
+async def test_streams_get_the_markers_too(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.default(MESSAGES, Reply.sse(anthropic_sse(("o", "k"))))
+    gateway = await make_gateway(gateway_config(fake_upstream.url, {"auto_inject": True, "ttl": "1h"}))
+    async with gateway.anthropic() as client:
+        async with client.messages.stream(
+            model="anthropic/claude-x", max_tokens=32, system="Be brief.", messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert await stream.get_final_text() == "ok"
+    [sent] = fake_upstream.requests_to(MESSAGES)
+    assert sent.json["stream"] is True
+    assert sent.json["system"] == [{"type": "text", "text": "Be brief.", "cache_control": HOUR}]
+    assert sent.json["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": HOUR}]}
+    ]
