@@ -19,6 +19,7 @@ from gateway import (
     ProviderKey,
 )
 from gateway.api import (
+    MAX_CACHE_MARKERS,
     OPENAI,
     OPENAI_4O_MINI,
     OPENED,
@@ -26,6 +27,7 @@ from gateway.api import (
     Dialect,
     MediaRules,
     ProviderSetup,
+    cache_markers,
     relay_body,
     relayable,
 )
@@ -104,8 +106,9 @@ class OpenAIProvider(BaseProvider):
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
         if relayable(call, self.dialect):
-            native = call.native.body if call.native is not None and not self.cache_markers else b""
-            fields = unmarked_fields(native)
+            # An upstream that honours markers keeps them, unless there are more than it takes (then none is sent)
+            keep = self.cache_markers and cache_markers(call.request) <= MAX_CACHE_MARKERS
+            fields = unmarked_fields(call.native.body if call.native is not None and not keep else b"")
             if stream:  # usage is how budgets and logs learn the cost of a stream: always ask for it
                 fields["stream_options"] = INCLUDE_USAGE
             return relay_body(call, call.target.model, fields or None)

@@ -27,6 +27,7 @@ from tests.fakes.bedrock import BEDROCK_MODEL, converse_path, converse_response,
 from tests.fakes.gemini import gemini_response, generate_path
 from tests.http.test_provider_bedrock import bedrock_config
 from tests.http.test_provider_gemini import MODEL as GEMINI_MODEL
+from tests.http.test_provider_presets import chat_path, preset_config
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
@@ -184,3 +185,18 @@ async def test_a_malformed_marker_is_a_400_naming_it(
         answer = await http.post(CHAT, chat)
     assert_openai_error(answer, 400, "invalid_request_error", "cache_control")
     assert not fake.requests
+
+
+@pytest.mark.parametrize(("count", "kept"), [(4, 4), (5, 0)])
+async def test_openrouter_gets_the_markers_up_to_four(
+    fake: FakeUpstream, make_gateway: MakeGateway, count: int, kept: int
+) -> None:
+    """OpenRouter honours an OpenAI client's markers: relayed as sent, unless there are more than four."""
+    fake.script(chat_path("openrouter"), Reply.json(openai_completion("ok")))
+    gateway = await make_gateway(preset_config("openrouter", fake.url))
+    async with gateway.openai() as client:
+        await client.chat.completions.create(model="openrouter/anthropic/claude-x", messages=openai_messages(count - 1))
+    [sent] = fake.requests_to(chat_path("openrouter"))
+    assert openai_markers(sent.json) == kept
+    if kept:
+        assert sent.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
