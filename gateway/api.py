@@ -19,7 +19,6 @@ from .catalog import Catalog, ModelInfo
 from .config import (
     ConfigError,
     ConfigStruct,
-    ModelOverride,
     NetworkConfig,
     PluginConfigRegistry,
     ProviderConfig,
@@ -48,7 +47,9 @@ from .errors import (
 from .hookspecs import hookimpl
 from .keys import APP_DIR, CATALOG, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
+from .model_override import ModelOverride
 from .pricing import Price, PriceTable
+from .prompt_cache import MAX_CACHE_MARKERS, InjectionPoint, PromptCacheConfig, cache_markers, without_cache_markers
 from .providers.base import (
     BaseProvider,
     ChecksConfig,
@@ -133,6 +134,7 @@ __all__ = [
     "END",
     "FREE",
     "GEMINI",
+    "MAX_CACHE_MARKERS",
     "OBJECT_DECODER",
     "OPENAI",
     "OPENAI_4O_MINI",
@@ -158,6 +160,7 @@ __all__ = [
     "ErrorMapper",
     "EventWriter",
     "GatewayError",
+    "InjectionPoint",
     "InvalidRequest",
     "ListsModels",
     "MediaRules",
@@ -173,6 +176,7 @@ __all__ = [
     "Price",
     "PriceTable",
     "Principal",
+    "PromptCacheConfig",
     "PromptSize",
     "Provider",
     "ProviderConfig",
@@ -198,6 +202,7 @@ __all__ = [
     "add_hooks",
     "anthropic",
     "arguments_json",
+    "cache_markers",
     "check_model_name",
     "convert_config",
     "count_text",
@@ -226,4 +231,5 @@ __all__ = [
     "stop_reason_from_finish",
     "upper_bound",
     "usage_from_openai",
+    "without_cache_markers",
 ]

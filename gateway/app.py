@@ -56,7 +56,7 @@ def create_app(
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
     app[REDACTOR] = Redactor(configured_secrets(settings))
     app[CATALOG] = catalog = Catalog(settings)
-    app[PRICES] = PriceTable(catalog)
+    app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
     # The app dir is locked first and released last: nothing opens its databases without holding it.
     app.cleanup_ctx.append(_app_dir_lock)

@@ -63,7 +63,6 @@ FIELDS: Final[tuple[str, ...]] = (
     # schema `provider`, doc providers
     "$.providers.*.send_back_raw_response",
     "$.providers.*.pricing_overrides",
-    "$.providers.*.prompt_cache",
     "$.providers.*.custom_provider_config.is_key_less",
     "$.providers.*.custom_provider_config.allowed_requests",
     "$.providers.*.custom_provider_config.request_path_overrides",

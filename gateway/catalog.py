@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from msgspec import Struct
 from msgspec.structs import replace
 
-from .config import ModelOverride, Settings
+from .config import Settings
+from .model_override import ModelOverride
 from .pricing import Price
 
 if TYPE_CHECKING:

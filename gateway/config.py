@@ -19,7 +19,10 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from . import bifrost
+from .config_base import ConfigStruct as ConfigStruct
 from .errors import split_validation_message
+from .model_override import ModelOverride
+from .prompt_cache import PromptCacheConfig
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
@@ -29,10 +32,6 @@ DEFAULT_STREAM_MAX_DURATION_S = 3600.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_MAX_TOKENS = 4096
 ENV_PREFIX = "env."
-
-
-class ConfigStruct(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Config Structs are strict: an unknown key is an error with its path (it is usually a typo)."""
 
 
 class ProviderKey(ConfigStruct, frozen=True):
@@ -153,31 +152,6 @@ class CustomProviderConfig(ConfigStruct, frozen=True):
     base_provider_type: str  # the provider kind this entry is an instance of, e.g. "openai" for vLLM
 
 
-InputModality = Literal["text", "image", "pdf", "audio", "video"]
-PositiveInt = Annotated[int, Meta(gt=0)]
-
-
-class ModelOverride(ConfigStruct, frozen=True):
-    """What the model catalog says about one model, corrected or filled in (a self-hosted model the catalog does
-    not know, a deployment with other limits). Unset fields keep the catalog's value."""
-
-    name: str | None = None  # display name in model listings
-    context_window: PositiveInt | None = None
-    max_input_tokens: PositiveInt | None = None
-    max_output_tokens: PositiveInt | None = None
-    reasoning: bool | None = None  # takes thinking / reasoning effort
-    temperature: bool | None = None  # takes temperature (OpenAI's reasoning models do not)
-    tool_call: bool | None = None
-    structured_output: bool | None = None
-    input_modalities: list[InputModality] | None = None  # e.g. ["text"]: images and PDFs are refused before the call
-    release_date: str | None = None  # YYYY-MM-DD, shown as the listing's creation date
-    # USD per token, as governance.pricing spells it (see gateway.pricing.Price); wins over the catalog's price.
-    input_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
-    output_cost_per_token: Annotated[float, Meta(ge=0)] | None = None
-    cache_read_input_token_cost: Annotated[float, Meta(ge=0)] | None = None
-    cache_creation_input_token_cost: Annotated[float, Meta(ge=0)] | None = None
-
-
 class ProviderConfig(ConfigStruct, frozen=True):
     keys: list[ProviderKey] = field(default_factory=list)
     network_config: NetworkConfig = field(default_factory=NetworkConfig)
@@ -187,6 +161,7 @@ class ProviderConfig(ConfigStruct, frozen=True):
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, validated by the provider's type
     # The model catalog corrected per model name as this provider is called with it (see gateway.catalog).
     models: dict[str, ModelOverride] = field(default_factory=dict)
+    prompt_cache: PromptCacheConfig = field(default_factory=PromptCacheConfig)  # markers auto-injected
 
 
 class ClientConfig(ConfigStruct, frozen=True):

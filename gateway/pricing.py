@@ -5,10 +5,11 @@ a model matches its dated names too (`claude-sonnet-4-5` prices `claude-sonnet-4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated
 
 from msgspec import Meta
+from msgspec.structs import replace
 
 from .call import Target
 from .config import ConfigStruct
@@ -27,18 +28,29 @@ class Price(ConfigStruct, frozen=True):
 
     input_cost_per_token: USD = 0.0
     output_cost_per_token: USD = 0.0
-    cache_read_input_token_cost: USD | None = None  # default: a tenth of the input price
-    cache_creation_input_token_cost: USD | None = None  # default: 1.25x the input price
+    cache_read_input_token_cost: USD | None = None  # default: a tenth of the input price (OpenAI's: half)
+    cache_creation_input_token_cost: USD | None = None  # default: 1.25x the input price (a 5-minute write)
+    # Anthropic's 1-hour cache writes (`usage.cache_creation.ephemeral_1h_input_tokens`); default 2x the input price.
+    cache_creation_input_token_cost_above_1hr: USD | None = None
     above_200k: Price | None = None  # the whole call's prices when its prompt is over 200k tokens
 
 
 # The mock provider is free unless the config says otherwise.
 BUILT_IN: Mapping[str, Price] = {"mock/*": Price()}
+# Provider kinds whose cached reads cost half the input price (OpenAI's rule; Anthropic's tenth is the default):
+# what a configured price that names no cache read price gets.
+HALF_PRICE_READS = frozenset({"openai", "azure"})
 
 
 class PriceTable:
-    def __init__(self, catalog: Catalog | None = None, overrides: Mapping[str, Price] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        overrides: Mapping[str, Price] | None = None,
+        kind: Callable[[str], str] | None = None,  # a configured provider's kind (Settings.provider_kind)
+    ) -> None:
         self._catalog = catalog
+        self._kind = kind
         self._prices = {**BUILT_IN, **(overrides or {})}
         self._found: dict[tuple[str, str], Price | None] = {}  # lookups, remembered (the prefix search scans)
 
@@ -61,30 +73,43 @@ class PriceTable:
         prices = self._prices
         key = f"{provider}/{model}"
         if key in prices:
-            return prices[key]
+            return self._read_default(provider, prices[key])
         best = max((k for k in prices if key.startswith(k + "-")), key=len, default=None)
         if best is not None:
-            return prices[best]
+            return self._read_default(provider, prices[best])
         info = self._catalog.lookup(provider, model) if self._catalog is not None else None
         if info is not None and info.price is not None:
             return info.price
-        return prices.get(f"{provider}/*")
+        found = prices.get(f"{provider}/*")
+        return None if found is None else self._read_default(provider, found)
+
+    def _read_default(self, provider: str, price: Price) -> Price:
+        """A configured price without a cache read price: OpenAI's half of the input price for its kinds."""
+        if price.cache_read_input_token_cost is not None or self._kind is None:
+            return price
+        try:
+            kind = self._kind(provider)
+        except KeyError:  # not a configured provider
+            return price
+        if kind not in HALF_PRICE_READS:
+            return price
+        return replace(price, cache_read_input_token_cost=price.input_cost_per_token * 0.5)
 
     def cost(self, price: Price, usage: a.Usage) -> float:
-        """USD for a usage: uncached input, cache reads and writes, and output, each at its own price (the
-        long-prompt tier's when the prompt, cached parts included, is over 200k tokens and the model has one)."""
+        """USD for a usage: uncached input, cache reads, 5-minute and 1-hour cache writes, and output, each at its
+        own price (the long-prompt tier's when the prompt, cached parts included, is over 200k tokens and the
+        model has one). Cache tokens are not in `input_tokens` (Anthropic's rule), so none is priced twice."""
         read_tokens = usage.cache_read_input_tokens or 0
         write_tokens = usage.cache_creation_input_tokens or 0
         if price.above_200k is not None and usage.input_tokens + read_tokens + write_tokens > LONG_PROMPT:
             price = price.above_200k
-        read = price.cache_read_input_token_cost
-        write = price.cache_creation_input_token_cost
-        read = price.input_cost_per_token * 0.1 if read is None else read
-        write = price.input_cost_per_token * 1.25 if write is None else write
+        hour_tokens = min(_hour_writes(usage), write_tokens)
         return (
             usage.input_tokens * price.input_cost_per_token
-            + read_tokens * read
-            + write_tokens * write
+            + read_tokens * _or(price.cache_read_input_token_cost, price.input_cost_per_token * 0.1)
+            + (write_tokens - hour_tokens)
+            * _or(price.cache_creation_input_token_cost, price.input_cost_per_token * 1.25)
+            + hour_tokens * _or(price.cache_creation_input_token_cost_above_1hr, price.input_cost_per_token * 2)
             + usage.output_tokens * price.output_cost_per_token
         )
 
@@ -92,3 +117,13 @@ class PriceTable:
         """What `usage` at `target` costs in USD; None when no price is known."""
         price = self.price(target.provider, target.model)
         return None if price is None else self.cost(price, usage)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _hour_writes(usage: a.Usage) -> int:
+    """The cache writes made with `ttl: "1h"` (only Anthropic tells them apart; other writes are 5-minute ones)."""
+    creation = usage.cache_creation
+    return creation.ephemeral_1h_input_tokens if isinstance(creation, a.CacheCreation) else 0

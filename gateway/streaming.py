@@ -159,6 +159,9 @@ def _merge(usage: a.Usage, delta: a.DeltaUsage) -> a.Usage:
         output_tokens=delta.output_tokens,
         cache_creation_input_tokens=_or(delta.cache_creation_input_tokens, usage.cache_creation_input_tokens),
         cache_read_input_tokens=_or(delta.cache_read_input_tokens, usage.cache_read_input_tokens),
+        # message_delta has no 5-minute / 1-hour split of the writes: message_start's stays (1-hour ones cost more)
+        service_tier=usage.service_tier,
+        cache_creation=usage.cache_creation,
     )
 
 

@@ -28,6 +28,14 @@ class FilePart(Wire, kw_only=True):
     filename: str | UnsetType = UNSET
 
 
+class CacheControl(Wire, kw_only=True):
+    """A prompt-cache marker in Anthropic's shape, as OpenRouter- and LiteLLM-style clients send it on content
+    parts, messages and tools (not OpenAI's own field: the gateway carries it to providers that honour it)."""
+
+    type: str = "ephemeral"
+    ttl: str | UnsetType = UNSET
+
+
 class ContentPart(Wire, kw_only=True):
     """text | image_url | input_audio | file | refusal."""
 
@@ -37,6 +45,7 @@ class ContentPart(Wire, kw_only=True):
     input_audio: InputAudio | UnsetType = UNSET
     file: FilePart | UnsetType = UNSET
     refusal: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType | None = UNSET
 
 
 class FunctionCall(Wire, kw_only=True):
@@ -60,6 +69,7 @@ class ChatMessage(Wire, kw_only=True):
     tool_call_id: str | UnsetType = UNSET
     refusal: str | UnsetType | None = UNSET
     reasoning_content: str | UnsetType | None = UNSET
+    cache_control: CacheControl | UnsetType | None = UNSET  # LiteLLM's spelling: on the message's last block
 
 
 class FunctionDef(Wire, kw_only=True):
@@ -72,6 +82,7 @@ class FunctionDef(Wire, kw_only=True):
 class ToolDef(Wire, kw_only=True):
     type: str = "function"
     function: FunctionDef | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType | None = UNSET
 
 
 class NamedFunction(Wire, kw_only=True):

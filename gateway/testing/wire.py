@@ -78,16 +78,18 @@ def anthropic_usage(
     *,
     cache_creation_input_tokens: int = 0,
     cache_read_input_tokens: int = 0,
+    ephemeral_1h_input_tokens: int = 0,
 ) -> dict[str, Any]:
-    """A complete Anthropic `usage` object with every int field set."""
+    """A complete Anthropic `usage` object with every int field set; of the cache writes,
+    `ephemeral_1h_input_tokens` were 1-hour ones (`ttl: "1h"`), the rest 5-minute ones."""
     return {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": cache_creation_input_tokens,
         "cache_read_input_tokens": cache_read_input_tokens,
         "cache_creation": {
-            "ephemeral_5m_input_tokens": cache_creation_input_tokens,
-            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": cache_creation_input_tokens - ephemeral_1h_input_tokens,
+            "ephemeral_1h_input_tokens": ephemeral_1h_input_tokens,
         },
         "server_tool_use": None,
         "service_tier": "standard",

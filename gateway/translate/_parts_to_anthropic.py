@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from msgspec import UNSET, UnsetType
+from msgspec.structs import replace
 
 from ..errors import InvalidRequest
 from ..schemas import anthropic as a
@@ -18,6 +19,27 @@ PDF = "application/pdf"
 # Validates "is a JSON object" without materialising nested values.
 
 Content = str | list[o.ContentPart] | None | UnsetType
+Marker = o.CacheControl | None | UnsetType
+
+
+def cache_control(marker: Marker) -> a.CacheControl | UnsetType:
+    """An OpenAI-dialect client's cache marker in Anthropic's form (`ttl` kept); none for null or absent."""
+    if not isinstance(marker, o.CacheControl):
+        return UNSET
+    return a.CacheControl(type=marker.type, ttl=marker.ttl)
+
+
+def marked(block: a.ContentBlock, marker: Marker) -> a.ContentBlock:
+    """`block` with the marker, if there is one (a part's marker belongs to the block made from that part)."""
+    control = cache_control(marker)
+    return block if isinstance(control, UnsetType) else replace(block, cache_control=control)
+
+
+def mark_last(blocks: list[a.ContentBlock], marker: Marker) -> list[a.ContentBlock]:
+    """A message-level marker (LiteLLM's spelling) caches the prefix through the message: its last block."""
+    if blocks and isinstance(marker, o.CacheControl):
+        blocks[-1] = marked(blocks[-1], marker)
+    return blocks
 
 
 def text_block(text: str) -> a.ContentBlock | None:
@@ -25,18 +47,19 @@ def text_block(text: str) -> a.ContentBlock | None:
     return a.ContentBlock(type="text", text=text) if text.strip() else None
 
 
-def plain_text(content: Content, path: str) -> str:
-    """System/developer/assistant text: a string, or text parts joined with blank lines."""
-    if isinstance(content, str):
-        return content
+def system_blocks(content: Content, path: str) -> list[a.ContentBlock]:
+    """System/developer text as blocks, one per non-blank part, each keeping its cache marker."""
     if not isinstance(content, list):
-        return ""
-    texts = []
+        block = text_block(content) if isinstance(content, str) else None
+        return [block] if block else []
+    blocks = []
     for j, part in enumerate(content):
         if part.type != "text" or not isinstance(part.text, str):
             raise InvalidRequest(f"only text content parts are allowed here, got {part.type!r}", param=f"{path}[{j}]")
-        texts.append(part.text)
-    return "\n\n".join(t for t in texts if t.strip())
+        block = text_block(part.text)
+        if block is not None:
+            blocks.append(marked(block, part.cache_control))
+    return blocks
 
 
 def user_blocks(content: Content, path: str) -> list[a.ContentBlock]:
@@ -50,7 +73,7 @@ def user_blocks(content: Content, path: str) -> list[a.ContentBlock]:
     for j, part in enumerate(content):
         block = _user_part(part, f"{path}[{j}]")
         if block is not None:
-            blocks.append(block)
+            blocks.append(marked(block, part.cache_control))
     return blocks
 
 
@@ -67,7 +90,7 @@ def assistant_text_blocks(content: Content, path: str) -> list[a.ContentBlock]:
             )
         block = text_block(text)
         if block is not None:
-            blocks.append(block)
+            blocks.append(marked(block, part.cache_control))
     return blocks
 
 

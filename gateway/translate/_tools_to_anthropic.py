@@ -8,6 +8,7 @@ from msgspec import UNSET, UnsetType
 from ..errors import InvalidRequest
 from ..schemas import anthropic as a
 from ..schemas import openai as o
+from ._parts_to_anthropic import cache_control
 from .common import OBJECT_DECODER
 
 # Anthropic requires input_schema.type == "object"; OpenAI lets a function omit its parameters.
@@ -54,6 +55,7 @@ def _tool(tool: o.ToolDef, path: str) -> a.Tool:
         description=fn.description,
         input_schema=_input_schema(fn.parameters, path + ".function.parameters"),
         strict=fn.strict if isinstance(fn.strict, bool) else UNSET,
+        cache_control=cache_control(tool.cache_control),
     )
 
 

@@ -12,7 +12,7 @@ from msgspec.structs import replace
 from ..errors import InvalidRequest
 from ..schemas import anthropic as a
 from ..schemas import openai as o
-from ._parts_to_anthropic import assistant_text_blocks, plain_text, text_block, user_blocks
+from ._parts_to_anthropic import assistant_text_blocks, mark_last, marked, system_blocks, text_block, user_blocks
 from ._tools_to_anthropic import tool_choice_and_tools
 from .common import EMPTY_OBJECT, OBJECT_DECODER
 
@@ -32,12 +32,12 @@ def chat_request_to_messages(req: o.ChatRequest, *, default_max_tokens: int) -> 
     tools, tool_choice = tool_choice_and_tools(req)
     output_config, instruction = _output(req.response_format)
     if instruction:
-        system.append(instruction)
+        system.append(a.ContentBlock(type="text", text=instruction))
     out = a.MessagesRequest(
         model=req.model,
         messages=messages,
         max_tokens=_max_tokens(req, default_max_tokens),
-        system="\n\n".join(system) if system else UNSET,
+        system=_system(system),
         metadata=_metadata(req),
         stop_sequences=_stop_sequences(req.stop),
         stream=req.stream if isinstance(req.stream, bool) else UNSET,
@@ -55,16 +55,23 @@ def chat_request_to_messages(req: o.ChatRequest, *, default_max_tokens: int) -> 
 # --- messages -----------------------------------------------------------------------------------------------
 
 
-def _messages(msgs: list[o.ChatMessage]) -> tuple[list[str], list[a.MessageParam]]:
+def _system(blocks: list[a.ContentBlock]) -> str | list[a.ContentBlock] | UnsetType:
+    """One string, unless a block carries a cache marker: then the blocks, so the marker keeps its place."""
+    if not blocks:
+        return UNSET
+    if any(not isinstance(block.cache_control, UnsetType) for block in blocks):
+        return blocks
+    return "\n\n".join(block.text for block in blocks if isinstance(block.text, str))
+
+
+def _messages(msgs: list[o.ChatMessage]) -> tuple[list[a.ContentBlock], list[a.MessageParam]]:
     """Hoist system text; the rest become turns, same-role runs merged (a tool message is a user turn)."""
-    system: list[str] = []
+    system: list[a.ContentBlock] = []
     turns: list[tuple[str, list[a.ContentBlock]]] = []
     for i, msg in enumerate(msgs):
         path = f"messages[{i}]"
         if msg.role in ("system", "developer"):
-            text = plain_text(msg.content, path + ".content")
-            if text.strip():
-                system.append(text)
+            system += mark_last(system_blocks(msg.content, path + ".content"), msg.cache_control)
             continue
         role, blocks = _turn(msg, path)
         if not blocks:
@@ -89,11 +96,11 @@ def _strip_prefill(turn: tuple[str, list[a.ContentBlock]]) -> None:
 
 def _turn(msg: o.ChatMessage, path: str) -> tuple[str, list[a.ContentBlock]]:
     if msg.role == "user":
-        return "user", user_blocks(msg.content, path + ".content")
+        return "user", mark_last(user_blocks(msg.content, path + ".content"), msg.cache_control)
     if msg.role == "tool":
-        return "user", [_tool_result(msg, path)]
+        return "user", [marked(_tool_result(msg, path), msg.cache_control)]
     if msg.role == "assistant":
-        return "assistant", _assistant_blocks(msg, path)
+        return "assistant", mark_last(_assistant_blocks(msg, path), msg.cache_control)
     if msg.role == "function":
         raise InvalidRequest("legacy function messages are not supported; use tool messages", param=path + ".role")
     raise InvalidRequest(f"unsupported message role {msg.role!r}", param=path + ".role")

@@ -10,6 +10,7 @@ import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
 from gateway import InvalidRequest
+from gateway.api import MAX_CACHE_MARKERS, cache_markers, without_cache_markers
 from gateway.api import anthropic as a
 
 from . import wire as w
@@ -37,6 +38,8 @@ _STRING = msgspec.json.Decoder(str)
 
 def converse_request(req: a.MessagesRequest, *, model: str) -> w.ConverseRequest:
     """Translate a canonical request for Bedrock model `model` (the id in the URL)."""
+    if cache_markers(req) > MAX_CACHE_MARKERS:
+        req = without_cache_markers(req)  # Converse would refuse the request: it is served uncached instead
     system, messages = _conversation(req)
     additional = _additional_fields(req)
     wants_stop_sequence = bool(req.stop_sequences) and "anthropic." in model
@@ -72,6 +75,9 @@ def _conversation(req: a.MessagesRequest) -> tuple[list[w.Block], list[w.Message
             messages[-1].content.extend(content)
         else:
             messages.append(w.Message(role=message.role, content=content))
+    if isinstance(req.cache_control, a.CacheControl) and messages:
+        # Anthropic's automatic caching (a top-level marker) caches through the last block: Converse's way to say so
+        messages[-1].content.append(w.Block(cache_point=cache_point(req.cache_control)))
     return system, messages
 
 

@@ -19,6 +19,7 @@ from gateway import (
     ProviderKey,
 )
 from gateway.api import (
+    MAX_CACHE_MARKERS,
     OPENAI,
     OPENAI_4O_MINI,
     OPENED,
@@ -27,6 +28,7 @@ from gateway.api import (
     MediaRules,
     ProviderSetup,
     UpstreamModel,
+    cache_markers,
     relay_body,
     relayable,
 )
@@ -36,6 +38,7 @@ from .chat_request import messages_to_chat_request
 from .chat_response import chat_completion_to_message
 from .errors import error_from_reply
 from .listing import openai_models
+from .markers import unmarked_fields
 from .streaming import StreamRelay
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -55,6 +58,8 @@ class OpenAIProvider(BaseProvider):
     options_type: ClassVar[type[Struct]] = OpenAIOptions
     media: ClassVar[MediaRules] = OPENAI  # Chat Completions has no counting endpoint: estimates use these
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
+    # Whether the upstream honours a client's `cache_control` markers (OpenRouter does); OpenAI refuses them.
+    cache_markers: ClassVar[bool] = False
 
     def __init__(self, setup: ProviderSetup) -> None:
         super().__init__(setup)
@@ -106,8 +111,12 @@ class OpenAIProvider(BaseProvider):
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
         if relayable(call, self.dialect):
-            # Usage is how budgets and logs learn the cost of a stream: always ask for it.
-            return relay_body(call, call.target.model, {"stream_options": INCLUDE_USAGE} if stream else None)
+            # An upstream that honours markers keeps them, unless there are more than it takes (then none is sent)
+            keep = self.cache_markers and cache_markers(call.request) <= MAX_CACHE_MARKERS
+            fields = unmarked_fields(call.native.body if call.native is not None and not keep else b"")
+            if stream:  # usage is how budgets and logs learn the cost of a stream: always ask for it
+                fields["stream_options"] = INCLUDE_USAGE
+            return relay_body(call, call.target.model, fields or None)
         request = messages_to_chat_request(
             call.request,
             model=call.target.model,

@@ -19,7 +19,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset("mistral", "https://api.mistral.ai", "max_tokens"),
     Preset("deepseek", "https://api.deepseek.com", "max_tokens"),
     Preset("xai", "https://api.x.ai", "max_completion_tokens"),
-    Preset("openrouter", "https://openrouter.ai/api", "max_tokens"),
+    Preset("openrouter", "https://openrouter.ai/api", "max_tokens", cache_markers=True),
     Preset("together", "https://api.together.xyz", "max_tokens"),
     Preset("fireworks", "https://api.fireworks.ai/inference", "max_tokens"),
     Preset("cerebras", "https://api.cerebras.ai", "max_completion_tokens"),

@@ -32,6 +32,7 @@ class Preset(Struct, frozen=True):
     base_url: str  # the default network_config.base_url
     max_tokens_field: MaxTokensField
     requires_keys: bool = True  # local servers (ollama, vllm) run without one
+    cache_markers: bool = False  # the service honours `cache_control` markers in relayed bodies
 
 
 class PresetProvider(OpenAIProvider):
@@ -67,6 +68,7 @@ def preset_provider(preset: Preset) -> type[PresetProvider]:
         kind: ClassVar[str] = preset.kind
         options_type = options
         requires_keys: ClassVar[bool] = preset.requires_keys
+        cache_markers: ClassVar[bool] = preset.cache_markers
 
     Provider.preset = preset
     Provider.__name__ = Provider.__qualname__ = f"{preset.kind.capitalize()}Provider"
