@@ -91,7 +91,9 @@ def _import(path: str, where: str, errors: list[str]) -> ModuleType | None:
 
 def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple[dict[type, object], list[str]]:
     raw: dict[str, tuple[str, dict[str, Any]]] = {
-        entry.name: (f"$.plugins[{i}].config", entry.config) for i, entry in enumerate(settings.plugins)
+        entry.name: (f"$.plugins[{i}].config", entry.config)
+        for i, entry in enumerate(settings.plugins)
+        if entry.enabled  # a disabled plugin is not loaded: its config is not read
     }
     configs: dict[type, object] = {}
     errors = [
@@ -114,4 +116,9 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
             configs[config_type] = convert_config(value, config_type, where)
         except ConfigError as exc:
             errors.extend(exc.errors)
+            continue
+        # Checks a type cannot say (one field needs another): each error's path is relative to the config.
+        check = getattr(configs[config_type], "config_errors", None)
+        if check is not None:
+            errors.extend(where + error for error in check())
     return configs, errors
