@@ -65,7 +65,7 @@ class Index:
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
-        self._entries: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()  # id -> (group, unit vector, expiry)
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()  # id -> (group, expiry)
         self._groups: dict[str, _Group] = {}
 
     def __len__(self) -> int:
@@ -76,8 +76,11 @@ class Index:
         if unit is None:
             return
         self.remove(cache_id)
-        self._entries[cache_id] = (group, unit, expires_at)
-        self._groups.setdefault(group, _Group()).add(cache_id, unit)
+        try:
+            self._groups.setdefault(group, _Group()).add(cache_id, unit)
+        except ValueError:  # another dimension than the group's (the embedding model changed): not indexed
+            return
+        self._entries[cache_id] = (group, expires_at)
         while len(self._entries) > self._max:
             self.remove(next(iter(self._entries)))
 
@@ -100,37 +103,51 @@ class Index:
         if found is None or unit is None:
             return []
         now = time.time()
-        scored = [(i, s) for i, s in found.best(unit, 3) if s >= threshold and self._entries[i][2] > now]
+        scored = [(i, s) for i, s in found.best(unit, 3) if s >= threshold and self._entries[i][1] > now]
         return scored
 
 
 class _Group:
-    """One group's vectors as rows of a matrix (numpy), rebuilt lazily after changes."""
+    """One group's vectors: with numpy the rows of a matrix grown by doubling (a removal moves the last row into
+    the hole), so that adding is O(1) and a search is one matrix-vector product over the live rows."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self._rows: list[Any] = []
-        self._matrix: Any = None
+        self._at: dict[str, int] = {}
+        self._rows: Any = [] if np is None else None  # a list of lists, or a numpy matrix with spare rows
 
     def add(self, cache_id: str, unit: Any) -> None:
+        count = len(self.ids)
+        if np is None:
+            self._rows.append(unit)
+        else:
+            if self._rows is None or count == len(self._rows):
+                grown = np.empty((max(64, 2 * count), len(unit)), dtype=np.float32)
+                if self._rows is not None:
+                    grown[:count] = self._rows
+                self._rows = grown
+            self._rows[count] = unit  # a vector of another dimension raises: Index.add skips it
+        self._at[cache_id] = count
         self.ids.append(cache_id)
-        self._rows.append(unit)
-        self._matrix = None
 
     def remove(self, cache_id: str) -> None:
-        at = self.ids.index(cache_id)
-        del self.ids[at]
-        del self._rows[at]
-        self._matrix = None
+        at, last = self._at.pop(cache_id), len(self.ids) - 1
+        if at != last:
+            moved = self.ids[last]
+            self.ids[at], self._at[moved] = moved, at
+            self._rows[at] = self._rows[last]
+        self.ids.pop()
+        if np is None:
+            self._rows.pop()
 
     def best(self, unit: Any, count: int) -> list[tuple[str, float]]:
         if np is None:
             scores = [sum(x * y for x, y in zip(row, unit, strict=False)) for row in self._rows]
             order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:count]
             return [(self.ids[i], float(scores[i])) for i in order]
-        if self._matrix is None:
-            self._matrix = np.vstack(self._rows)
-        scores = self._matrix @ unit
+        if self._rows is None or self._rows.shape[1] != len(unit):
+            return []
+        scores = self._rows[: len(self.ids)] @ unit
         picked = np.argsort(-scores)[:count] if len(scores) <= count else np.argpartition(-scores, count)[:count]
         order = sorted(picked.tolist(), key=lambda i: -float(scores[i]))
         return [(self.ids[i], float(scores[i])) for i in order]
