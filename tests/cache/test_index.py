@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from gateway_plugins.semantic_cache.semantic import Index
+from gateway_plugins.semantic_cache.index import Index
 
 LATER = time.time() + 3600
 
@@ -46,3 +46,21 @@ def test_another_dimension_is_not_indexed_and_zero_vectors_are_ignored() -> None
     assert index.search("g", axis(0, 8), 0.0) == []
     index.remove_prefix("fo")
     assert len(index) == 0
+
+
+def test_large_vectors_two_stage_search_finds_the_nearest_with_its_exact_similarity() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    index = Index(max_entries=5000)
+    vectors = rng.standard_normal((3000, 1536), dtype=np.float32)
+    for i, vector in enumerate(vectors):
+        index.add("g", f"id{i}", vector.tolist(), LATER)
+    index.remove("id5")  # rows move: the search must still name the right ids
+    for target in (7, 1234, 2999):
+        query = vectors[target] + 0.5 * rng.standard_normal(1536, dtype=np.float32)
+        exact = float(query @ vectors[target] / (np.linalg.norm(query) * np.linalg.norm(vectors[target])))
+        found = index.search("g", query.tolist(), 0.5)
+        assert found[0][0] == f"id{target}"
+        assert abs(found[0][1] - exact) < 2e-3
+    assert index.search("g", vectors[5].tolist(), 0.5) == []
