@@ -25,6 +25,7 @@ class LoadedPlugins(Struct, kw_only=True):
     providers: ProviderRegistry
     configs: dict[type, object]  # each plugin's validated config, by the Struct type it registered
     sections: dict[str, type]  # top-level config sections owned by plugins, and their types
+    config_types: dict[str, type] = {}  # plugins[].config types, by plugin name (for the config's JSON Schema)
 
 
 def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlugins:
@@ -51,7 +52,13 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlug
     errors += config_errors
     if errors:
         raise ConfigError(errors)
-    return LoadedPlugins(pm=pm, providers=providers, configs=configs, sections=dict(config_types.sections))
+    return LoadedPlugins(
+        pm=pm,
+        providers=providers,
+        configs=configs,
+        sections=dict(config_types.sections),
+        config_types=dict(config_types.types),
+    )
 
 
 def _register(

@@ -41,3 +41,12 @@ def test_errors_name_their_paths(tmp_path: Path) -> None:
 def test_a_disabled_entry_is_not_read(tmp_path: Path) -> None:
     code, output = check(tmp_path, {"name": "semantic_cache", "enabled": False, "config": {"ttl": "soon"}})
     assert code == 0, output
+
+
+def test_the_config_schema_types_the_entry() -> None:
+    schema = json.loads((Path(__file__).parents[2] / "config" / "schema.json").read_text())
+    rules = schema["$defs"]["PluginEntry"]["allOf"]
+    rule = next(r for r in rules if r["if"]["properties"]["name"]["const"] == "semantic_cache")
+    config = rule["then"]["properties"]["config"]
+    properties = schema["$defs"][config["$ref"].split("/")[-1]]["properties"]
+    assert {"ttl", "threshold", "default_cache_key", "cache_store", "provider", "embedding_model"} <= set(properties)
