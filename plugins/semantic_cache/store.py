@@ -102,7 +102,8 @@ class EntryStore:
 
 def _backend(config: CacheStore) -> BaseCache:
     if config.type == "memory":
-        return SimpleMemoryCache(serializer=_Bytes(), namespace="")
+        # No timeout: memory cannot hang, and aiocache's timeout wraps every call in a task (a third of a hit).
+        return SimpleMemoryCache(serializer=_Bytes(), namespace="", timeout=None)
     from aiocache import RedisCache  # needs redis-py (the `redis` extra): checked with the config
 
     redis = config.config
