@@ -234,3 +234,17 @@ async def test_unlisted_plugin_caches_nothing(make_gateway: MakeGateway, fake_up
             answer = await ask_gpt(http, headers={"x-bf-cache-ttl": "soon"})  # not even read
             assert answer.status == 200 and "x-bf-cache-hit" not in answer.headers
     assert len(fake_upstream.requests_to(UP_CHAT)) == 2
+
+
+async def test_a_stream_cut_short_is_not_stored(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    frames = anthropic_sse(("never ", "finished"))
+    fake_upstream.script(UP_MESSAGES, Reply.sse(frames, close_after=4), Reply.json(anthropic_message("whole")))
+    gw = await make_gateway(cache_config(fake_upstream.url))
+    async with gw.http() as http:
+        cut = await ask_claude(http, stream=True)
+        await asyncio.sleep(0.05)  # the observers have run
+        second = await ask_claude(http)
+    assert b"message_stop" not in cut.body
+    assert "x-bf-cache-hit" not in second.headers
+    assert second.json()["content"][0]["text"] == "whole"
+    assert gw.app[RUNTIME].store.writes == 1  # the second, complete answer only
