@@ -248,3 +248,19 @@ async def test_a_stream_cut_short_is_not_stored(make_gateway: MakeGateway, fake_
     assert "x-bf-cache-hit" not in second.headers
     assert second.json()["content"][0]["text"] == "whole"
     assert gw.app[RUNTIME].store.writes == 1  # the second, complete answer only
+
+
+async def test_a_streamed_hit_carries_the_hit_headers(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script(UP_CHAT, Reply.json(openai_completion("once")))
+    gw = await make_gateway(cache_config(fake_upstream.url))
+    async with gw.http() as http:
+        await ask_gpt(http)
+        await stored(gw, 1)
+        hit = await ask_gpt(http, stream=True, stream_options={"include_usage": True})
+    assert hit.status == 200
+    assert hit.headers["x-bf-cache-hit"] == "direct"
+    assert hit.headers["content-type"].startswith("text/event-stream")
+    chunks = hit.chunks()
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "once"
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+    assert hit.body.rstrip().endswith(b"data: [DONE]")
