@@ -105,12 +105,22 @@ def config_schema() -> str:
     from .config import Settings
     from .plugins import load_plugins
 
-    sections = load_plugins(Settings()).sections
+    loaded = load_plugins(Settings())
     schema = msgspec.json.schema(Settings)
-    for name, section_type in sections.items():
+    for name, section_type in loaded.sections.items():
         sub = msgspec.json.schema(section_type)
         schema["$defs"].update(sub.pop("$defs", {}))
         schema["$defs"]["Settings"]["properties"][name] = sub
+    rules = []  # a plugins[] entry's config, typed by the entry's name (built-in plugins' configs)
+    for name, config_type in sorted(loaded.config_types.items()):
+        if not config_type.__module__.startswith("gateway_plugins."):
+            continue  # a third-party plugin installed here is no part of the gateway's schema
+        sub = msgspec.json.schema(config_type)
+        schema["$defs"].update(sub.pop("$defs", {}))
+        named = {"properties": {"name": {"const": name}}, "required": ["name"]}
+        rules.append({"if": named, "then": {"properties": {"config": sub}}})
+    if rules:
+        schema["$defs"]["PluginEntry"]["allOf"] = rules
     return json.dumps(schema, indent=2, sort_keys=True)
 
 

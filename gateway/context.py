@@ -63,6 +63,9 @@ class CallContext:
     # The client dialect a target's provider speaks on its wire (None: a wire of its own, like Gemini's): what
     # the target will be sent, translated from the canonical call or the client's body relayed.
     wire_dialect: Callable[[Target], Dialect | None] = field(default=no_wire_dialect, repr=False)
+    # Set by a plugin (a response cache, in gw_cache_lookup) that wants a stream's complete answer: the engine
+    # then decodes every event (no byte-only relay) and hands a stream that ended cleanly to gw_cache_store.
+    assemble_stream: bool = False
     _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
     _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)

@@ -25,6 +25,7 @@ class LoadedPlugins(Struct, kw_only=True):
     providers: ProviderRegistry
     configs: dict[type, object]  # each plugin's validated config, by the Struct type it registered
     sections: dict[str, type]  # top-level config sections owned by plugins, and their types
+    config_types: dict[str, type] = {}  # plugins[].config types, by plugin name (for the config's JSON Schema)
 
 
 def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlugins:
@@ -51,7 +52,13 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> LoadedPlug
     errors += config_errors
     if errors:
         raise ConfigError(errors)
-    return LoadedPlugins(pm=pm, providers=providers, configs=configs, sections=dict(config_types.sections))
+    return LoadedPlugins(
+        pm=pm,
+        providers=providers,
+        configs=configs,
+        sections=dict(config_types.sections),
+        config_types=dict(config_types.types),
+    )
 
 
 def _register(
@@ -91,7 +98,9 @@ def _import(path: str, where: str, errors: list[str]) -> ModuleType | None:
 
 def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple[dict[type, object], list[str]]:
     raw: dict[str, tuple[str, dict[str, Any]]] = {
-        entry.name: (f"$.plugins[{i}].config", entry.config) for i, entry in enumerate(settings.plugins)
+        entry.name: (f"$.plugins[{i}].config", entry.config)
+        for i, entry in enumerate(settings.plugins)
+        if entry.enabled  # a disabled plugin is not loaded: its config is not read
     }
     configs: dict[type, object] = {}
     errors = [
@@ -114,4 +123,9 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
             configs[config_type] = convert_config(value, config_type, where)
         except ConfigError as exc:
             errors.extend(exc.errors)
+            continue
+        # Checks a type cannot say (one field needs another): each error's path is relative to the config.
+        check = getattr(configs[config_type], "config_errors", None)
+        if check is not None:
+            errors.extend(where + error for error in check())
     return configs, errors

@@ -167,3 +167,64 @@ def _merge(usage: a.Usage, delta: a.DeltaUsage) -> a.Usage:
 
 def _or(value: object, fallback: int | None) -> int | None:
     return value if isinstance(value, int) else fallback
+
+
+class MessageAssembler:
+    """Rebuilds the complete Message a canonical event sequence streamed (what a response cache stores).
+
+    `message()` is None until message_stop came: a stream cut short is not a complete answer."""
+
+    def __init__(self) -> None:
+        self._message: a.Message | None = None
+        self._blocks: dict[int, a.ContentBlock] = {}
+        self._parts: dict[int, list[str]] = {}  # text, thinking or partial JSON of each block, in order
+        self._tracker = UsageTracker()
+        self._stop_sequence: str | None = None
+        self._done = False
+
+    def feed(self, event: a.StreamEvent) -> None:
+        self._tracker.feed(event)
+        if isinstance(event, a.MessageStart):
+            self._message = event.message
+        elif isinstance(event, a.ContentBlockStart):
+            self._blocks[event.index] = event.content_block
+            self._parts[event.index] = []
+        elif isinstance(event, a.ContentBlockDelta):
+            self._delta(event.index, event.delta)
+        elif isinstance(event, a.MessageDelta):
+            self._stop_sequence = event.delta.stop_sequence
+        elif isinstance(event, a.MessageStop):
+            self._done = True
+
+    def _delta(self, index: int, delta: a.Delta) -> None:
+        block = self._blocks.get(index)
+        if block is None:
+            return
+        if delta.type == "signature_delta" and isinstance(delta.signature, str):
+            self._blocks[index] = replace(block, signature=delta.signature)
+            return
+        for piece in (delta.text, delta.thinking, delta.partial_json):
+            if isinstance(piece, str):
+                self._parts[index].append(piece)
+
+    def message(self) -> a.Message | None:
+        if not self._done or self._message is None:
+            return None
+        content = [_filled(block, "".join(self._parts[i])) for i, block in sorted(self._blocks.items())]
+        return replace(
+            self._message,
+            content=content,
+            stop_reason=self._tracker.stop_reason,
+            stop_sequence=self._stop_sequence,
+            usage=self._tracker.usage,
+        )
+
+
+def _filled(block: a.ContentBlock, joined: str) -> a.ContentBlock:
+    if block.type == "text":
+        return replace(block, text=(block.text or "") + joined if isinstance(block.text, str) else joined)
+    if block.type == "thinking":
+        return replace(block, thinking=(block.thinking if isinstance(block.thinking, str) else "") + joined)
+    if block.type in ("tool_use", "server_tool_use") and joined:
+        return replace(block, input=msgspec.Raw(joined.encode()))
+    return block

@@ -20,7 +20,7 @@ from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamErr
 from ..keys import REDACTOR
 from ..providers.body import relayable
 from ..routing import check_model_name, unrouted
-from ..streaming import message_to_events
+from ..streaming import MessageAssembler, message_to_events
 from ..tokens import estimate, prompt_size
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ class Engine:
             return call, _iterate([Chunk(events=tuple(events))])
 
         async def run(attempt: ChatCall) -> tuple[ChatCall, OpenStream]:
-            attempt = replace(attempt, relay_stream=self._relays(attempt))
+            attempt = replace(attempt, relay_stream=self._relays(attempt, ctx))
             return attempt, await self.providers.open_stream(attempt, ctx)
 
         attempt, opened = await self._first_success(call, ctx, run)
@@ -121,11 +121,16 @@ class Engine:
         assert primary_error is not None
         raise primary_error
 
-    def _relays(self, call: ChatCall) -> bool:
+    def _relays(self, call: ChatCall, ctx: CallContext) -> bool:
         """True when no stage reads a stream's events beyond its usage: see `ChatCall.relay_stream`."""
         assert call.target is not None
         provider = self.providers.get(call.target.provider)
-        return relayable(call, provider.dialect) and not self.pipeline.has("gw_transform_chunk")
+        if self._assembles(ctx) or self.pipeline.has("gw_transform_chunk"):
+            return False
+        return relayable(call, provider.dialect)
+
+    def _assembles(self, ctx: CallContext) -> bool:
+        return ctx.assemble_stream and self.pipeline.has("gw_cache_store")
 
     async def count_tokens(self, call: ChatCall, ctx: CallContext) -> int:
         plan = await self._plan(call, ctx)
@@ -175,6 +180,7 @@ class Engine:
         an early end is billed by `gateway.accounting`)."""
         account = StreamAccount(call.relay_stream, keep_text=self.pipeline.has("gw_record_usage"))
         transform = self.pipeline.has("gw_transform_chunk")
+        assembler = MessageAssembler() if self._assembles(ctx) else None
         chunk: Chunk | None = opened.first
         rest = opened.rest
         try:
@@ -182,6 +188,9 @@ class Engine:
                 if transform:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
                 account.feed(chunk)
+                if assembler is not None:
+                    for event in chunk.events:
+                        assembler.feed(event)
                 yield chunk
                 chunk = await anext(rest, None)
         except GatewayError as exc:  # after the first byte: the stream ends with it, and it is recorded
@@ -191,6 +200,10 @@ class Engine:
             await _aclose(rest)
             opened.release()
             self.pipeline.record_usage(call, account.usage(lambda: self._prompt_estimate(call)), ctx)
+        # Only a stream that reached its end is a complete answer to store (an error or a client gone skips this).
+        message = assembler.message() if assembler is not None else None
+        if message is not None:
+            self.pipeline.cache_store(call, ChatResult(message=message), ctx)
 
     def _prompt_estimate(self, call: ChatCall) -> int:
         """The prompt's tokens as the target's provider counts them (for a call that reported no usage)."""

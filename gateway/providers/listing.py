@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from time import monotonic
 
-from aiocache import SimpleMemoryCache  # type: ignore[import-untyped]  # aiocache ships no type information
+from aiocache import SimpleMemoryCache
 from msgspec import Struct
 
 from ..config import ProviderKey
