@@ -73,6 +73,12 @@ def gw_cache_lookup(call: ChatCall, ctx: CallContext) -> ChatResult | None:
 
 
 @hookspec
+def gw_admit_cached(call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
+    """A cache answered the call (gw_cache_lookup): count it against what limits calls, not spending (request
+    rate limits); raise a GatewayError to refuse it. Mode: collect."""
+
+
+@hookspec
 def gw_route(call: ChatCall, ctx: CallContext) -> RoutePlan | None:
     """Choose the provider and model (and fallbacks) that serve the call. Mode: first."""
 

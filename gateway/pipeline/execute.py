@@ -140,6 +140,7 @@ class Engine:
         await self.pipeline.authorize(call, ctx)
         cached = await self.pipeline.cache_lookup(call, ctx)
         if cached is not None:
+            await self.pipeline.admit_cached(call, cached, ctx)
             return call, cached
         await self._plan(call, ctx)
         tools = await self.pipeline.prepare_tools(call, ctx)

@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, Mode], ...] = (
     ("gw_authenticate", "first"),
     ("gw_authorize", "collect"),
     ("gw_cache_lookup", "first"),
+    ("gw_admit_cached", "collect"),
     ("gw_route", "first"),
     ("gw_prepare_tools", "collect"),
     ("gw_transform_request", "pipe"),
@@ -62,6 +63,10 @@ class Pipeline:
     async def cache_lookup(self, call: ChatCall, ctx: CallContext) -> ChatResult | None:
         impls = self._table["gw_cache_lookup"]
         return await run_first(impls, {"call": call, "ctx": ctx}) if impls else None
+
+    async def admit_cached(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
+        if impls := self._table["gw_admit_cached"]:
+            await run_collect(impls, {"call": call, "result": result, "ctx": ctx})
 
     async def route(self, call: ChatCall, ctx: CallContext) -> RoutePlan | None:
         impls = self._table["gw_route"]

@@ -23,6 +23,10 @@ class RequestHooks:
         return self._governance.route(call, ctx)
 
     @hookimpl
+    def gw_admit_cached(self, ctx: CallContext) -> None:
+        self._governance.count_cached(ctx)
+
+    @hookimpl
     async def gw_admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:
         await self._governance.reserve(call, ctx)
 

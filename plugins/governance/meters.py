@@ -104,6 +104,15 @@ def meter_set(ledger: Ledger, directory: Directory, key: VirtualKey, config: Key
     )  # fmt: skip
 
 
+def key_request_meters(ledger: Ledger, directory: Directory, key: VirtualKey) -> list[Meter]:
+    """The request rate limits of the key, its team and its customer: what a call counts against wherever it is
+    served (a cached answer included)."""
+    requests, _ = rate_meters(ledger, f"vk:{key.id}", f"virtual key '{key.name}'", key.rate_limit)
+    for owner_requests, _ in _owner_rate_meters(ledger, directory, key):
+        requests += owner_requests
+    return _unique(requests)
+
+
 def _owner_rate_meters(ledger: Ledger, directory: Directory, key: VirtualKey) -> list[tuple[list[Meter], list[Meter]]]:
     """The rate limits of the key's team and customer (Bifrost's `rate_limit_id` on them): per call."""
     team = directory.teams.get(key.team_id) if key.team_id else None

@@ -26,7 +26,7 @@ from gateway.api import anthropic as a
 from .config import GovernanceConfig, KeyProviderConfig, VirtualKey
 from .directory import Directory
 from .ledger import Clock, Ledger, Meter, Reservation
-from .meters import MeterSet, meter_set
+from .meters import MeterSet, key_request_meters, meter_set
 from .store import key_hash
 
 KIND = "virtual_key"
@@ -168,6 +168,16 @@ class Governance:
             counted = await asyncio.to_thread(estimate, size, rules)
             state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
+
+    def count_cached(self, ctx: CallContext) -> None:
+        """A cache answered: the call counts against the request rate limits of its key, team and customer (429
+        when one is used up), and spends nothing."""
+        key = self.key_of(ctx)
+        if key is None:
+            return
+        meters = key_request_meters(self.ledger, self.directory, key)
+        if meters:
+            self.ledger.settle(self.ledger.reserve([(m, 1.0) for m in meters]), lambda meter: 1.0)
 
     def settle(self, usage: a.Usage, ctx: CallContext) -> None:
         state = ctx.state(CallState)

@@ -7,7 +7,14 @@ import functools
 
 import pytest
 
-from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_usage, assert_openai_error
+from gateway.testing import (
+    FakeUpstream,
+    Reply,
+    anthropic_message,
+    anthropic_usage,
+    assert_anthropic_error,
+    assert_openai_error,
+)
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import CLAUDE, VK_A, VK_B, bearer, budget, config, settled, used, vk
 
@@ -53,6 +60,24 @@ async def test_a_hit_is_not_charged_to_the_budget(make_gateway: MakeGateway, fak
     assert spent > 0
     assert [hit.json()["usage"]["input_tokens"] for hit in hits] == [1000] * 3  # the cached usage, reported
     assert used(gw, "budget:vk:vk-a:0") == spent
+
+
+async def test_a_hit_counts_against_the_request_rate_limit(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """Two requests a minute for the key: the call and one hit go through, the next hit is a 429 like any call."""
+    fake_upstream.script(UP_MESSAGES, Reply.json(anthropic_message("counted")))
+    limit = {"request_max_limit": 2, "request_reset_duration": "1m"}
+    cfg = {**config(fake_upstream.url, vk("vk-a", VK_A, rate_limit=limit), admin=ADMIN), "plugins": CACHE}
+    gw = await make_gateway(cfg)
+    async with gw.http(None) as http:
+        first = await ask(http, headers=bearer(VK_A))
+        await stored(gw, 1)
+        hit = await ask(http, headers=bearer(VK_A))
+        refused = await ask(http, headers=bearer(VK_A))
+    assert first.status == 200 and hit.headers.get("x-bf-cache-hit") == "direct"
+    assert_anthropic_error(refused, 429, "rate_limit_error", "request rate limit")
+    assert len(fake_upstream.requests_to(UP_MESSAGES)) == 1
 
 
 async def test_clear_by_id_and_by_key(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:

@@ -111,6 +111,31 @@ async def test_hook_gw_cache_lookup(make_gateway: MakeGateway, fake_upstream: Fa
     assert fake_upstream.requests == []
 
 
+async def test_hook_gw_admit_cached(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Cache:
+        @hookimpl
+        async def gw_cache_lookup(self, call: ChatCall) -> ChatResult | None:
+            return canned("from cache") if call.model.startswith("claude-cached") else None
+
+    class Limit:
+        @hookimpl
+        def gw_admit_cached(self, call: ChatCall, result: ChatResult) -> None:
+            seen.append((call.model, result.message.id))
+            if call.model == "claude-cached-refused":
+                raise PermissionDenied("no cached answers for this one")
+
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Cache(), Limit()])
+    assert (await ask(gw, "claude-cached")).content[0].text == "from cache"  # type: ignore[union-attr]
+    with pytest.raises(anthropic.PermissionDeniedError, match="no cached answers"):
+        await ask(gw, "claude-cached-refused")
+    fake_upstream.script("/v1/messages", Reply.json(anthropic_message("not cached")))
+    await ask(gw, "claude-x")  # not a hit: the hook is not called
+    assert seen == [("claude-cached", "msg_cached"), ("claude-cached-refused", "msg_cached")]
+    assert len(fake_upstream.requests) == 1
+
+
 async def test_hook_gw_route(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
     class Alias:
         @hookimpl
