@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from time import monotonic
 
-from aiocache import SimpleMemoryCache
+from aiocache import SimpleMemoryCache  # type: ignore[import-untyped, unused-ignore]  # no types; plugin authors run mypy without our override
 from msgspec import Struct
 
 from ..config import ProviderKey
