@@ -20,7 +20,7 @@ from gateway import (
     RoutePlan,
     Target,
 )
-from gateway.api import Price, PriceTable, estimate, explicit_target, prompt_size, upper_bound
+from gateway.api import CATALOG, Price, PriceTable, estimate, explicit_target, prompt_size, upper_bound
 from gateway.api import anthropic as a
 
 from .config import GovernanceConfig, KeyProviderConfig, VirtualKey
@@ -160,13 +160,14 @@ class Governance:
         meters = self._meters(key, self._config_allowing(key, target.provider, target.model))
         price = state.price = self._price(target) if meters.budgets else None
         size, rules = prompt_size(call), ctx.media_rules(target)
+        max_out = _worst_output(call, ctx)
         try:
             state.reservation = self.ledger.reserve(
-                _amounts(call, meters, price, upper_bound(size, rules), first_attempt)
+                _amounts(call, meters, price, upper_bound(size, rules), first_attempt, max_out)
             )
         except (PaymentRequired, RateLimited):
             counted = await asyncio.to_thread(estimate, size, rules)
-            state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt))
+            state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt, max_out))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
     def count_cached(self, ctx: CallContext) -> None:
@@ -232,11 +233,24 @@ def virtual_key_of(request: web.Request) -> str | None:
     return None
 
 
+def _worst_output(call: ChatCall, ctx: CallContext) -> int:
+    """The most output tokens the attempt can bill. A cap the gateway filled in (an OpenAI client set none) is sent
+    only to Anthropic-wire upstreams, which require one; the others get no cap and the model writes up to its own
+    limit, so that limit (the catalog's, when known) is the worst case. Bedrock, which is sent the cap, is reserved
+    for the limit too: more than it can spend, never less."""
+    cap = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
+    target = call.target
+    if not call.max_tokens_defaulted or target is None or ctx.wire_dialect(target) == "anthropic":
+        return cap
+    info = ctx.app[CATALOG].lookup(target.provider, target.model)
+    limit = info.max_output_tokens if info is not None else None
+    return max(cap, limit or 0)
+
+
 def _amounts(
-    call: ChatCall, meters: MeterSet, price: Price | None, prompt: int, first_attempt: bool
+    call: ChatCall, meters: MeterSet, price: Price | None, prompt: int, first_attempt: bool, max_out: int
 ) -> list[tuple[Meter, float]]:
     """What one attempt holds on each meter: a request, its tokens, and its worst-case cost."""
-    max_out = call.request.max_tokens if isinstance(call.request.max_tokens, int) else 0
     amounts = [(meter, 1.0) for meter in meters.requests]
     if first_attempt:  # the key's request limit counts calls, not attempts; a denied call does not count
         amounts += [(meter, 1.0) for meter in meters.key_requests]
