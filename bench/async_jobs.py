@@ -240,13 +240,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def start_gateway(args: argparse.Namespace, tmp: Path) -> servers.Server:
-    config = tmp / "gateway.json"
-    config.write_text(json.dumps({"providers": {"mock": {"options": {"latency_ms": 0}}}}))
-    port = servers.free_port()
-    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--app-dir", str(tmp / "app")]
-    env = {"GATEWAY_UVLOOP": "1" if args.uvloop else "0"}
-    return servers.spawn("gateway", argv, port=port, log_dir=tmp, cwd=ROOT, env=env)
+    config = {"providers": {"mock": {"options": {"latency_ms": 0}}}}
+    return servers.spawn_gateway("gateway", config, log_dir=tmp, cwd=ROOT, uvloop=args.uvloop)
 
 
 def _raise_exit(signum: int, frame: FrameType | None) -> None:

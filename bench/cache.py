@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -47,12 +46,7 @@ def start(tmp: Path, uvloop: bool) -> dict[str, servers.Server]:
     argv = [python, "-m", "bench.proxy", "--port", str(port), "--upstream", upstream, *(["--uvloop"] * uvloop)]
     started["proxy"] = servers.spawn("proxy", argv, port=port, log_dir=tmp, cwd=ROOT)
     config = gateway_config(upstream) | {"plugins": [{"name": "semantic_cache", "config": {"ttl": "1h"}}]}
-    (tmp / "gateway.json").write_text(json.dumps(config))
-    port = servers.free_port()
-    argv = [python, "-m", "gateway", "serve", "--config", str(tmp / "gateway.json"), "--port", str(port)]
-    argv += ["--app-dir", str(tmp / "data")]
-    env = {"GATEWAY_UVLOOP": "1" if uvloop else "0"}
-    started["gateway"] = servers.spawn("gateway", argv, port=port, log_dir=tmp, cwd=ROOT, env=env)
+    started["gateway"] = servers.spawn_gateway("gateway", config, log_dir=tmp, cwd=ROOT, uvloop=uvloop)
     for server in started.values():
         servers.wait_ready(server)
     return started

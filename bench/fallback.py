@@ -42,12 +42,7 @@ def start(tmp: Path, uvloop: bool) -> dict[str, servers.Server]:
         argv = [python, "-m", "bench.upstream", "--port", str(port), *extra]
         started[name] = servers.spawn(name, argv, port=port, log_dir=tmp, cwd=ROOT)
     config = {"providers": {n: provider(started[n].origin) for n in ("broken", "healthy")}}
-    (tmp / "gateway.json").write_text(json.dumps(config))
-    port = servers.free_port()
-    argv = [python, "-m", "gateway", "serve", "--config", str(tmp / "gateway.json"), "--port", str(port)]
-    argv += ["--app-dir", str(tmp / "data")]
-    env = {"GATEWAY_UVLOOP": "1" if uvloop else "0"}
-    started["gateway"] = servers.spawn("gateway", argv, port=port, log_dir=tmp, cwd=ROOT, env=env)
+    started["gateway"] = servers.spawn_gateway("gateway", config, log_dir=tmp, cwd=ROOT, uvloop=uvloop)
     for server in started.values():
         servers.wait_ready(server)
     return started

@@ -87,17 +87,11 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> dict[str, servers.Serv
     port = servers.free_port()
     argv = [python, "-m", "bench.upstream", "--port", str(port)]
     started["upstream"] = servers.spawn("upstream", argv, port=port, log_dir=tmp, cwd=ROOT)
-    env = {"GATEWAY_UVLOOP": "1" if args.uvloop else "0"}
     for mode in MODES:
         config = gateway_config(started["upstream"].origin)
         if mode == "on":
             config["governance"] = GOVERNANCE
-        path = tmp / f"gateway-{mode}.json"
-        path.write_text(json.dumps(config, indent=2))
-        port = servers.free_port()
-        argv = [python, "-m", "gateway", "serve", "--config", str(path), "--host", "127.0.0.1"]
-        argv += ["--port", str(port), "--app-dir", str(tmp / f"app-{mode}")]
-        started[mode] = servers.spawn(f"gateway-{mode}", argv, port=port, log_dir=tmp, cwd=ROOT, env=env)
+        started[mode] = servers.spawn_gateway(f"gateway-{mode}", config, log_dir=tmp, cwd=ROOT, uvloop=args.uvloop)
     for server in started.values():
         servers.wait_ready(server, timeout_s=args.ready_timeout)
     return started
@@ -263,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in reversed(list(started.values())):
                 servers.stop(server)
-        spent = ledger(tmp / "app-on")
+        spent = ledger(tmp / "gateway-on-data")
     derived = derive(cells)
     print(f"\nuvloop gateways: {args.uvloop}   repeat: {args.repeat}   quick: {args.quick}\n")
     print(tables(cells, derived))

@@ -7,16 +7,19 @@ runner, which then tears the groups down itself: SIGTERM, a short grace period, 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Readiness probes go straight to 127.0.0.1, never through an http_proxy from the environment.
@@ -85,6 +88,18 @@ def spawn(
             preexec_fn=pin_to(cpus),
         )
     return Server(name, proc, port, log)
+
+
+def spawn_gateway(name: str, config: dict[str, Any], *, log_dir: Path, cwd: Path, uvloop: bool) -> Server:
+    """`python -m gateway serve` on a free 127.0.0.1 port, with `config` written to `<log_dir>/<name>.json` and an
+    app dir of its own (`<log_dir>/<name>-data`)."""
+    path = log_dir / f"{name}.json"
+    path.write_text(json.dumps(config, indent=2))
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(path), "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--app-dir", str(log_dir / f"{name}-data")]
+    env = {"GATEWAY_UVLOOP": "1" if uvloop else "0"}
+    return spawn(name, argv, port=port, log_dir=log_dir, cwd=cwd, env=env)
 
 
 def wait_ready(server: Server, path: str = "/health", timeout_s: float = 30.0) -> None:
