@@ -91,7 +91,8 @@ class Catalog:
     def __init__(self, settings: Settings, bundled: Mapping[str, Any] | None = None) -> None:
         self._settings = settings
         self._given = bundled
-        self._found: dict[tuple[str, str], ModelInfo | None] = {}
+        # Lookups remembered (the spellings are tried in turn), at most MAX_REMEMBERED of them.
+        self._remembered = functools.lru_cache(maxsize=MAX_REMEMBERED)(self._lookup)
 
     @functools.cached_property
     def _bundled(self) -> Mapping[str, Any]:
@@ -104,12 +105,7 @@ class Catalog:
 
     def lookup(self, provider: str, model: str) -> ModelInfo | None:
         """What is known of `model` as the configured provider `provider` is called with it."""
-        key = (provider, model)
-        if key not in self._found:
-            if len(self._found) > MAX_REMEMBERED:
-                self._found.clear()
-            self._found[key] = self._lookup(provider, model)
-        return self._found[key]
+        return self._remembered(provider, model)
 
     def models_of(self, provider: str) -> list[str]:
         """The model names the catalog knows for a configured provider (its config's corrections first)."""

@@ -5,6 +5,7 @@ a model matches its dated names too (`claude-sonnet-4-5` prices `claude-sonnet-4
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,22 +53,18 @@ class PriceTable:
         self._catalog = catalog
         self._kind = kind
         self._prices = {**BUILT_IN, **(overrides or {})}
-        self._found: dict[tuple[str, str], Price | None] = {}  # lookups, remembered (the prefix search scans)
+        # Lookups remembered (the prefix search scans the table), at most MAX_REMEMBERED of them.
+        self._remembered = functools.lru_cache(maxsize=MAX_REMEMBERED)(self._lookup)
 
     def override(self, prices: Mapping[str, Price]) -> None:
         """Add or replace prices ("provider/model" or "provider/*"), e.g. from a plugin's config at start-up."""
         self._prices.update(prices)
-        self._found.clear()
+        self._remembered.cache_clear()
 
     def price(self, provider: str, model: str) -> Price | None:
         """The price of `model` at the configured `provider`: an override (the model, its longest dated-prefix
         entry, or `provider/*`), else the catalog's; None if nobody knows it."""
-        key = (provider, model)
-        if key not in self._found:
-            if len(self._found) > MAX_REMEMBERED:
-                self._found.clear()
-            self._found[key] = self._lookup(provider, model)
-        return self._found[key]
+        return self._remembered(provider, model)
 
     def _lookup(self, provider: str, model: str) -> Price | None:
         prices = self._prices
