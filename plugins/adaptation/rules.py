@@ -132,7 +132,7 @@ def drop_reasoning(s: Adapting) -> None:
     config = s.request.output_config
     if isinstance(config, a.OutputConfig) and isinstance(config.effort, str):
         s.fire(Fired("output_config.effort", "reasoning_effort", why), output_config=_without_effort(config))
-    fields = s.relayed_openai if b'"reasoning_effort"' in _body(s) else None
+    fields = s.relayed_openai
     if fields is not None and fields.reasoning_effort is not None:
         s.openai_patch["reasoning_effort"] = None
         if len(s.fired) == fired:  # e.g. "none", which has no canonical form
@@ -144,7 +144,7 @@ def map_effort(s: Adapting) -> None:
     if s.wire != "openai" or s.info is None or not s.info.reasoning:
         return
     allowed = openai_efforts(_model_id(s))
-    fields = s.relayed_openai if b'"reasoning_effort"' in _body(s) else None
+    fields = s.relayed_openai
     if fields is not None and fields.reasoning_effort is not None and fields.reasoning_effort not in allowed:
         word = nearest(fields.reasoning_effort, allowed)
         s.openai_patch["reasoning_effort"] = word
@@ -219,10 +219,6 @@ def shorten_user(s: Adapting) -> None:
 # Reasoning goes before the cap is clamped: a thinking budget is fitted under the new cap only if it stays.
 RULES: tuple[Rule, ...] = (refuse_media, drop_reasoning, map_effort, drop_sampling, clamp_output)
 WIRE_RULES: tuple[Rule, ...] = (hoist_system, shorten_user)  # by the upstream's kind: for known and unknown models
-
-
-def _body(s: Adapting) -> bytes:
-    return s.call.native.body if s.call.native is not None else b""
 
 
 def _model_id(s: Adapting) -> str:
