@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.config.corpus import run
+from tests.cli_helpers import run_cli
 
 
 def check(tmp_path: Path, entry: dict[str, Any]) -> tuple[int, str]:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"providers": {"mock": {}}, "plugins": [entry]}))
-    result = run("check-config", str(path), env=dict(os.environ))
+    result = run_cli("check-config", str(path), env=dict(os.environ))
     return result.returncode, result.stdout + result.stderr
 
 

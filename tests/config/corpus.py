@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "bifrost_configs"
-RUN_TIMEOUT_S = 30.0
 WARNING = re.compile(r"^warning: \$\S*( \([a-z_]+\))?: .+$")
 
 
@@ -25,15 +22,3 @@ def env_for(path: Path) -> dict[str, str]:
         url_like = re.search("URL|ENDPOINT|HOST", name)
         env[name] = "http://127.0.0.1:9" if url_like else f"dummy-{name.lower().replace('_', '-')}-0123456789"
     return env
-
-
-def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )

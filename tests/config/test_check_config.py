@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.config.corpus import run
+from tests.cli_helpers import run_cli
 from tests.http.async_helpers import free_port
 
 ENV = dict(os.environ)
@@ -36,7 +36,7 @@ BROKEN: dict[str, Any] = {
 
 
 def test_check_config_reports_schema_plugin_and_governance_errors_in_one_pass(tmp_path: Path) -> None:
-    result = run("check-config", write(tmp_path, BROKEN), env=ENV)
+    result = run_cli("check-config", write(tmp_path, BROKEN), env=ENV)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert sorted(lines) == sorted(
@@ -55,7 +55,7 @@ def test_check_config_reports_schema_plugin_and_governance_errors_in_one_pass(tm
 
 
 def test_serve_counts_every_error_and_names_the_first(tmp_path: Path) -> None:
-    result = run("serve", "--config", write(tmp_path, BROKEN), "--port", str(free_port()), env=ENV)
+    result = run_cli("serve", "--config", write(tmp_path, BROKEN), "--port", str(free_port()), env=ENV)
     assert result.returncode == 2
     assert "(and 5 more; run `gateway check-config" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -64,22 +64,22 @@ def test_serve_counts_every_error_and_names_the_first(tmp_path: Path) -> None:
 def test_strict_config_refuses_bifrost_settings_on_serve_too(tmp_path: Path) -> None:
     config = {"client": {"enable_logging": True}, "providers": {"mock": {}}}
     path = write(tmp_path, config)
-    assert run("check-config", path, env=ENV).returncode == 0
-    result = run("serve", "--strict-config", "--config", path, "--port", str(free_port()), env=ENV)
+    assert run_cli("check-config", path, env=ENV).returncode == 0
+    result = run_cli("serve", "--strict-config", "--config", path, "--port", str(free_port()), env=ENV)
     assert result.returncode == 2
     assert "$.client.enable_logging: a Bifrost setting this gateway does not implement yet" in result.stderr
 
 
 def test_a_typo_next_to_bifrost_settings_stays_an_error(tmp_path: Path) -> None:
     config = {"client": {"enable_logging": True, "enable_loging": True}, "providers": {"mock": {}}}
-    result = run("check-config", write(tmp_path, config), env=ENV)
+    result = run_cli("check-config", write(tmp_path, config), env=ENV)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0].startswith("$.client.enable_loging: unknown key")
 
 
 def test_bad_retry_backoff_duration_is_an_error_with_its_path(tmp_path: Path) -> None:
     config = {"providers": {"mock": {"network_config": {"retry_backoff_initial": "soon"}}}}
-    result = run("check-config", write(tmp_path, config), env=ENV)
+    result = run_cli("check-config", write(tmp_path, config), env=ENV)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "$.providers.mock.network_config: expected milliseconds or a duration like '500ms' or '5s', got 'soon'"
@@ -94,7 +94,7 @@ def test_bad_proxy_configs_are_errors_with_their_paths(tmp_path: Path) -> None:
             "mock": {"proxy_config": {"type": "ftp"}},
         }
     }
-    result = run("check-config", write(tmp_path, config), env=ENV)
+    result = run_cli("check-config", write(tmp_path, config), env=ENV)
     assert result.returncode == 1
     assert sorted(result.stderr.splitlines()) == [
         "$.providers.anthropic.proxy_config: ca_cert_pem is not a PEM certificate",
@@ -106,9 +106,9 @@ def test_bad_proxy_configs_are_errors_with_their_paths(tmp_path: Path) -> None:
 def test_socks5_proxy_is_accepted_with_a_warning(tmp_path: Path) -> None:
     config = {"providers": {"mock": {"proxy_config": {"type": "socks5", "url": "socks5://127.0.0.1:1080"}}}}
     path = write(tmp_path, config)
-    result = run("check-config", path, env=ENV)
+    result = run_cli("check-config", path, env=ENV)
     assert result.returncode == 0
     assert result.stderr.strip() == (
         "warning: $.providers.mock.proxy_config.type: socks5 is not supported yet; this provider connects directly"
     )
-    assert run("check-config", "--strict-config", path, env=ENV).returncode == 1
+    assert run_cli("check-config", "--strict-config", path, env=ENV).returncode == 1

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from gateway.testing import get_once
-from tests.config.corpus import ROOT, WARNING, corpus, env_for, run
+from tests.cli_helpers import run_cli
+from tests.config.corpus import ROOT, WARNING, corpus, env_for
 from tests.http.async_helpers import free_port, wait_healthy
 
 START_TIMEOUT_S = 20.0
@@ -30,14 +31,14 @@ def test_the_corpus_has_the_configs_the_issue_asks_for() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS)
 def test_check_config_accepts_it_with_one_warning_per_ignored_setting(path: Path) -> None:
-    result = run("check-config", str(path), env=env_for(path))
+    result = run_cli("check-config", str(path), env=env_for(path))
     assert result.returncode == 0, result.stderr
     warnings = result.stderr.splitlines()
     assert all(WARNING.match(line) for line in warnings), warnings
     assert len(set(warnings)) == len(warnings)  # one line each
     suffix = f" ({len(warnings)} warnings)" if warnings else ""
     assert result.stdout.strip() == f"{path}: ok{suffix}"
-    strict = run("check-config", "--strict-config", str(path), env=env_for(path))
+    strict = run_cli("check-config", "--strict-config", str(path), env=env_for(path))
     assert strict.returncode == (1 if warnings else 0)
     assert strict.stderr.splitlines() == [line.removeprefix("warning: ") for line in warnings]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,38 +13,13 @@ from pathlib import Path
 import pytest
 
 from gateway.testing import Http, get_once
+from tests.cli_helpers import RUN_TIMEOUT_S, cli_env, run_cli
 from tests.http.async_helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "config/demo.json"
 EXAMPLE = "config/example.json"
 START_TIMEOUT_S = 20.0
-RUN_TIMEOUT_S = 30.0
-
-
-def _env(**changes: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("ANTHROPIC_API_KEY", None)
-    env.pop("OPENAI_API_KEY", None)
-    for name, value in changes.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m gateway ARGS` in the project root; a process still running after the timeout is killed."""
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        env=env or _env(),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -68,7 +42,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
                 str(tmp_path),
             ],
             cwd=ROOT,
-            env=_env(),
+            env=cli_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -130,7 +104,7 @@ def test_cli_console_script_check_config_ok() -> None:
     script = shutil.which("gateway", path=str(Path(sys.executable).parent))
     assert script is not None, "the `gateway` console script is not installed next to the interpreter"
     result = subprocess.run(
-        [script, "check-config", DEMO], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+        [script, "check-config", DEMO], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{DEMO}: ok"
@@ -170,7 +144,7 @@ EXPECTED_BAD_PATHS = [
 
 
 def test_cli_check_config_reports_every_error(tmp_path: Path) -> None:
-    result = _run("check-config", str(_bad_config(tmp_path)), env=_env(GATEWAY_TEST_MISSING_VAR=None))
+    result = run_cli("check-config", str(_bad_config(tmp_path)), env=cli_env(GATEWAY_TEST_MISSING_VAR=None))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
@@ -185,7 +159,9 @@ def test_cli_check_config_reports_every_error(tmp_path: Path) -> None:
 
 def test_cli_serve_bad_config_one_line(tmp_path: Path) -> None:
     path = _bad_config(tmp_path)
-    result = _run("serve", "--config", str(path), "--port", str(free_port()), env=_env(GATEWAY_TEST_MISSING_VAR=None))
+    result = run_cli(
+        "serve", "--config", str(path), "--port", str(free_port()), env=cli_env(GATEWAY_TEST_MISSING_VAR=None)
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -199,7 +175,7 @@ def test_cli_invalid_json_file(tmp_path: Path, command: str) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"providers": {"mock": {}},}')
     args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(free_port())]
-    result = _run(command, *args)
+    result = run_cli(command, *args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -211,7 +187,7 @@ def test_cli_invalid_json_file(tmp_path: Path, command: str) -> None:
 def test_cli_missing_config_file(tmp_path: Path, command: str) -> None:
     path = tmp_path / "absent.json"
     args = [str(path)] if command == "check-config" else ["--config", str(path), "--port", str(free_port())]
-    result = _run(command, *args)
+    result = run_cli(command, *args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -219,13 +195,13 @@ def test_cli_missing_config_file(tmp_path: Path, command: str) -> None:
 
 
 def test_cli_example_config_valid_with_env() -> None:
-    result = _run("check-config", EXAMPLE, env=_env(ANTHROPIC_API_KEY="sk-ant-x", OPENAI_API_KEY="sk-x"))
+    result = run_cli("check-config", EXAMPLE, env=cli_env(ANTHROPIC_API_KEY="sk-ant-x", OPENAI_API_KEY="sk-x"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{EXAMPLE}: ok"
 
 
 def test_cli_example_config_missing_env() -> None:
-    result = _run("check-config", EXAMPLE, env=_env(OPENAI_API_KEY="sk-x"))
+    result = run_cli("check-config", EXAMPLE, env=cli_env(OPENAI_API_KEY="sk-x"))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines

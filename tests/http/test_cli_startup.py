@@ -19,31 +19,17 @@ import pytest
 from gateway.api import VERSION
 from gateway.startup import LOCK_FILE, StartupError
 from gateway.testing import serve_gateway
+from tests.cli_helpers import RUN_TIMEOUT_S, run_cli
 from tests.http.async_helpers import free_port, read_log, reap, spawn_gateway, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "demo.json"
-RUN_TIMEOUT_S = 30.0
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
-
-
-def run_gateway(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m gateway ARGS`; one that starts serving instead of failing is killed by the timeout."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
 
 
 def serve(*args: str, app_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     where = ["--app-dir", str(app_dir)] if app_dir is not None else []
-    return run_gateway("serve", "--config", str(DEMO), *where, *args)
+    return run_cli("serve", "--config", str(DEMO), *where, *args)
 
 
 def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
@@ -71,8 +57,8 @@ def test_admin_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_unknown_command_and_missing_option_are_one_line(tmp_path: Path) -> None:
-    assert "invalid choice: 'srve'" in one_line(run_gateway("srve"), 2)
-    assert one_line(run_gateway("serve"), 2) == (
+    assert "invalid choice: 'srve'" in one_line(run_cli("srve"), 2)
+    assert one_line(run_cli("serve"), 2) == (
         "gateway: the following arguments are required: --config (see `gateway serve --help`)"
     )
 
@@ -227,5 +213,5 @@ def test_version(how: str) -> None:
 
 
 def test_config_that_cannot_be_read(tmp_path: Path) -> None:
-    line = one_line(run_gateway("serve", "--config", str(tmp_path), "--port", "0", "--app-dir", str(tmp_path)), 2)
+    line = one_line(run_cli("serve", "--config", str(tmp_path), "--port", "0", "--app-dir", str(tmp_path)), 2)
     assert line == f"gateway: invalid config {tmp_path}: $: cannot read {tmp_path}: Is a directory"
