@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from gateway.testing import get_once
 from tests.cli_helpers import run_cli
 from tests.config.corpus import ROOT, WARNING, corpus, env_for
-from tests.http.async_helpers import free_port, wait_healthy
+from tests.http.async_helpers import free_port, spawn_gateway, wait_healthy
 
 START_TIMEOUT_S = 20.0
 CONFIGS = [pytest.param(path, id=path.stem) for path in corpus()]
@@ -48,11 +47,7 @@ def serving(path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes
     """`gateway serve` on the test's config (`path`, parametrized) and a free port; always killed at the end."""
     port = free_port()
     log = tmp_path / "serve.log"
-    args = ["serve", "--config", str(path), "--port", str(port), "--app-dir", str(tmp_path / "app")]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", *args], cwd=ROOT, env=env_for(path), stdout=out, stderr=subprocess.STDOUT
-        )
+    proc = spawn_gateway(path, port, tmp_path / "app", log, env=env_for(path))
     try:
         yield proc, f"http://127.0.0.1:{port}", log
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import sqlite3
 import subprocess
@@ -22,6 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.testing import Answer, FakeUpstream, Http, Recorded, Reply, openai_completion
+from tests.cli_helpers import cli_env
 from tests.conftest import OPENAI_KEY
 
 T = TypeVar("T")
@@ -178,15 +178,17 @@ def write_openai_config(path: Path, upstream_url: str, **client: Any) -> Path:
     return path
 
 
-def spawn_gateway(config: Path, port: int, app_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`python -m gateway serve` on `port` with `app_dir`, its output appended to `log`. Kill it in a finally."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
+def spawn_gateway(
+    config: Path | str, port: int, app_dir: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m gateway serve` on `port` with `app_dir`, its output appended to `log`. Kill it in a finally.
+    `env`: the process's environment (default: this one without provider keys)."""
     args = ["serve", "--config", str(config), "--port", str(port), "--app-dir", str(app_dir)]
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "gateway", *args],
             cwd=ROOT,
-            env=env | {"GATEWAY_LOG_LEVEL": "INFO"},
+            env=(cli_env() if env is None else env) | {"GATEWAY_LOG_LEVEL": "INFO"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

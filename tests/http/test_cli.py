@@ -14,7 +14,7 @@ import pytest
 
 from gateway.testing import Http, get_once
 from tests.cli_helpers import RUN_TIMEOUT_S, cli_env, run_cli
-from tests.http.async_helpers import free_port, wait_healthy
+from tests.http.async_helpers import free_port, spawn_gateway, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "config/demo.json"
@@ -27,25 +27,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
     """`gateway serve --config config/demo.json` on a free port; always killed at the end."""
     port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                "--config",
-                DEMO,
-                "--port",
-                str(port),
-                "--app-dir",
-                str(tmp_path),
-            ],
-            cwd=ROOT,
-            env=cli_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn_gateway(DEMO, port, tmp_path, log)
     try:
         yield proc, f"http://127.0.0.1:{port}", log
     finally:
