@@ -58,11 +58,8 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         return
     config = plugin_config(app, SemanticCacheConfig)
     store = EntryStore(config.cache_store)
-    semantic = None
-    if config.provider is not None and config.embedding_model:
-        semantic = Semantic(
-            app[SETTINGS], config.provider, config.embedding_model, config.dimension, config.max_entries
-        )
+    semantic = Semantic.configured(app[SETTINGS], config)
+    if semantic is not None:
         await semantic.start()
     app[RUNTIME] = Runtime(config=config, store=store, semantic=semantic)
     add_hooks(app, CacheHooks(config, store, semantic), HOOKS_NAME)

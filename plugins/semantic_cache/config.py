@@ -14,6 +14,8 @@ from msgspec import Meta, field
 
 from gateway.api import ConfigStruct
 
+LOCAL_MODEL = "local"  # `embedding_model` with no provider: the bundled model (embedders.LocalEmbedder)
+LOCAL_DIMENSIONS = (64, 128, 256)  # it is 256 wide, and trained so that a prefix of 64 or 128 still works
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
 
@@ -49,10 +51,11 @@ class CacheStore(ConfigStruct, frozen=True):
 
 
 class SemanticCacheConfig(ConfigStruct, frozen=True):
-    # Semantic mode: the provider whose OpenAI-shape `POST /v1/embeddings` embeds requests (none: direct only).
+    # Semantic mode: the provider whose OpenAI-shape `POST /v1/embeddings` embeds requests with `embedding_model`,
+    # or no provider and `embedding_model: "local"` (the bundled local model); neither: direct only.
     provider: str | None = None
     embedding_model: str | None = None
-    dimension: Annotated[int, Meta(ge=1)] = 1  # Bifrost's: 1 means direct only
+    dimension: Annotated[int, Meta(ge=1)] = 1  # Bifrost's: 1 means the model's own (and direct only in Bifrost)
     ttl: int | float | str = 300
     threshold: Annotated[float, Meta(ge=0, le=1)] = 0.8
     conversation_history_threshold: Annotated[int, Meta(ge=1)] = 3
@@ -69,8 +72,13 @@ class SemanticCacheConfig(ConfigStruct, frozen=True):
         return parse_duration(self.ttl) or 300.0
 
     @property
+    def local(self) -> bool:
+        """Semantic mode on the bundled local model (no provider to call)."""
+        return self.provider is None and self.embedding_model == LOCAL_MODEL
+
+    @property
     def semantic(self) -> bool:
-        return self.provider is not None
+        return self.provider is not None or self.local
 
     def config_errors(self) -> list[str]:
         """Problems across fields, each path relative to this config (`gateway.plugins` puts it in place)."""
@@ -79,6 +87,24 @@ class SemanticCacheConfig(ConfigStruct, frozen=True):
             errors.append(f".ttl: {self.ttl!r} is not a duration (seconds, or like 30s, 5m, 1h)")
         if self.provider is not None and not self.embedding_model:
             errors.append(".embedding_model: semantic mode (a provider) needs an embedding_model")
+        if self.provider is None and self.embedding_model not in (None, LOCAL_MODEL):
+            errors.append(
+                f".embedding_model: {self.embedding_model!r} needs a provider to call; with none, the only model is"
+                f" {LOCAL_MODEL!r} (the bundled local one)"
+            )
+        errors += self._local_errors()
         if self.cache_store.type == "redis" and importlib.util.find_spec("redis") is None:
             errors.append(".cache_store.type: redis needs the redis package (pip install 'llm-gateway[redis]')")
+        return errors
+
+    def _local_errors(self) -> list[str]:
+        if not self.local:
+            return []
+        errors = []
+        if importlib.util.find_spec("wordllama") is None:
+            errors.append(
+                ".embedding_model: the local model needs the wordllama package (pip install 'llm-gateway[semantic]')"
+            )
+        if self.dimension != 1 and self.dimension not in LOCAL_DIMENSIONS:
+            errors.append(f".dimension: the local model's dimension is one of {', '.join(map(str, LOCAL_DIMENSIONS))}")
         return errors

@@ -27,10 +27,12 @@ CANDIDATES = 64  # rows the first stage hands to the exact second
 
 
 class Index:
-    """At most `max_entries` vectors in all, the oldest dropped first."""
+    """At most `max_entries` vectors in all, the oldest dropped first. `fast` (numpy) is the default where numpy
+    is installed; False is the pure-Python search."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, fast: bool | None = None) -> None:
         self._max = max_entries
+        self._fast = np is not None if fast is None else fast and np is not None
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()  # id -> (group, expiry)
         self._groups: dict[str, _Group] = {}
         self._projections: dict[int, Any] = {}  # dimension -> its random projection (shared by the groups)
@@ -39,12 +41,12 @@ class Index:
         return len(self._entries)
 
     def add(self, group: str, cache_id: str, vector: list[float], expires_at: float) -> None:
-        unit = _unit(vector)
+        unit = _unit(vector, self._fast)
         if unit is None:
             return
         self.remove(cache_id)
         if group not in self._groups:
-            self._groups[group] = _Group(self._projection(len(vector)))
+            self._groups[group] = _Group(self._fast, self._projection(len(vector)))
         try:
             self._groups[group].add(cache_id, unit)
         except ValueError:  # another dimension than the group's (the embedding model changed): not indexed
@@ -68,14 +70,14 @@ class Index:
     def search(self, group: str, vector: list[float], threshold: float) -> list[tuple[str, float]]:
         """Entries of `group` at least `threshold` similar, best first (at most 3: the rest are rarely needed)."""
         found = self._groups.get(group)
-        unit = _unit(vector)
+        unit = _unit(vector, self._fast)
         if found is None or unit is None:
             return []
         now = time.time()
         return [(i, s) for i, s in found.best(unit, 3) if s >= threshold and self._entries[i][1] > now]
 
     def _projection(self, dimension: int) -> Any:
-        if np is None or dimension <= PROJECTED:
+        if not self._fast or dimension <= PROJECTED:
             return None
         if dimension not in self._projections:
             rng = np.random.default_rng(dimension)  # fixed: the same directions for every group and process
@@ -102,7 +104,8 @@ class _Rows:
 
 
 class _Group:
-    def __init__(self, projection: Any) -> None:
+    def __init__(self, fast: bool, projection: Any) -> None:
+        self._fast = fast
         self.ids: list[str] = []
         self._at: dict[str, int] = {}
         self._projection = projection
@@ -112,7 +115,7 @@ class _Group:
 
     def add(self, cache_id: str, unit: Any) -> None:
         count = len(self.ids)
-        if np is None:
+        if not self._fast:
             if self._list and len(self._list[0]) != len(unit):
                 raise ValueError("dimension")
             self._list.append(unit)
@@ -134,14 +137,14 @@ class _Group:
             for rows in (self._full, self._projected):
                 if rows is not None:
                     rows.move(last, at)
-            if np is None:
+            if not self._fast:
                 self._list[at] = self._list[last]
         self.ids.pop()
-        if np is None:
+        if not self._fast:
             self._list.pop()
 
     def best(self, unit: Any, count: int) -> list[tuple[str, float]]:
-        if np is None:
+        if not self._fast:
             if self._list and len(self._list[0]) != len(unit):
                 return []
             scores = [sum(x * y for x, y in zip(row, unit, strict=True)) for row in self._list]
@@ -168,10 +171,10 @@ def _top(scores: Any, count: int) -> Any:
     return np.argsort(-scores)
 
 
-def _unit(vector: list[float]) -> Any:
-    norm = math.sqrt(sum(x * x for x in vector)) if np is None else float(np.linalg.norm(vector))
+def _unit(vector: list[float], fast: bool) -> Any:
+    norm = float(np.linalg.norm(vector)) if fast else math.sqrt(sum(x * x for x in vector))
     if not norm or not math.isfinite(norm):
         return None
-    if np is None:
+    if not fast:
         return [x / norm for x in vector]
     return np.asarray(vector, dtype=np.float32) / np.float32(norm)

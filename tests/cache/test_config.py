@@ -21,7 +21,8 @@ def check(tmp_path: Path, entry: dict[str, Any]) -> tuple[int, str]:
 def test_valid_configs_pass(tmp_path: Path) -> None:
     bifrost = {"dimension": 1, "ttl": 300, "threshold": 0.85, "cache_by_model": True}
     redis = {"ttl": "1h", "cache_store": {"type": "redis", "config": {"addr": "redis://127.0.0.1:6390/2"}}}
-    for config in (bifrost, redis, {}):
+    local = {"embedding_model": "local", "dimension": 128}
+    for config in (bifrost, redis, local, {}):
         code, output = check(tmp_path, {"name": "semantic_cache", "config": config})
         assert code == 0, output
         assert "warning" not in output.lower(), output  # no longer one of Bifrost's ignored plugins
@@ -50,3 +51,14 @@ def test_the_config_schema_types_the_entry() -> None:
     config = rule["then"]["properties"]["config"]
     properties = schema["$defs"][config["$ref"].split("/")[-1]]["properties"]
     assert {"ttl", "threshold", "default_cache_key", "cache_store", "provider", "embedding_model"} <= set(properties)
+
+
+def test_the_local_model_is_checked(tmp_path: Path) -> None:
+    code, output = check(tmp_path, {"name": "semantic_cache", "config": {"embedding_model": "text-embedding-3-small"}})
+    assert code != 0
+    assert "$.plugins[0].config.embedding_model: 'text-embedding-3-small' needs a provider to call" in output, output
+    code, output = check(
+        tmp_path, {"name": "semantic_cache", "config": {"embedding_model": "local", "dimension": 1536}}
+    )
+    assert code != 0
+    assert "$.plugins[0].config.dimension: the local model's dimension is one of 64, 128, 256" in output, output

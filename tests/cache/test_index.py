@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gateway_plugins.semantic_cache.index import Index
 
 LATER = time.time() + 3600
@@ -14,8 +16,12 @@ def axis(i: int, dim: int = 4) -> list[float]:
     return [1.0 if j == i else 0.0 for j in range(dim)]
 
 
-def test_nearest_first_and_removal_keeps_the_others_right() -> None:
-    index = Index(max_entries=10)
+BOTH = pytest.mark.parametrize("fast", [True, False], ids=["numpy", "pure-python"])
+
+
+@BOTH
+def test_nearest_first_and_removal_keeps_the_others_right(fast: bool) -> None:
+    index = Index(max_entries=10, fast=fast)
     for i in range(4):
         index.add("g", f"id{i}", axis(i), LATER)
     index.add("g", "near0", [1.0, 0.5, 0.0, 0.0], LATER)
@@ -26,8 +32,9 @@ def test_nearest_first_and_removal_keeps_the_others_right() -> None:
     assert index.search("other", axis(3), 0.0) == []
 
 
-def test_cap_drops_the_oldest_and_expired_entries_do_not_match() -> None:
-    index = Index(max_entries=2)
+@BOTH
+def test_cap_drops_the_oldest_and_expired_entries_do_not_match(fast: bool) -> None:
+    index = Index(max_entries=2, fast=fast)
     index.add("g", "old", axis(0), LATER)
     index.add("g", "mid", axis(1), LATER)
     index.add("g", "new", axis(2), LATER)
@@ -37,8 +44,9 @@ def test_cap_drops_the_oldest_and_expired_entries_do_not_match() -> None:
     assert index.search("g", axis(3), 0.5) == []
 
 
-def test_another_dimension_is_not_indexed_and_zero_vectors_are_ignored() -> None:
-    index = Index(max_entries=10)
+@BOTH
+def test_another_dimension_is_not_indexed_and_zero_vectors_are_ignored(fast: bool) -> None:
+    index = Index(max_entries=10, fast=fast)
     index.add("g", "four", axis(0), LATER)
     index.add("g", "eight", axis(0, 8), LATER)
     index.add("g", "zero", [0.0] * 4, LATER)
@@ -64,3 +72,23 @@ def test_large_vectors_two_stage_search_finds_the_nearest_with_its_exact_similar
         assert found[0][0] == f"id{target}"
         assert abs(found[0][1] - exact) < 2e-3
     assert index.search("g", vectors[5].tolist(), 0.5) == []
+
+
+def test_both_searches_agree_on_the_ranking_and_the_similarities() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((300, 64), dtype=np.float32)
+    fast, slow = Index(max_entries=1000, fast=True), Index(max_entries=1000, fast=False)
+    for i, vector in enumerate(vectors):
+        fast.add("g", f"id{i}", vector.tolist(), LATER)
+        slow.add("g", f"id{i}", vector.tolist(), LATER)
+    for gone in ("id0", "id17", "id299"):
+        fast.remove(gone)
+        slow.remove(gone)
+    for target in (3, 150, 298):
+        query = (vectors[target] + 0.3 * rng.standard_normal(64, dtype=np.float32)).tolist()
+        a, b = fast.search("g", query, 0.0), slow.search("g", query, 0.0)
+        assert [i for i, _ in a] == [i for i, _ in b]
+        assert a[0][0] == f"id{target}"
+        assert all(abs(x - y) < 1e-4 for (_, x), (_, y) in zip(a, b, strict=True))
