@@ -5,14 +5,16 @@ release date, and in OpenAI entries the context and output limits."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime
 
 from aiohttp import web
-from msgspec import UNSET, Struct
+from msgspec import UNSET, Struct, UnsetType
 from msgspec.structs import replace
 
 from ..call import Target, probe_call
 from ..catalog import ModelInfo
+from ..context import CallContext
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..keys import CATALOG, ENGINE, MODEL_LISTS
 from ..providers.base import UpstreamModel
@@ -50,11 +52,19 @@ async def listed(request: web.Request) -> dict[str, Listed]:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    """The caller's listing: authenticated as a call is, narrowed to `?provider=` when given, and to what the caller
+    may call (Bifrost: "filtered to the providers the VK allows")."""
+    ctx = await start_call(request, route_prefix(request))
     entries = await listed(request)
+    if "provider" in request.query:
+        wanted = request.query["provider"]
+        entries = {i: e for i, e in entries.items() if e.target.provider == wanted}
+    entries = await _callable(request, ctx, entries)
     catalog = request.app[CATALOG]
     infos = {i: _described(catalog.lookup(e.target.provider, e.target.model), e) for i, e in entries.items()}
     if dialect_of(request).name == "openai":
-        body = o.ModelList(data=[_openai_model(i, info) for i, info in infos.items()])
+        ids, token = _token_page(list(infos), request.query)
+        body = o.ModelList(data=[_openai_model(i, infos[i]) for i in ids], next_page_token=token)
         return web.Response(body=o.ENCODER.encode(body), content_type="application/json")
     page = _page(list(entries), request.query)
     listing = a.ModelList(
@@ -68,8 +78,10 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model_id"]
-    entry = (await listed(request)).get(model_id)
-    target = entry.target if entry is not None else await _routed(request, model_id)
+    ctx = await start_call(request, route_prefix(request))
+    known = (await listed(request)).get(model_id)
+    entry = (await _callable(request, ctx, {model_id: known})).get(model_id) if known is not None else None
+    target = entry.target if entry is not None else await _routed(request, ctx, model_id)
     if target is None:
         raise NotFound(f"model {model_id!r} not found")
     info = _described(request.app[CATALOG].lookup(target.provider, target.model), entry)
@@ -88,12 +100,32 @@ def _described(info: ModelInfo | None, entry: Listed | None) -> ModelInfo | None
     return replace(base, name=base.name or listed.name, release_date=base.release_date or date)
 
 
-async def _routed(request: web.Request, model_id: str) -> Target | None:
-    """Where a call for `model_id` would go, if anywhere: gw_route decides, as it would for a call."""
-    ctx = await start_call(request, route_prefix(request))
+async def _callable(request: web.Request, ctx: CallContext, entries: dict[str, Listed]) -> dict[str, Listed]:
+    """The entries a call would be let through for, to the provider the entry names: each asked of gw_authorize
+    and gw_route as its call would be (a virtual key's allowed providers and models, a policy plugin's rules).
+    A few microseconds an entry."""
+    pipeline = request.app[ENGINE].pipeline
+    dialect = dialect_of(request).name
+    kept = {}
+    for model_id, entry in entries.items():
+        probe = probe_call(model_id, dialect)
+        try:
+            await pipeline.authorize(probe, ctx)
+            plan = await pipeline.route(probe, ctx)
+        except GatewayError:
+            continue
+        if plan is None or any(t.provider == entry.target.provider for t in plan.targets):
+            kept[model_id] = entry
+    return kept
+
+
+async def _routed(request: web.Request, ctx: CallContext, model_id: str) -> Target | None:
+    """Where a call for `model_id` would go, if anywhere: gw_authorize and gw_route decide, as for a call."""
+    pipeline, probe = request.app[ENGINE].pipeline, probe_call(model_id, dialect_of(request).name)
     try:
         check_model_name(model_id)
-        plan = await request.app[ENGINE].pipeline.route(probe_call(model_id, dialect_of(request).name), ctx)
+        await pipeline.authorize(probe, ctx)
+        plan = await pipeline.route(probe, ctx)
     except GatewayError:
         return None
     return plan.targets[0] if plan is not None and plan.targets else None
@@ -120,6 +152,31 @@ def _page(ids: list[str], query: object) -> _Page:
         end = ids.index(params["before_id"]) if params["before_id"] in ids else 0
         return _Page(ids[max(end - limit, 0) : end], end - limit > 0)
     return _Page(ids[:limit], limit < len(ids))
+
+
+def _token_page(ids: list[str], query: object) -> tuple[list[str], str | UnsetType]:
+    """Bifrost's paging of the OpenAI-shape listing: `page_size` (1..1000) entries after `page_token` (opaque: the
+    last id of the page before), and `next_page_token` while more follow. Without `page_size`, everything."""
+    params = dict(query)  # type: ignore[call-overload]
+    start = 0
+    if "page_token" in params:
+        try:
+            after = base64.urlsafe_b64decode(params["page_token"].encode()).decode()
+            start = ids.index(after) + 1
+        except (ValueError, UnicodeError):
+            raise InvalidRequest("page_token: not a token this listing gave", param="page_token") from None
+    if "page_size" not in params:
+        return ids[start:], UNSET
+    try:
+        size = int(params["page_size"])
+    except ValueError:
+        raise InvalidRequest("page_size: must be an integer", param="page_size") from None
+    if not 1 <= size <= MAX_LIMIT:
+        raise InvalidRequest(f"page_size: must be between 1 and {MAX_LIMIT}", param="page_size")
+    page = ids[start : start + size]
+    if start + size >= len(ids):
+        return page, UNSET
+    return page, base64.urlsafe_b64encode(page[-1].encode()).decode()
 
 
 def _anthropic_model(model_id: str, info: ModelInfo | None) -> a.ModelInfo:

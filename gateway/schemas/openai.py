@@ -251,6 +251,7 @@ class Model(Struct, kw_only=True):
 class ModelList(Struct, kw_only=True):
     data: list[Model]
     object: Literal["list"] = "list"
+    next_page_token: str | UnsetType = UNSET  # Bifrost's paging (`page_size`, `page_token`), when asked for
 
 
 ENCODER = msgspec.json.Encoder()
