@@ -3,7 +3,8 @@
 `provider/model` goes to that provider when it is configured. A bare model goes to `anthropic` on the
 `/anthropic/...` routes (and their `/v1/messages` aliases), to `openai` on `/openai/...`, and otherwise (or
 when that provider is not configured) to the first configured provider one of whose keys lists the model by
-name (`"*"` does not count: it would make the choice arbitrary), or to the only provider when there is one.
+name (`"*"` does not count: it would make the choice arbitrary), or to the only provider when there is one, or
+to the first provider the model catalog knows the model for.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .call import Target
+from .catalog import Catalog
 from .config import Settings
 from .errors import InvalidRequest
 
@@ -63,9 +65,10 @@ def unrouted(model: str, settings: Settings) -> str:
     )
 
 
-def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target | None:
+def resolve_target(model: str, route_prefix: str, settings: Settings, catalog: Catalog | None = None) -> Target | None:
     """The built-in rule (the `routing` plugin's): `provider/model`, else the route's default provider, else the
-    first provider whose keys name the model, else the only provider."""
+    first provider whose keys name the model, else the only provider, else the first provider (in config order)
+    the model catalog knows the model for (its `models` corrections included)."""
     if (explicit := explicit_target(model, settings)) is not None:
         return explicit
     default = DEFAULT_PROVIDER_BY_PREFIX.get(route_prefix)
@@ -78,4 +81,10 @@ def resolve_target(model: str, route_prefix: str, settings: Settings) -> Target 
         # One provider serves everything (the demo's mock, a lone self-hosted server): no choice to get wrong,
         # and a client that cannot name a provider (Claude Code's bare `claude-opus-4-8`) still gets an answer.
         return Target(provider=next(iter(settings.providers)), model=model)
+    if catalog is not None:
+        # Last: a bare `gpt-4o` on /v1 with openai and anthropic configured goes to openai, because the catalog
+        # says openai serves it, not because of a guess. No network: the catalog is the bundled data.
+        for name in settings.providers:
+            if catalog.lookup(name, model) is not None:
+                return Target(provider=name, model=model)
     return None

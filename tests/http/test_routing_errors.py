@@ -68,15 +68,16 @@ async def test_anthropic_dialect_names_the_missing_provider(
 async def test_bare_model_nobody_serves_lists_providers_and_how_to_name_one(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
+    """`in-house-7b`: a model no key names and the catalog does not know (a bare `gpt-4o` would go to openai)."""
     gw = await make_gateway(openai_and_mock(fake_upstream.url))
     async with gw.http() as http:
-        openai_answer = await http.post("/v1/chat/completions", {"model": "gpt-4o", "messages": HI})
+        openai_answer = await http.post("/v1/chat/completions", {"model": "in-house-7b", "messages": HI})
         anthropic_answer = await http.post(
             "/v1/messages", {"model": "mock/x", "max_tokens": 5, "messages": HI, "fallbacks": ["llama-3"]}
         )
     message = assert_openai_error(openai_answer, 400, "invalid_request_error")
-    assert message.startswith("no provider serves model 'gpt-4o' (configured: openai, mock); "), message
-    assert "'openai/gpt-4o'" in message
+    assert message.startswith("no provider serves model 'in-house-7b' (configured: openai, mock); "), message
+    assert "'openai/in-house-7b'" in message
     message = assert_anthropic_error(anthropic_answer, 400, "invalid_request_error")
     assert message.startswith("fallbacks[0]: no provider serves model 'llama-3' (configured: openai, mock)"), message
     assert fake_upstream.requests == []
