@@ -61,17 +61,20 @@ def test_large_vectors_two_stage_search_finds_the_nearest_with_its_exact_similar
 
     rng = np.random.default_rng(1)
     index = Index(max_entries=5000)
-    vectors = rng.standard_normal((3000, 1536), dtype=np.float32)
+    # A shared direction makes every pair about 0.5 similar, as real embeddings are: the projected first stage
+    # must still put the nearest among its candidates.
+    common = rng.standard_normal(1536, dtype=np.float32)
+    vectors = rng.standard_normal((4000, 1536), dtype=np.float32) + common
     for i, vector in enumerate(vectors):
         index.add("g", f"id{i}", vector.tolist(), LATER)
     index.remove("id5")  # rows move: the search must still name the right ids
-    for target in (7, 1234, 2999):
+    for target in (7, 1234, 2999, 3500):
         query = vectors[target] + 0.5 * rng.standard_normal(1536, dtype=np.float32)
         exact = float(query @ vectors[target] / (np.linalg.norm(query) * np.linalg.norm(vectors[target])))
         found = index.search("g", query.tolist(), 0.5)
         assert found[0][0] == f"id{target}"
         assert abs(found[0][1] - exact) < 2e-3
-    assert index.search("g", vectors[5].tolist(), 0.5) == []
+    assert index.search("g", vectors[5].tolist(), 0.9) == []  # the others are about 0.5 similar to it
 
 
 def test_both_searches_agree_on_the_ranking_and_the_similarities() -> None:
