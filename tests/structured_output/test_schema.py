@@ -1,5 +1,5 @@
 """The structured-output schema layer as pure functions: which schemas compile, what a failed answer says, the
-guards against schemas no validator can finish, and the cache."""
+guards against schemas no validator can finish, the cache, and the OpenAI strict adapter."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from gateway_plugins.structured_output.schema import (
     compile_schema,
     parse_json,
 )
+from gateway_plugins.structured_output.strict import drop_added_nulls, openai_strict_ok, strict_for_openai
 
 PERSON: dict[str, Any] = {
     "type": "object",
@@ -248,3 +249,86 @@ def test_the_cache_is_bounded() -> None:
     for i in range(CACHE_SIZE):
         compiled({"const": i})
     assert compile_schema({"const": -1}) is not first  # evicted, compiled anew
+
+
+# ---- OpenAI strict mode
+
+PLACE = {"city": {"type": "string"}, "zip": {"type": "string"}}
+PROFILE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "nickname": {"type": "string"},
+        "level": {"type": "string", "enum": ["low", "high"]},
+        "note": {"type": ["string", "null"]},
+        "home": {"$ref": "#/$defs/place"},
+        "places": {"type": "array", "items": {"$ref": "#/$defs/place"}},
+    },
+    "required": ["name"],
+    "$defs": {"place": {"type": "object", "properties": PLACE, "required": ["city"]}},
+}
+
+
+def objects_in(node: object) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [o for item in node for o in objects_in(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if node.get("type") == "object" else []
+    return own + [o for value in node.values() for o in objects_in(value)]
+
+
+def test_strict_closes_every_object_and_requires_every_property() -> None:
+    before = msgspec.json.encode(PROFILE)
+    strict: dict[str, Any] = strict_for_openai(PROFILE)
+    assert msgspec.json.encode(PROFILE) == before  # the client's schema is not touched
+    assert len(objects_in(strict)) == 2
+    for obj in objects_in(strict):
+        assert obj["additionalProperties"] is False
+        assert obj["required"] == list(obj["properties"])
+    props = strict["properties"]
+    assert props["name"] == {"type": "string"}  # required already: unchanged
+    assert props["nickname"] == {"type": ["string", "null"]}
+    assert props["level"] == {"type": ["string", "null"], "enum": ["low", "high", None]}
+    assert props["note"] == {"type": ["string", "null"]}  # nullable already
+    assert props["home"] == {"anyOf": [{"$ref": "#/$defs/place"}, {"type": "null"}]}
+    assert strict["$defs"]["place"]["properties"]["zip"] == {"type": ["string", "null"]}
+    assert strict_for_openai(strict) == strict
+    assert openai_strict_ok(PROFILE) and openai_strict_ok(strict)
+
+
+def test_an_answer_to_the_strict_schema_validates_against_the_clients_once_nulls_are_dropped() -> None:
+    answer = {"name": "Ada", "nickname": None, "level": None, "note": None, "home": None,
+              "places": [{"city": "Paris", "zip": None}]}  # fmt: skip
+    assert compiled(strict_for_openai(PROFILE)).validate(answer) is None
+    assert compiled(PROFILE).validate(answer) is not None
+    restored = drop_added_nulls(PROFILE, answer)
+    assert restored == {"name": "Ada", "note": None, "places": [{"city": "Paris"}]}
+    assert compiled(PROFILE).validate(restored) is None
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "properties": {"a": {"allOf": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}},
+        {"type": "object", "patternProperties": {"^x": {"type": "string"}}},
+        {"type": "object", "properties": {"pair": {"type": "array", "prefixItems": [{"type": "string"}]}}},
+        {"type": "object", "additionalProperties": {"type": "integer"}},  # a map: closing it would leave only {}
+        {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"not": {"type": "null"}}}}}},
+        {"type": "object", "properties": {"anything": {}}},
+        {"type": "object", "properties": {"anything": True}},
+        {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5001)}},
+        {"type": "object", "properties": {"e": {"enum": list(range(1001))}}},
+        nested(11),
+    ],
+)
+def test_schemas_openai_strict_mode_refuses_are_not_ok(schema: dict[str, Any]) -> None:
+    assert not openai_strict_ok(schema)
+
+
+def test_ten_levels_of_objects_and_open_objects_are_ok() -> None:
+    assert openai_strict_ok(nested(10))
+    assert openai_strict_ok({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": True})
