@@ -123,6 +123,16 @@ def test_numbers_beyond_64_bits_are_checked() -> None:
     assert schema.validate_text("7") is None
 
 
+@pytest.mark.parametrize("pattern", ["^(a+)+$", "^(a|a)*$", r"^(a*)*(?=b)\1c$"])
+def test_a_catastrophic_pattern_finishes_fast(pattern: str) -> None:
+    """Plain patterns run in linear time, and those that need backtracking (look-around, back-references) have
+    a step limit: a client's pattern cannot stall the gateway on a long answer."""
+    schema = compiled({"type": "string", "pattern": pattern})
+    start = time.perf_counter()
+    assert schema.validate("a" * 50_000 + "!") is not None
+    assert time.perf_counter() - start < 1.0
+
+
 def test_json_object_requests_are_checked_for_parseable_json_only() -> None:
     assert not isinstance(parse_json('{"any": ["thing"]}'), Invalid)
     assert isinstance(parse_json("{'single': 'quotes'}"), Invalid)
