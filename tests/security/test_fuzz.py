@@ -707,8 +707,9 @@ def no_local_constants(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     every run of this Hypothesis version (pinned in the dev extra). An upgrade that moves this internal fails here
     loudly, not silently."""
     from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import Constants
 
-    monkeypatch.setattr(providers, "_get_local_constants", lambda: providers.Constants())
+    monkeypatch.setattr(providers, "_get_local_constants", Constants)
     providers.CONSTANTS_CACHE.cache.clear()  # entries mixed with other tests' constants
     yield
     providers.CONSTANTS_CACHE.cache.clear()  # and ours, for the tests after this one
