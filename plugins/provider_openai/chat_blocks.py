@@ -20,6 +20,15 @@ _DOCUMENT_CONTENT_DECODER = msgspec.json.Decoder(str | list[a.ContentBlock])
 DEFAULT_PDF_NAME = "document.pdf"  # OpenAI wants a filename alongside file_data
 
 
+def system_content(content: str | list[a.ContentBlock], path: str, markers: bool) -> str | list[o.ContentPart]:
+    """The system prompt as one text, or, when `markers` (the upstream honours them) and a block carries one, as
+    text parts that keep each block's `cache_control`, OpenRouter's shape."""
+    if markers and isinstance(content, list) and any(_marker(b) is not UNSET for b in content):
+        system_text(content, path)  # the same checks
+        return [_text(block.text, _marker(block)) for block in content if block.text]
+    return system_text(content, path)
+
+
 def system_text(content: str | list[a.ContentBlock], path: str) -> str:
     """System prompt text: text blocks joined with blank lines (cache_control and citations dropped)."""
     if isinstance(content, str):
@@ -32,8 +41,9 @@ def system_text(content: str | list[a.ContentBlock], path: str) -> str:
     return "\n\n".join(t for t in texts if t)
 
 
-def user_messages(content: str | list[a.ContentBlock], path: str) -> list[o.ChatMessage]:
-    """One `tool` message per tool_result, in order, then a user message with everything else."""
+def user_messages(content: str | list[a.ContentBlock], path: str, markers: bool = False) -> list[o.ChatMessage]:
+    """One `tool` message per tool_result, in order, then a user message with everything else (text parts keep
+    their `cache_control` when `markers`)."""
     if isinstance(content, str):
         return [o.ChatMessage(role="user", content=content)]
     messages: list[o.ChatMessage] = []
@@ -45,9 +55,9 @@ def user_messages(content: str | list[a.ContentBlock], path: str) -> list[o.Chat
             messages.append(message)
             parts.extend(extra)  # images from a tool result follow in the user message
         elif block.type not in DROPPED_BLOCKS:
-            parts.extend(user_parts(block, block_path))
+            parts.extend(user_parts(block, block_path, markers))
     if parts:
-        only_text = len(parts) == 1 and isinstance(parts[0].text, str)
+        only_text = len(parts) == 1 and isinstance(parts[0].text, str) and parts[0].cache_control is UNSET
         messages.append(o.ChatMessage(role="user", content=parts[0].text if only_text else parts))
     return messages
 
@@ -72,10 +82,10 @@ def assistant_message(content: str | list[a.ContentBlock], path: str) -> o.ChatM
     return o.ChatMessage(role="assistant", content=text or None, tool_calls=calls or UNSET)
 
 
-def user_parts(block: a.ContentBlock, path: str) -> list[o.ContentPart]:
+def user_parts(block: a.ContentBlock, path: str, markers: bool = False) -> list[o.ContentPart]:
     """A user-side block as OpenAI parts (empty text gives none)."""
     if block.type == "text":
-        return [_text(block.text)] if block.text else []
+        return [_text(block.text, _marker(block) if markers else UNSET)] if block.text else []
     if block.type == "image" and not isinstance(block.source, str):
         return [_image(block.source, path + ".source")]
     if block.type == "document":
@@ -90,8 +100,16 @@ def _reject(block: a.ContentBlock, path: str) -> NoReturn:
     raise InvalidRequest(f"content block type {t!r} cannot be translated here", param=path + ".type")
 
 
-def _text(text: str | UnsetType) -> o.ContentPart:
-    return o.ContentPart(type="text", text=text if isinstance(text, str) else "")
+def _text(text: str | UnsetType, marker: o.CacheControl | UnsetType = UNSET) -> o.ContentPart:
+    return o.ContentPart(type="text", text=text if isinstance(text, str) else "", cache_control=marker)
+
+
+def _marker(block: a.ContentBlock) -> o.CacheControl | UnsetType:
+    """A block's `cache_control` in the OpenAI-dialect spelling (the same fields)."""
+    marker = block.cache_control
+    if isinstance(marker, a.CacheControl):
+        return o.CacheControl(type=marker.type, ttl=marker.ttl)
+    return UNSET
 
 
 def _tool_call(block: a.ContentBlock, path: str) -> o.ToolCall:

@@ -12,7 +12,7 @@ from gateway.api import InvalidRequest
 from gateway.api import anthropic as a
 from gateway.api import openai as o
 
-from .chat_blocks import assistant_message, system_text, user_messages
+from .chat_blocks import assistant_message, system_content, system_text, user_messages
 
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 CHOICE_BY_TYPE = {"auto": "auto", "any": "required", "none": "none"}
@@ -27,14 +27,17 @@ def messages_to_chat_request(
     model: str,
     max_tokens_field: str = "max_completion_tokens",
     stream: bool = False,
+    cache_markers: bool = False,
 ) -> o.ChatRequest:
-    """Translate a canonical request. `model` is the upstream's name; `max_tokens_field` its length field."""
+    """Translate a canonical request. `model` is the upstream's name; `max_tokens_field` its length field;
+    `cache_markers`: the upstream honours `cache_control` on content parts and tools (OpenRouter), so they are
+    carried (on text blocks and tools; OpenAI itself refuses the field)."""
     if max_tokens_field not in MAX_TOKENS_FIELDS:
         raise ValueError(f"max_tokens_field must be one of {MAX_TOKENS_FIELDS}, not {max_tokens_field!r}")
-    tools = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(req.tools or [])]
+    tools = [_tool(tool, f"tools[{i}]", cache_markers) for i, tool in enumerate(req.tools or [])]
     out = o.ChatRequest(
         model=model,
-        messages=_messages(req),
+        messages=_messages(req, cache_markers),
         temperature=req.temperature,
         top_p=req.top_p,  # top_k has no OpenAI field: dropped
         stop=req.stop_sequences or UNSET,
@@ -56,16 +59,16 @@ def messages_to_chat_request(
     return out
 
 
-def _messages(req: a.MessagesRequest) -> list[o.ChatMessage]:
+def _messages(req: a.MessagesRequest, markers: bool) -> list[o.ChatMessage]:
     out: list[o.ChatMessage] = []
     if not isinstance(req.system, UnsetType):
-        text = system_text(req.system, "system")
-        if text:
-            out.append(o.ChatMessage(role="system", content=text))
+        system = system_content(req.system, "system", markers)
+        if system:
+            out.append(o.ChatMessage(role="system", content=system))
     for i, msg in enumerate(req.messages):
         path = f"messages[{i}]"
         if msg.role == "user":
-            out.extend(user_messages(msg.content, path + ".content"))
+            out.extend(user_messages(msg.content, path + ".content", markers))
         elif msg.role == "assistant":
             message = assistant_message(msg.content, path + ".content")
             if message is not None:
@@ -77,14 +80,17 @@ def _messages(req: a.MessagesRequest) -> list[o.ChatMessage]:
     return out
 
 
-def _tool(tool: a.Tool, path: str) -> o.ToolDef:
+def _tool(tool: a.Tool, path: str, markers: bool) -> o.ToolDef:
     if isinstance(tool.type, str) and tool.type != "custom":
         # Server tools (web_search, code_execution, ...) run inside Anthropic's API: no OpenAI equivalent.
         raise InvalidRequest(f"tool type {tool.type!r} is not supported by this model", param=path + ".type")
     function = o.FunctionDef(
         name=tool.name, description=tool.description, parameters=tool.input_schema, strict=tool.strict
     )
-    return o.ToolDef(function=function)
+    marker = tool.cache_control if markers and isinstance(tool.cache_control, a.CacheControl) else None
+    if marker is None:
+        return o.ToolDef(function=function)
+    return o.ToolDef(function=function, cache_control=o.CacheControl(type=marker.type, ttl=marker.ttl))
 
 
 def _tool_choice(choice: a.ToolChoice) -> str | o.ToolChoiceObject:

@@ -110,9 +110,9 @@ class OpenAIProvider(BaseProvider):
 
     def _body(self, call: ChatCall, *, stream: bool) -> bytes:
         assert call.target is not None
+        # An upstream that honours markers keeps them, unless there are more than it takes (then none is sent)
+        keep = self.cache_markers and cache_markers(call.request) <= MAX_CACHE_MARKERS
         if relayable(call, self.dialect):
-            # An upstream that honours markers keeps them, unless there are more than it takes (then none is sent)
-            keep = self.cache_markers and cache_markers(call.request) <= MAX_CACHE_MARKERS
             fields = unmarked_fields(call.native.body if call.native is not None and not keep else b"")
             if stream:  # usage is how budgets and logs learn the cost of a stream: always ask for it
                 fields["stream_options"] = INCLUDE_USAGE
@@ -122,6 +122,7 @@ class OpenAIProvider(BaseProvider):
             model=call.target.model,
             max_tokens_field=self._options.max_tokens_field,
             stream=stream,
+            cache_markers=keep,
         )
         if call.max_tokens_defaulted:  # the client set no cap: let the model's own limit apply
             request = replace(request, max_tokens=UNSET, max_completion_tokens=UNSET)

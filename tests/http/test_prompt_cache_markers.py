@@ -200,3 +200,45 @@ async def test_openrouter_gets_the_markers_up_to_four(
     assert openai_markers(sent.json) == kept
     if kept:
         assert sent.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+
+
+@pytest.mark.parametrize(("count", "kept"), [(2, 3), (4, 0)])
+async def test_anthropic_client_markers_reach_openrouter_in_its_shape(
+    fake: FakeUpstream, make_gateway: MakeGateway, count: int, kept: int
+) -> None:
+    """Claude Code through OpenRouter: the system's, the text blocks' and the tools' markers become
+    `cache_control` on OpenRouter's content parts and tools (translated, not relayed); over four, none."""
+    fake.script(chat_path("openrouter"), Reply.json(openai_completion("ok")))
+    gateway = await make_gateway(preset_config("openrouter", fake.url))
+    system: list[TextBlockParam] = [
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": LONG, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+    ]
+    tool: Any = {"name": "get_weather", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL}
+    async with gateway.anthropic() as client:
+        await client.messages.create(
+            model="openrouter/anthropic/claude-x",
+            max_tokens=32,
+            system=system,
+            messages=_marked_turn(count - 1),
+            tools=[tool],
+        )
+    [sent] = fake.requests_to(chat_path("openrouter"))
+    assert openai_markers(sent.json) == kept
+    if kept:
+        assert sent.json["messages"][0] == {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": "You are terse."},
+                {"type": "text", "text": LONG, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+            ],
+        }
+        assert sent.json["messages"][1]["content"][0] == {
+            "type": "text",
+            "text": f"{LONG} 0",
+            "cache_control": EPHEMERAL,
+        }
+        assert "cache_control" not in sent.json["messages"][1]["content"][1]
+        assert sent.json["tools"][0]["cache_control"] == EPHEMERAL
+    else:
+        assert sent.json["messages"][0] == {"role": "system", "content": "You are terse.\n\n" + LONG}
