@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from .call import OPENED, ChatCall, ChatResult, Chunk, Dialect, NativeBody, Principal, RoutePlan, Target
+from .call import (
+    OPENED,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    Dialect,
+    NativeBody,
+    Principal,
+    RoutePlan,
+    StructuredOutput,
+    Target,
+)
 from .catalog import Catalog, ModelInfo
 from .config import (
     ConfigError,
@@ -99,7 +110,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -191,6 +202,7 @@ __all__ = [
     "Settings",
     "SseBatch",
     "SseFrame",
+    "StructuredOutput",
     "Target",
     "UnsupportedMediaType",
     "UpstreamClient",
