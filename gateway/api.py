@@ -81,6 +81,7 @@ from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
 from .sse import END, SseBatch, SseFrame
 from .streaming import EventWriter, UsageTracker, delta_usage, message_to_events
+from .structured_output import StructuredOutputConfig, StructuredOutputModel
 from .tokens import (
     CLAUDE,
     FREE,
@@ -203,6 +204,8 @@ __all__ = [
     "SseBatch",
     "SseFrame",
     "StructuredOutput",
+    "StructuredOutputConfig",
+    "StructuredOutputModel",
     "Target",
     "UnsupportedMediaType",
     "UpstreamClient",
