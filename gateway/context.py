@@ -73,6 +73,9 @@ class CallContext:
     # Set by a plugin (a response cache, in gw_cache_lookup) that wants a stream's complete answer: the engine
     # then decodes every event (no byte-only relay) and hands a stream that ended cleanly to gw_cache_store.
     assemble_stream: bool = False
+    # Set by a plugin (in gw_transform_request) that holds a stream's chunks back: the response's headers then go
+    # out with its first bytes, so headers set while the stream runs (`set_header`) still reach the client.
+    defer_stream_headers: bool = False
     # What `call_target` runs (the engine's, injected by `new_context`).
     target_caller: Callable[[ChatCall, CallContext], Awaitable[ChatResult]] = field(
         default=no_target_caller, repr=False

@@ -5,6 +5,7 @@ charged to governance budgets) even when the client gets an error."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -215,3 +216,78 @@ async def test_call_target_needs_a_target(make_gateway: MakeGateway) -> None:
     async with gw.anthropic() as client:
         await client.messages.create(model="mock/m", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     assert failures == ["ctx.call_target needs a call with a target (the attempt's call)"]
+
+
+@dataclass
+class Held:
+    events: list[a.StreamEvent] = field(default_factory=list)
+
+
+class Hold:
+    """Holds a stream's events back until its end, asks the target again, sets a header and then sends them all
+    (what a plugin that validates and repairs a stream before sending it does); `fail`: raises at the end
+    instead, `swallow`: sends nothing at all."""
+
+    def __init__(self, defer: bool, end: str = "send") -> None:
+        self.defer, self.end = defer, end
+
+    @hookimpl
+    def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> ChatCall:
+        ctx.defer_stream_headers = self.defer
+        return call
+
+    @hookimpl
+    async def gw_transform_chunk(self, call: ChatCall, chunk: Chunk, ctx: CallContext) -> Chunk:
+        held = ctx.state(Held)
+        held.events += chunk.events
+        if self.end == "swallow" or not any(isinstance(e, a.MessageStop) for e in chunk.events):
+            return Chunk(events=())
+        await ctx.call_target(call)
+        ctx.set_header("x-test-held", str(len(held.events)))
+        if self.end == "fail":
+            raise UpstreamError("held and failed", status=502, kind="api_error")
+        return Chunk(events=tuple(held.events))
+
+
+def streamed_text(dialect: str, answer: Any) -> str:
+    if dialect == "anthropic":
+        deltas = [e.json()["delta"] for e in answer.events() if e.event == "content_block_delta"]
+        return "".join(d.get("text", "") for d in deltas)
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in answer.chunks() if c.get("choices"))
+
+
+@pytest.mark.parametrize("defer", [True, False])
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+async def test_deferred_stream_headers_carry_what_was_set_while_held(
+    make_gateway: MakeGateway, dialect: str, defer: bool
+) -> None:
+    gw = await make_gateway({"providers": {"mock": {"options": {"chunks": 3}}}}, [Hold(defer)])
+    async with gw.http() as http:
+        if dialect == "anthropic":
+            answer = await http.post("/v1/messages", anthropic_body("mock/m", "hello", stream=True))
+        else:
+            answer = await http.post(CHAT, openai_body("mock/m", "hello", stream=True))
+    assert answer.status == 200
+    assert streamed_text(dialect, answer) == "Mock reply to: hello"
+    if defer:  # the headers went out with the first bytes, after the hold: the repair counts, the header is there
+        assert answer.headers["x-bf-attempts"] == "2"
+        assert int(answer.headers["x-test-held"]) > 3
+    else:  # sent at once: before either
+        assert answer.headers["x-bf-attempts"] == "1"
+        assert "x-test-held" not in answer.headers
+
+
+@pytest.mark.parametrize("end", ["fail", "swallow"])
+async def test_a_deferred_stream_that_fails_or_sends_nothing_still_answers(make_gateway: MakeGateway, end: str) -> None:
+    gw = await make_gateway({"providers": {"mock": {}}}, [Hold(True, end)])
+    async with gw.http() as http:
+        answer = await http.post("/v1/messages", anthropic_body("mock/m", "hello", stream=True))
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    assert answer.headers["x-bf-provider"] == "mock"
+    if end == "fail":
+        [event] = answer.events()
+        assert (event.event, event.json()["error"]["message"]) == ("error", "held and failed")
+        assert answer.headers["x-test-held"] != ""
+    else:
+        assert answer.body == b""
