@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 
 import msgspec
+from msgspec import UnsetType
 from msgspec.structs import replace
 
 from .call import Chunk
@@ -88,6 +89,35 @@ def message_usage(message: a.Message, prompt_estimate: Callable[[], int]) -> a.U
         return usage
     texts = [text for b in message.content for text in _block_texts(b)]
     return unreported(usage, count_text("".join(texts)), prompt_estimate)
+
+
+def total_usage(usage: a.Usage, more: list[a.Usage]) -> a.Usage:
+    """A call's usage with that of the further upstream calls made for it (`CallContext.call_target`) added."""
+    if not more:
+        return usage
+    total = replace(usage)
+    for extra in more:
+        total.input_tokens += extra.input_tokens
+        total.output_tokens += extra.output_tokens
+        total.cache_creation_input_tokens = (total.cache_creation_input_tokens or 0) + (
+            extra.cache_creation_input_tokens or 0
+        )
+        total.cache_read_input_tokens = (total.cache_read_input_tokens or 0) + (extra.cache_read_input_tokens or 0)
+        total.cache_creation = _creation_sum(total.cache_creation, extra.cache_creation)
+    return total
+
+
+def _creation_sum(
+    first: a.CacheCreation | UnsetType, second: a.CacheCreation | UnsetType
+) -> a.CacheCreation | UnsetType:
+    if isinstance(second, UnsetType):
+        return first
+    if isinstance(first, UnsetType):
+        return replace(second)
+    return a.CacheCreation(
+        ephemeral_5m_input_tokens=first.ephemeral_5m_input_tokens + second.ephemeral_5m_input_tokens,
+        ephemeral_1h_input_tokens=first.ephemeral_1h_input_tokens + second.ephemeral_1h_input_tokens,
+    )
 
 
 def unreported(usage: a.Usage, streamed: int, prompt_estimate: Callable[[], int]) -> a.Usage:

@@ -39,6 +39,7 @@ def new_context(
         plugin_configs=engine.plugin_configs,
         media_rules=engine.providers.media_rules,
         wire_dialect=engine.providers.wire_dialect,
+        target_caller=engine.call_target,
     )
 
 

@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from .call import OPENED, ChatCall, ChatResult, Chunk, Dialect, NativeBody, Principal, RoutePlan, Target
+from .call import (
+    OPENED,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    Dialect,
+    NativeBody,
+    Principal,
+    RoutePlan,
+    StructuredOutput,
+    Target,
+)
 from .catalog import Catalog, ModelInfo
 from .config import (
     ConfigError,
@@ -70,6 +81,7 @@ from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
 from .sse import END, SseBatch, SseFrame
 from .streaming import EventWriter, UsageTracker, delta_usage, message_to_events
+from .structured_output import StructuredOutputConfig, StructuredOutputModel
 from .tokens import (
     CLAUDE,
     FREE,
@@ -99,7 +111,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -191,6 +203,9 @@ __all__ = [
     "Settings",
     "SseBatch",
     "SseFrame",
+    "StructuredOutput",
+    "StructuredOutputConfig",
+    "StructuredOutputModel",
     "Target",
     "UnsupportedMediaType",
     "UpstreamClient",

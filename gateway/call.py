@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from msgspec import Struct
+from msgspec import Raw, Struct
 from msgspec.structs import replace
 
 from .errors import GatewayError
@@ -38,6 +38,24 @@ class NativeBody(Struct, frozen=True):
     body: bytes
 
 
+class StructuredOutput(Struct, frozen=True, kw_only=True):
+    """The structured output the client asked for, in one place whatever the dialect: Anthropic
+    `output_config.format` (else the beta `output_format`) or OpenAI `response_format`.
+
+    It is the client's contract, set by the dialect's decode and never rewritten: a plugin that changes how the
+    output is obtained upstream changes `request.output_config` (what goes upstream), and validates the answer
+    against this. Strict tools need no field of their own: they are `request.tools[i].strict`.
+    """
+
+    kind: Literal["json_schema", "json_object"]
+    schema: Raw | None = None  # the client's JSON Schema, its bytes as sent (None for json_object)
+    name: str | None = None  # OpenAI `json_schema.name` (a native OpenAI upstream wants one)
+    strict: bool | None = None  # OpenAI `json_schema.strict` as sent (None: not sent)
+    # Where it came from, for errors: the schema is at f"{param}.schema". "output_config.format",
+    # "output_format", "response_format.json_schema" or (json_object) "response_format".
+    param: str = "output_config.format"
+
+
 class ChatCall(Struct, frozen=True, kw_only=True):
     """One inference request. Frozen: change it with `msgspec.structs.replace`."""
 
@@ -62,6 +80,7 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # for every run of the job, so an upstream that honours the header runs a job the crash re-runs once. (A
     # client's own key is not forwarded: tenants share the upstream account its keys are scoped to.)
     idempotency_key: str | None = None
+    output: StructuredOutput | None = None  # the structured output the client asked for, if any
 
     @property
     def model(self) -> str:

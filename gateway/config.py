@@ -23,6 +23,7 @@ from .config_base import ConfigStruct as ConfigStruct
 from .errors import split_validation_message
 from .model_override import ModelOverride
 from .prompt_cache import PromptCacheConfig
+from .structured_output import StructuredOutputConfig
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BACKOFF_INITIAL_MS = 500
@@ -162,6 +163,8 @@ class ProviderConfig(ConfigStruct, frozen=True):
     # The model catalog corrected per model name as this provider is called with it (see gateway.catalog).
     models: dict[str, ModelOverride] = field(default_factory=dict)
     prompt_cache: PromptCacheConfig = field(default_factory=PromptCacheConfig)  # markers auto-injected
+    # How answers are made to match a client's JSON Schema (see plugins/structured_output).
+    structured_output: StructuredOutputConfig = field(default_factory=StructuredOutputConfig)
 
 
 class ClientConfig(ConfigStruct, frozen=True):

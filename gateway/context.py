@@ -9,7 +9,7 @@ reports it) lives in `CallTrail`, which only the engine reaches, through `trail(
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-    from .call import Dialect, Principal, RoutePlan, Target
+    from .call import ChatCall, ChatResult, Dialect, Principal, RoutePlan, Target
     from .config import Settings
+    from .schemas.anthropic import Usage
     from .tokens import MediaRules
 
 T = TypeVar("T")
@@ -34,6 +35,10 @@ def no_wire_dialect(target: Target) -> Dialect | None:
     return None
 
 
+async def no_target_caller(call: ChatCall, ctx: CallContext) -> ChatResult:
+    raise RuntimeError("this context has no engine to call a target with (build it with gateway.answer.new_context)")
+
+
 @dataclass(slots=True, eq=False)
 class CallTrail:
     """The engine's bookkeeping of one call (not for plugins: `CallContext` shows them what they may read)."""
@@ -43,6 +48,8 @@ class CallTrail:
     fallback_index: int = 0
     attempts: int = 0  # upstream attempts, retries included
     usage_recorded: bool = False  # gw_record_usage was scheduled
+    extra_usage: list[Usage] = field(default_factory=list)  # of the calls plugins made with `ctx.call_target`
+    holding: str | None = None  # the provider whose slot the call's open stream holds
     unrecorded: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -66,6 +73,13 @@ class CallContext:
     # Set by a plugin (a response cache, in gw_cache_lookup) that wants a stream's complete answer: the engine
     # then decodes every event (no byte-only relay) and hands a stream that ended cleanly to gw_cache_store.
     assemble_stream: bool = False
+    # Set by a plugin (in gw_transform_request) that holds a stream's chunks back: the response's headers then go
+    # out with its first bytes, so headers set while the stream runs (`set_header`) still reach the client.
+    defer_stream_headers: bool = False
+    # What `call_target` runs (the engine's, injected by `new_context`).
+    target_caller: Callable[[ChatCall, CallContext], Awaitable[ChatResult]] = field(
+        default=no_target_caller, repr=False
+    )
     _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
     _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)
@@ -96,6 +110,14 @@ class CallContext:
     def response_headers(self) -> dict[str, str]:
         """The headers plugins set for the client's response (a copy)."""
         return dict(self._headers)
+
+    async def call_target(self, call: ChatCall) -> ChatResult:
+        """One more upstream call on `call.target` (its provider, key choice and retries), made after the call's
+        own answer came: e.g. to ask again for an answer that did not validate. Always a complete (non-stream)
+        answer, sent from `call.request` (the client's bytes are not relayed). No stage runs for it (no
+        gw_transform_request, no gw_admit_attempt: it is part of the attempt that was admitted); its usage is
+        added to the usage the call records (gw_record_usage), and its upstream attempts count in `attempts`."""
+        return await self.target_caller(call, self)
 
     def on_unrecorded(self, callback: Callable[[], None]) -> None:
         """Run `callback` if the call ends without gw_record_usage (it failed, or a cache answered it): the way

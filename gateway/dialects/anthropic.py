@@ -12,6 +12,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from .base import decode_json
+from .output import anthropic_output
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -36,6 +37,7 @@ class AnthropicDialect:
             raise InvalidRequest("max_tokens: must be greater than or equal to 0", param="max_tokens")
         if not request.messages:
             raise InvalidRequest("messages: at least one message is required", param="messages")
+        output = anthropic_output(request)
         fallbacks: tuple[str, ...] | None = None
         if not isinstance(request.fallbacks, UnsetType):
             fallbacks, request = tuple(request.fallbacks), replace(request, fallbacks=UNSET)
@@ -46,6 +48,7 @@ class AnthropicDialect:
             native=NativeBody(dialect="anthropic", body=body),
             extra_headers=forwarded_headers(headers),
             fallbacks=fallbacks,
+            output=output,
         )
 
     def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:

@@ -14,6 +14,7 @@ from ..translate.request_to_anthropic import chat_request_to_messages
 from ..translate.response import message_to_chat_completion
 from ..translate.stream_to_openai import ChatChunkEncoder
 from .base import decode_json
+from .output import openai_output
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -43,6 +44,7 @@ class OpenAIDialect:
     def decode_call(self, body: bytes, headers: CIMultiDictProxy[str], settings: Settings) -> ChatCall:
         request = decode_json(o.REQUEST_DECODER.decode, body)
         check_model_name(request.model)
+        output = openai_output(request.response_format)  # its errors are the client's even on a relay
         default_max_tokens = settings.client.default_max_tokens
         try:
             canonical, error = chat_request_to_messages(request, default_max_tokens=default_max_tokens), None
@@ -61,6 +63,7 @@ class OpenAIDialect:
             max_tokens_defaulted=not isinstance(request.max_completion_tokens, int)
             and not isinstance(request.max_tokens, int),
             fallbacks=tuple(request.fallbacks) if isinstance(request.fallbacks, list) else None,
+            output=output,
         )
 
     def encode_result(self, call: ChatCall, result: ChatResult) -> bytes:

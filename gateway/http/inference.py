@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from contextlib import aclosing
 
@@ -74,20 +75,39 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
     call, chunks = await request.app[ENGINE].stream(call, ctx)
     encoder = dialect.stream_encoder(call)
     sse = SseStream(request, {dialect.request_id_header: ctx.request_id, **served_headers(ctx)})
+    deferred = ctx.defer_stream_headers  # a plugin holds chunks back: headers go with the first bytes
     async with aclosing(chunks):  # type: ignore[type-var]
-        await sse.open()
+        if not deferred:
+            await sse.open()
         try:
             async for chunk in chunks:
                 data = encoder.encode(chunk)
                 if data:
+                    if deferred:
+                        deferred = await _open_late(sse, dialect, ctx)
                     await sse.write(data)
         except GatewayError as exc:
+            if deferred:
+                deferred = await _open_late(sse, dialect, ctx)
             await sse.write(encoder.error(request.app[REDACTOR].error(exc)))
         except ConnectionResetError:
             log.info("client went away during stream %s", ctx.request_id)
         except Exception:
             log.exception("stream %s failed", ctx.request_id)
+            if deferred:
+                deferred = await _open_late(sse, dialect, ctx)
             await sse.write(encoder.error(GatewayError("internal error in the gateway")))
         finally:
+            if deferred:  # nothing was sent (an empty stream, or the client left): the response still ends
+                with contextlib.suppress(ConnectionResetError):
+                    await _open_late(sse, dialect, ctx)
             await sse.close()
     return sse.response
+
+
+async def _open_late(sse: SseStream, dialect: ClientDialect, ctx: CallContext) -> bool:
+    """Send a deferred stream's headers as they are now, with those set while its chunks were held back (returns
+    False: no longer deferred)."""
+    sse.response.headers.update({dialect.request_id_header: ctx.request_id, **served_headers(ctx)})
+    await sse.open()
+    return False

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from msgspec.structs import replace
 
-from ..accounting import StreamAccount, message_usage
+from ..accounting import StreamAccount, message_usage, total_usage
 from ..call import ChatCall, ChatResult, Chunk, RoutePlan, Target, with_model
 from ..context import finish_unrecorded, trail
 from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamError
@@ -73,9 +73,13 @@ class Engine:
             return attempt, await self.providers.complete(attempt, ctx)
 
         attempt, result = await self._first_success(call, ctx, run)
-        result = await self.pipeline.transform_response(attempt, result, ctx)
+        # The provider's own usage, taken before a plugin may change the message, and recorded however the
+        # transform ends: a plugin that makes more calls and then fails must not leave them unbilled.
         usage = message_usage(result.message, lambda: self._prompt_estimate(attempt))
-        self.pipeline.record_usage(attempt, usage, ctx)
+        try:
+            result = await self.pipeline.transform_response(attempt, result, ctx)
+        finally:
+            self.pipeline.record_usage(attempt, total_usage(usage, trail(ctx).extra_usage), ctx)
         self.pipeline.cache_store(attempt, result, ctx)
         return result
 
@@ -92,6 +96,19 @@ class Engine:
 
         attempt, opened = await self._first_success(call, ctx, run)
         return attempt, self._observed(attempt, opened, ctx)
+
+    async def call_target(self, call: ChatCall, ctx: CallContext) -> ChatResult:
+        """`CallContext.call_target`: one more complete call on `call.target`, its usage kept for the call's
+        record. Within a stream that holds a slot of the same provider it takes no second one: it is the same
+        call going on (and with `concurrency: 1` it would otherwise wait for itself)."""
+        if call.target is None:
+            raise ValueError("ctx.call_target needs a call with a target (the attempt's call)")
+        provider = call.target.provider
+        call = replace(call, native=None, stream=False, relay_stream=False)
+        record = trail(ctx)
+        result = await self.providers.complete(call, ctx, gated=record.holding != provider)
+        record.extra_usage.append(message_usage(result.message, lambda: self._prompt_estimate(call)))
+        return result
 
     async def _first_success(
         self, call: ChatCall, ctx: CallContext, run: Callable[[ChatCall], Awaitable[tuple[ChatCall, T]]]
@@ -184,11 +201,13 @@ class Engine:
         assembler = MessageAssembler() if self._assembles(ctx) else None
         chunk: Chunk | None = opened.first
         rest = opened.rest
+        assert call.target is not None
+        trail(ctx).holding = call.target.provider
         try:
             while chunk is not None:
+                account.feed(chunk)  # the provider's own events: a transform may rewrite or hold them back
                 if transform:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
-                account.feed(chunk)
                 if assembler is not None:
                     for event in chunk.events:
                         assembler.feed(event)
@@ -200,7 +219,9 @@ class Engine:
         finally:
             await _aclose(rest)
             opened.release()
-            self.pipeline.record_usage(call, account.usage(lambda: self._prompt_estimate(call)), ctx)
+            trail(ctx).holding = None
+            usage = account.usage(lambda: self._prompt_estimate(call))
+            self.pipeline.record_usage(call, total_usage(usage, trail(ctx).extra_usage), ctx)
         # Only a stream that reached its end is a complete answer to store (an error or a client gone skips this).
         message = assembler.message() if assembler is not None else None
         if message is not None:

@@ -67,14 +67,19 @@ class Providers:
             raise NotFound(f"provider {name!r} is not configured")
         return provider
 
-    async def complete(self, call: ChatCall, ctx: CallContext) -> ChatResult:
+    async def complete(self, call: ChatCall, ctx: CallContext, *, gated: bool = True) -> ChatResult:
+        """`gated=False`: the caller already holds a slot of this provider for the same call."""
         provider, target = self._resolve(call)
+
+        def attempt(key: ProviderKey) -> Awaitable[ChatResult]:
+            return provider.complete(_for_key(call, key), key, ctx)
+
+        if not gated:
+            return await self._with_retries(provider, target, ctx, attempt)
         gate = self._gates[target.provider]
         await gate.acquire()
         try:
-            return await self._with_retries(
-                provider, target, ctx, lambda key: provider.complete(_for_key(call, key), key, ctx)
-            )
+            return await self._with_retries(provider, target, ctx, attempt)
         finally:
             gate.release()
 
