@@ -37,7 +37,7 @@ from .config import (
     Settings,
     convert_config,
 )
-from .context import CallContext
+from .context import CallContext, ChunkTransform
 from .dialects.base import decode_json
 from .errors import (
     AuthenticationFailed,
@@ -81,6 +81,7 @@ from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
 from .sse import END, SseBatch, SseFrame
 from .streaming import EventWriter, UsageTracker, delta_usage, message_to_events
+from .structured_output import Mode as StructuredOutputMode
 from .structured_output import StructuredOutputConfig, StructuredOutputModel
 from .tokens import (
     CLAUDE,
@@ -164,6 +165,7 @@ __all__ = [
     "ChatResult",
     "ChecksConfig",
     "Chunk",
+    "ChunkTransform",
     "ConfigError",
     "ConfigRegistry",
     "ConfigStruct",
@@ -205,6 +207,7 @@ __all__ = [
     "SseFrame",
     "StructuredOutput",
     "StructuredOutputConfig",
+    "StructuredOutputMode",
     "StructuredOutputModel",
     "Target",
     "UnsupportedMediaType",

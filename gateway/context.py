@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-    from .call import ChatCall, ChatResult, Dialect, Principal, RoutePlan, Target
+    from .call import ChatCall, ChatResult, Chunk, Dialect, Principal, RoutePlan, Target
     from .config import Settings
     from .schemas.anthropic import Usage
     from .tokens import MediaRules
 
 T = TypeVar("T")
+# A transform of one call's stream (`CallContext.transform_stream`): the attempt's call and a chunk, to a chunk.
+ChunkTransform = Callable[["ChatCall", "Chunk"], Awaitable["Chunk"]]
 
 
 def default_media_rules(target: Target) -> MediaRules:
@@ -81,6 +83,7 @@ class CallContext:
         default=no_target_caller, repr=False
     )
     _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _stream_transforms: dict[str, ChunkTransform] = field(default_factory=dict, init=False, repr=False)
     _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
     _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)
 
@@ -105,6 +108,23 @@ class CallContext:
             self._headers.pop(name.lower(), None)
         else:
             self._headers[name.lower()] = value
+
+    def transform_stream(self, name: str, transform: ChunkTransform | None) -> None:
+        """Pass this call's stream through `transform` (after gw_transform_chunk), registered under `name`; None
+        takes it back (a stage that runs per attempted target sets it again for the next one). Unlike a
+        gw_transform_chunk hook, which sees every call's stream and so keeps every stream from being relayed as
+        bytes, this decodes only this call's stream: a plugin that works on a few calls costs the others nothing.
+        The transform may hold events back (return a Chunk without them) and raise a GatewayError to end the
+        stream with an error event."""
+        if transform is None:
+            self._stream_transforms.pop(name, None)
+        else:
+            self._stream_transforms[name] = transform
+
+    @property
+    def stream_transforms(self) -> tuple[ChunkTransform, ...]:
+        """This call's stream transforms, in the order they were set."""
+        return tuple(self._stream_transforms.values())
 
     @property
     def response_headers(self) -> dict[str, str]:

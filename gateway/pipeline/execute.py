@@ -142,7 +142,7 @@ class Engine:
         """True when no stage reads a stream's events beyond its usage: see `ChatCall.relay_stream`."""
         assert call.target is not None
         provider = self.providers.get(call.target.provider)
-        if self._assembles(ctx) or self.pipeline.has("gw_transform_chunk"):
+        if self._assembles(ctx) or self.pipeline.has("gw_transform_chunk") or ctx.stream_transforms:
             return False
         return relayable(call, provider.dialect)
 
@@ -198,6 +198,7 @@ class Engine:
         an early end is billed by `gateway.accounting`)."""
         account = StreamAccount(call.relay_stream, keep_text=self.pipeline.has("gw_record_usage"))
         transform = self.pipeline.has("gw_transform_chunk")
+        own = ctx.stream_transforms  # this call's (set by gw_transform_request for this attempt)
         assembler = MessageAssembler() if self._assembles(ctx) else None
         chunk: Chunk | None = opened.first
         rest = opened.rest
@@ -208,6 +209,8 @@ class Engine:
                 account.feed(chunk)  # the provider's own events: a transform may rewrite or hold them back
                 if transform:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
+                for step in own:
+                    chunk = await step(call, chunk)
                 if assembler is not None:
                     for event in chunk.events:
                         assembler.feed(event)
