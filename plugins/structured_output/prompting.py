@@ -42,7 +42,7 @@ _OPEN_PREFIX = re.compile(r"`{0,2}|```[A-Za-z0-9_+-]{0,16}[ \t]{0,8}\r?")  # wha
 _CLOSE = re.compile(r"\s*```\s*")
 
 
-def to_prompt_mode(request: a.MessagesRequest, schema: Raw | None, *, json_object: bool = False) -> a.MessagesRequest:
+def to_prompt_mode(request: a.MessagesRequest, schema: Raw | None, json_object: bool = False) -> a.MessagesRequest:
     """The request with the schema (compact JSON) in a system instruction after the client's system prompt, and
     its output format removed (effort kept). `json_object` asks for any JSON object instead (no schema)."""
     if json_object or schema is None:

@@ -27,6 +27,7 @@ THINKING_INSTRUCTION = "Give your final answer by calling the {name} tool, with 
 _DEFS_KEYS = ("$defs", "definitions")  # hoisted to the wrapper, where the schema's "#/$defs/..." refs point
 _SCHEMA_DECODER = msgspec.json.Decoder(dict[str, Raw] | bool)
 _OBJECT = Raw(b'"object"')
+JSON_OBJECT_SCHEMA = Raw(b'{"type":"object"}')  # OpenAI's json_object in tool mode: any object will do
 
 
 class ToolPlan(Struct, frozen=True, kw_only=True):
@@ -68,7 +69,10 @@ def to_tool_mode(
 def tool_input_schema(schema: Raw) -> tuple[Raw, bool]:
     """The schema as a tool input schema, and whether it had to be wrapped (a root that is not an object becomes
     {"type":"object","properties":{"value":S},"required":["value"]}; its $defs move up with it)."""
-    decoded = _SCHEMA_DECODER.decode(schema)
+    try:
+        decoded: dict[str, Raw] | bool | Raw = _SCHEMA_DECODER.decode(schema)
+    except msgspec.ValidationError:  # not a schema (the schema check refuses it first): the upstream may say so
+        decoded = schema
     if isinstance(decoded, dict) and "type" in decoded and bytes(decoded["type"]) == bytes(_OBJECT):
         return schema, False
     inner: object = decoded

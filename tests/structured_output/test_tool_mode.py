@@ -12,16 +12,19 @@ from anthropic.types import Message, TextBlock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.call import ChatCall
 from gateway.schemas import anthropic as a
 from gateway.schemas import openai as o
 from gateway.streaming import MessageAssembler, message_to_events
 from gateway.translate.response import message_to_chat_completion
 from gateway_plugins.provider_bedrock.transform import converse_request
 from gateway_plugins.provider_gemini.transform import messages_to_gemini
+from gateway_plugins.provider_mock.provider import reply_to
 from gateway_plugins.provider_openai.chat_request import messages_to_chat_request
 from gateway_plugins.provider_openai.chat_response import chat_completion_to_message
 from gateway_plugins.provider_openai.chat_stream import OpenAIStreamTranslator
 from gateway_plugins.structured_output.tool_mode import (
+    JSON_OBJECT_SCHEMA,
     TOOL,
     ToolPlan,
     ToolStream,
@@ -131,6 +134,9 @@ def test_a_root_that_is_not_an_object_is_wrapped_with_its_defs_moved_up() -> Non
         assert tool_input_schema(msgspec.Raw(json.dumps(schema).encode()))[1], schema
     exact = msgspec.Raw(b'{"type" : "object"}')
     assert tool_input_schema(exact) == (exact, False)  # the client's bytes, untouched
+    assert tool_input_schema(JSON_OBJECT_SCHEMA) == (JSON_OBJECT_SCHEMA, False)
+    not_a_schema, _ = tool_input_schema(msgspec.Raw(b"[1]"))  # refused before this; still no crash here
+    assert json.loads(bytes(not_a_schema))["properties"] == {"value": [1]}
 
 
 def test_strict_marks_the_tool_strict_only_when_asked() -> None:
@@ -168,6 +174,15 @@ def test_bedrock_wire_forces_the_tool_and_sends_no_text_format() -> None:
     assert "outputConfig" not in body
     assert body["toolConfig"]["toolChoice"] == {"tool": {"name": TOOL}}
     assert body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["properties"]["value"]["type"] == "array"
+
+
+def test_the_mock_provider_answers_tool_mode_with_the_shape_asked_for() -> None:
+    """provider_mock calls a forced tool with an input made from its schema: wrapped roots come out unwrapped."""
+    for schema, expected_type in ((SCHEMA, dict), (LIST_SCHEMA, list), ({"enum": ["a", "b"]}, str)):
+        out, plan = to_tool_mode(request(), msgspec.Raw(json.dumps(schema).encode()))
+        answer = answer_from_tool(reply_to(ChatCall(dialect="anthropic", stream=False, request=out)), plan)
+        assert answer is not None and answer.stop_reason == "end_turn" and isinstance(answer.content[0].text, str)
+        assert isinstance(json.loads(answer.content[0].text), expected_type), schema
 
 
 # --- the answer ---------------------------------------------------------------------------------------------
