@@ -3,13 +3,15 @@
 Prompt mode is for servers with neither a structured-output field nor tool calling: the schema goes into the
 system prompt, and the answer is validated like any other. Models asked for JSON in words often wrap it in a
 ```json fence anyway; `strip_fences` (and `FenceStripper`, its streaming form) removes one around the whole answer
-and nothing else, since prose around JSON is a wrong answer to repair, not to guess at. `repair_messages` builds
-the turn a repair call adds: the invalid answer and what the validator said about it.
+and nothing else, since prose around JSON is a wrong answer to repair, not to guess at; `PromptStream` applies it
+to a stream's text blocks. `repair_messages` builds the turn a repair call adds: the invalid answer and what the
+validator said about it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import msgspec
 from msgspec import Raw, UnsetType
@@ -107,21 +109,52 @@ class FenceStripper:
         return start
 
 
+class PromptStream:
+    """A stream's text blocks with their fences stripped as they pass (prompt mode, and a tool-mode answer given
+    as text): each block's deltas go through a FenceStripper, and what it held back goes out just before the
+    block stops. Indices are unchanged. `text` is the stripped text so far: the answer to validate at the end."""
+
+    def __init__(self) -> None:
+        self._strippers: dict[int, FenceStripper] = {}  # the open text blocks
+        self._parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def events(self, events: Iterable[a.StreamEvent]) -> tuple[a.StreamEvent, ...]:
+        """The events to send for these upstream events (a delta whose text is all held back is left out)."""
+        out: list[a.StreamEvent] = []
+        for event in events:
+            if isinstance(event, a.ContentBlockStart) and event.content_block.type == "text":
+                self._strippers[event.index] = FenceStripper()
+            elif isinstance(event, a.ContentBlockDelta) and event.index in self._strippers:
+                if isinstance(event.delta.text, str):
+                    self._send(event.index, self._strippers[event.index].feed(event.delta.text), out)
+                    continue
+            elif isinstance(event, a.ContentBlockStop) and event.index in self._strippers:
+                self._send(event.index, self._strippers.pop(event.index).finish(), out)
+            out.append(event)
+        return tuple(out)
+
+    def _send(self, index: int, text: str, out: list[a.StreamEvent]) -> None:
+        if text:
+            self._parts.append(text)
+            out.append(a.ContentBlockDelta(index=index, delta=a.Delta(type="text_delta", text=text)))
+
+
 def _closing_tail(text: str) -> int:
     """How many characters at the end of `text` may be the start of a closing fence: whitespace, up to three
-    backticks, whitespace (with more than three backticks in a row, the last three)."""
-    end = len(text)
-    i = end
+    backticks, whitespace (with more than three backticks in a row, the last three and what follows them)."""
+    i = len(text)
     while i > 0 and text[i - 1].isspace():
         i -= 1
-    ticks = i
-    while ticks > 0 and text[ticks - 1] == "`" and i - ticks < 3:
-        ticks -= 1
-    if ticks == i or (ticks > 0 and text[ticks - 1] == "`"):
-        return end - ticks
-    while ticks > 0 and text[ticks - 1].isspace():
-        ticks -= 1
-    return end - ticks
+    ticks = 0
+    while i > 0 and text[i - 1] == "`" and ticks < 3:
+        i, ticks = i - 1, ticks + 1
+    while i > 0 and text[i - 1].isspace():  # moves only after backticks: before them is no whitespace left
+        i -= 1
+    return len(text) - i
 
 
 def repair_messages(

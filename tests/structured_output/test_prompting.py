@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import msgspec
+from anthropic.types import TextBlock, ThinkingBlock, ToolUseBlock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,11 +25,14 @@ from gateway_plugins.structured_output.prompting import (
     MAX_ERROR_CHARS,
     SCHEMA_INSTRUCTION,
     FenceStripper,
+    PromptStream,
     repair_messages,
     strip_fences,
     to_prompt_mode,
 )
 from gateway_plugins.structured_output.tool_mode import TOOL, ToolPlan, to_tool_mode
+from tests.unit.test_stream_to_anthropic import accumulate, check_order
+from tests.unit.test_stream_to_openai import encode, end, final, start, text, thinking, tool
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 PRETTY = msgspec.Raw(json.dumps(SCHEMA, indent=2).encode())
@@ -197,3 +201,39 @@ def test_a_long_error_is_cut_and_an_empty_answer_is_not_sent_empty() -> None:
     out = repair_messages(request(), "  ", "x" * 5000, None)
     assert out.messages[-2].content == EMPTY_ANSWER
     assert isinstance(out.messages[-1].content, str) and MAX_ERROR_CHARS < len(out.messages[-1].content) < 1200
+
+
+# --- the stream ---------------------------------------------------------------------------------------------
+
+
+def test_a_streamed_answer_reaches_both_sdks_without_its_fence() -> None:
+    pieces = ["```", "json\n{", '"city": ', '"Oslo"}\n', "``", "`"]
+    stream = PromptStream()
+    events = [start(), *text(0, *pieces), *end("end_turn")]
+    out = [e for i in range(0, len(events), 2) for e in stream.events(events[i : i + 2])]
+    body = [json.loads(a.ENCODER.encode(event)) for event in out]
+    check_order(body)
+    block = accumulate(body).content[0]
+    assert isinstance(block, TextBlock) and block.text == '{"city": "Oslo"}' == stream.text
+    assert all(e["delta"]["text"] for e in body if e["type"] == "content_block_delta")  # no empty deltas sent
+    assert final(encode(out)).choices[0].message.content == '{"city": "Oslo"}'
+
+
+def test_what_is_held_back_goes_out_before_the_block_stops_when_no_fence_closes() -> None:
+    stream = PromptStream()
+    out = stream.events([start(), *text(0, "```json\n[1,", " 2]\n"), *end("max_tokens")])
+    body = [json.loads(a.ENCODER.encode(event)) for event in out]
+    check_order(body)
+    deltas = [e["delta"]["text"] for e in body if e["type"] == "content_block_delta"]
+    assert deltas == ["[1,", " 2]", "\n"] and stream.text == "[1, 2]\n"  # the "\n" might have begun a fence
+
+
+def test_other_blocks_pass_untouched_and_each_text_block_is_stripped_on_its_own() -> None:
+    events = [start(), *thinking(0, "```"), *text(1, "```\n[1]\n```"), *tool(2, "t", "lookup", "{}")]
+    stream = PromptStream()
+    out = list(stream.events([*events, *end("tool_use")]))
+    message = accumulate([json.loads(a.ENCODER.encode(e)) for e in out])
+    thought, answer, call = message.content
+    assert isinstance(thought, ThinkingBlock) and thought.thinking == "```"  # not a text block: left alone
+    assert isinstance(answer, TextBlock) and answer.text == "[1]" == stream.text
+    assert isinstance(call, ToolUseBlock) and call.name == "lookup"
