@@ -192,6 +192,7 @@ class ToolStream:
         self._parts: list[str] = []  # the call's input JSON fragments
         self._texts: list[str] = []  # text of text blocks: the answer if the tool is never called
         self._value: str | None = None  # a wrapped answer's value, once its block has stopped
+        self._start_input = ""  # the input the call's block started with: the answer if no fragment follows
 
     @property
     def text(self) -> str:
@@ -227,6 +228,7 @@ class ToolStream:
         block = event.content_block
         if _is_answer(block, self.plan) and not self.called:
             self.called, self._answer = True, event.index
+            self._start_input = _input_text(block)
             self._dropped.update(self._held)  # prose before the call: not part of the answer
             self._held.clear()
             text_block = a.ContentBlock(type="text", text="")
@@ -260,6 +262,10 @@ class ToolStream:
                 if not self.plan.wrapped:
                     out.append(a.ContentBlockDelta(index=index, delta=a.Delta(type="text_delta", text=piece)))
             return
+        if not self._parts and self._start_input:  # an input with nothing to stream (an empty object)
+            self._parts.append(self._start_input)
+            if not self.plan.wrapped:
+                out.append(a.ContentBlockDelta(index=index, delta=a.Delta(type="text_delta", text=self._start_input)))
         if self.plan.wrapped:
             self._value = answer_text("".join(self._parts), self.plan)
             if self._value:

@@ -349,6 +349,12 @@ def test_a_client_tool_call_passes_untouched_with_tool_use() -> None:
     assert stream.client_tool and not stream.called and stream.text == ""
 
 
+def test_a_call_with_no_fragments_answers_the_input_it_started_with() -> None:
+    """Anthropic streams an empty input as one empty fragment: the answer is then "{}", as without streaming."""
+    stream, body = rewrite([start(), *tool(0, "t", TOOL, ""), *end("tool_use")])
+    assert text_at(accumulate(body), 0) == "{}" == stream.text
+
+
 def test_a_cut_stream_keeps_max_tokens_and_its_partial_text() -> None:
     stream, body = rewrite([start(), *tool(0, "t", TOOL, '{"city": "Os'), *end("max_tokens")])
     assert body[-2]["delta"]["stop_reason"] == "max_tokens" and stream.text == '{"city": "Os'
