@@ -80,7 +80,7 @@ from .redaction import Redactor
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
 from .sse import END, SseBatch, SseFrame
-from .streaming import EventWriter, UsageTracker, delta_usage, message_to_events
+from .streaming import EventWriter, MessageAssembler, UsageTracker, delta_usage, message_to_events
 from .structured_output import Mode as StructuredOutputMode
 from .structured_output import StructuredOutputConfig, StructuredOutputModel
 from .tokens import (
@@ -178,6 +178,7 @@ __all__ = [
     "InvalidRequest",
     "ListsModels",
     "MediaRules",
+    "MessageAssembler",
     "ModelInfo",
     "ModelOverride",
     "NativeBody",

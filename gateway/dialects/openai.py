@@ -10,6 +10,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from ..schemas import openai as o
+from ..translate.common import OPENAI_ERRORS
 from ..translate.request_to_anthropic import chat_request_to_messages
 from ..translate.response import message_to_chat_completion
 from ..translate.stream_to_openai import ChatChunkEncoder
@@ -22,19 +23,7 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 _ENCODER = o.ENCODER
-# Our neutral error kinds (Anthropic's names) as OpenAI spells them: (type, code).
-_OPENAI_ERRORS = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "authentication_error": ("authentication_error", "invalid_api_key"),
-    "billing_error": ("insufficient_quota", "insufficient_quota"),
-    "permission_error": ("permission_error", None),
-    "not_found_error": ("not_found_error", None),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "api_error": ("server_error", None),
-    "overloaded_error": ("server_error", "overloaded"),
-    "timeout_error": ("timeout_error", None),
-}
+_OPENAI_ERRORS = OPENAI_ERRORS
 
 
 class OpenAIDialect:

@@ -99,3 +99,18 @@ def arguments_json(value: msgspec.Raw | UnsetType) -> str:
     if isinstance(value, UnsetType):
         return "{}"
     return a.ENCODER.encode(msgspec.json.decode(value)).decode()
+
+
+# Our neutral error kinds (Anthropic's names) as OpenAI spells them: (type, code).
+OPENAI_ERRORS = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "authentication_error": ("authentication_error", "invalid_api_key"),
+    "billing_error": ("insufficient_quota", "insufficient_quota"),
+    "permission_error": ("permission_error", None),
+    "not_found_error": ("not_found_error", None),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
+    "api_error": ("server_error", None),
+    "overloaded_error": ("server_error", "overloaded"),
+    "timeout_error": ("timeout_error", None),
+}

@@ -77,8 +77,10 @@ class ChatChunkEncoder:
             return self._finish(common.finish_from_stop_reason(event.delta.stop_reason))
         if isinstance(event, a.MessageStop):
             return self._stop()
-        if isinstance(event, a.StreamError):
-            return self.error(event.error.type, event.error.message)
+        if isinstance(event, a.StreamError):  # in OpenAI's words, as the gateway's own errors are
+            return self.error(
+                common.OPENAI_ERRORS.get(event.error.type, ("server_error", None))[0], event.error.message
+            )
         return b""  # ping and content_block_stop have no OpenAI counterpart
 
     def _begin(self, message_id: str) -> bytes:

@@ -1,0 +1,108 @@
+"""The answer side: read the JSON out of an answer (as its mode left it), validate it, ask again when it does not
+validate (up to `max_repair_attempts` more calls on the same target, each shown the invalid answer and the
+validator's error), and give the client the valid JSON as a plain text answer, or a 502 that says what failed.
+
+Answers passed on unchecked: a refusal (the model declined; its text is not JSON and no repair will change that),
+and a turn that calls one of the client's own tools (not the final answer: the client has a tool to run). An
+answer cut at `max_tokens` is a 502 at once: a repair would be cut at the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from msgspec.structs import replace
+
+from gateway import CallContext, ChatCall, ChatResult
+from gateway.api import UpstreamError
+from gateway.api import anthropic as a
+
+from .checks import Checker, answer_text
+from .prompting import repair_messages
+from .shaping import Shape
+from .tool_mode import answer_from_tool
+
+ATTEMPTS = "x-bf-structured-output-attempts"
+PASSED_ON = frozenset({"refusal", "pause_turn"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One answer read and checked: `message` is the answer to give (JSON as text) when `problem` is None."""
+
+    message: a.Message
+    text: str
+    problem: str | None
+    final: bool  # False: not the structured answer (a refusal, a client tool's turn): passed on unchecked
+
+
+def judge(message: a.Message, checker: Checker, shape: Shape) -> Verdict:
+    if message.stop_reason in PASSED_ON:
+        return Verdict(message, "", None, final=False)
+    answered = message
+    if shape.plan is not None:
+        from_tool = answer_from_tool(message, shape.plan)
+        if from_tool is None and any(block.type == "tool_use" for block in message.content):
+            return Verdict(message, "", None, final=False)  # a client tool's turn
+        answered = from_tool or message  # no call of the tool: its text is read as the answer
+    text = answer_text(answered, fenced=True)
+    invalid = checker.check(text, shape.adapted)
+    if invalid is not None:
+        return Verdict(answered, text, invalid.describe(), final=True)
+    clean = checker.normalized(text.strip(), shape.adapted)
+    return Verdict(_with_text(answered, clean), clean, None, final=True)
+
+
+async def settle(call: ChatCall, result: ChatResult, ctx: CallContext, checker: Checker, shape: Shape) -> ChatResult:
+    """The valid answer to a non-streamed call (repairing it if need be), or a 502."""
+    repairs = _max_repairs(call, ctx)
+    message, usages, attempts = result.message, [result.message.usage], 1
+    while True:
+        verdict = judge(message, checker, shape)
+        if verdict.problem is None:
+            ctx.set_header(ATTEMPTS, str(attempts))
+            return ChatResult(message=replace(verdict.message, usage=summed(usages)))
+        if message.stop_reason == "max_tokens":
+            raise UpstreamError(
+                "the answer was cut at max_tokens before its JSON was complete: raise max_tokens", status=502
+            )
+        if attempts > repairs:
+            raise UpstreamError(checker.failure_message(verdict.problem, attempts), status=502)
+        request = repair_messages(call.request, verdict.text, verdict.problem, shape.plan)
+        again = await ctx.call_target(replace(call, request=request))
+        message, attempts = again.message, attempts + 1
+        usages.append(message.usage)
+
+
+def summed(usages: list[a.Usage]) -> a.Usage:
+    """What every answer of the call used: what the client is billed for, so what it is shown."""
+    if len(usages) == 1:
+        return usages[0]
+    return a.Usage(
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+        cache_creation_input_tokens=sum(u.cache_creation_input_tokens or 0 for u in usages),
+        cache_read_input_tokens=sum(u.cache_read_input_tokens or 0 for u in usages),
+    )
+
+
+def _max_repairs(call: ChatCall, ctx: CallContext) -> int:
+    assert call.target is not None
+    config = ctx.settings.providers.get(call.target.provider)
+    settings = config.structured_output if config is not None else None
+    return settings.max_repair_attempts if settings is not None else 1
+
+
+def _with_text(message: a.Message, text: str) -> a.Message:
+    """The answer with its text blocks replaced by one holding `text` (where the first was), other blocks kept."""
+    content: list[a.ContentBlock] = []
+    placed = False
+    for block in message.content:
+        if block.type != "text":
+            content.append(block)
+        elif not placed:
+            content.append(a.ContentBlock(type="text", text=text))
+            placed = True
+    if not placed:
+        content.append(a.ContentBlock(type="text", text=text))
+    return replace(message, content=content)
