@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway import CallContext, ChatCall, ChatResult, hookimpl
+from gateway.api import anthropic as a
 
-from .answers import settle
+from .answers import Contract, settle
 from .checks import Checker
 from .shaping import Shape, shape
 from .streams import stream_transform
+from .tools import StrictTools
 
 MODE = "x-bf-structured-output"
 NAME = "structured_output"
@@ -29,34 +31,42 @@ NAME = "structured_output"
 
 @dataclass(slots=True)
 class Shaping:
-    """This call's contract and how the attempt being made asks for it."""
+    """This call's contract (compiled on its first attempt) and how the attempt being made asks for it."""
 
+    compiled: bool = False
     checker: Checker | None = None
-    shape: Shape | None = None
+    tools: StrictTools | None = None
+    contract: Contract | None = None
 
 
 @hookimpl
 def gw_transform_request(call: ChatCall, ctx: CallContext) -> ChatCall | None:
-    if call.output is None:
+    if call.output is None and not _strict_tools(call.request):
         return None
     state = ctx.state(Shaping)
-    if state.checker is None:
-        state.checker = Checker.of(call.output)  # raises the 400 on the first attempt, before any call
-    shaped, state.shape = shape(call, state.checker, ctx)
-    ctx.set_header(MODE, state.shape.mode)
+    if not state.compiled:  # the 400s for a bad schema come here, on the first attempt, before any call
+        state.checker = Checker.of(call.output) if call.output is not None else None
+        state.tools = StrictTools.of(call.request)
+        state.compiled = True
+    shaped, how = (call, Shape("native")) if state.checker is None else shape(call, state.checker, ctx)
+    state.contract = contract = Contract(state.checker, how, state.tools)
+    ctx.set_header(MODE, how.mode if state.checker is not None else None)
     ctx.transform_stream(NAME, None)
     if call.stream:
-        config = ctx.settings.providers[shaped.target.provider].structured_output if shaped.target else None
+        assert shaped.target is not None
+        config = ctx.settings.providers[shaped.target.provider].structured_output
         buffered = config is not None and config.buffer_streams
-        ctx.transform_stream(NAME, stream_transform(state.checker, state.shape, ctx, buffered))
+        ctx.transform_stream(NAME, stream_transform(contract, ctx, buffered))
     return shaped
 
 
 @hookimpl
 async def gw_transform_response(call: ChatCall, result: ChatResult, ctx: CallContext) -> ChatResult | None:
-    if call.output is None:
+    if call.output is None and not _strict_tools(call.request):
         return None
-    state = ctx.state(Shaping)
-    if state.checker is None or state.shape is None:
-        return None
-    return await settle(call, result, ctx, state.checker, state.shape)
+    contract = ctx.state(Shaping).contract
+    return None if contract is None else await settle(call, result, ctx, contract)
+
+
+def _strict_tools(request: a.MessagesRequest) -> bool:
+    return isinstance(request.tools, list) and any(tool.strict is True for tool in request.tools)

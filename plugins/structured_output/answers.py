@@ -21,6 +21,7 @@ from .checks import Checker, answer_text
 from .prompting import repair_messages
 from .shaping import Shape
 from .tool_mode import answer_from_tool
+from .tools import StrictTools, repair_request
 
 ATTEMPTS = "x-bf-structured-output-attempts"
 PASSED_ON = frozenset({"refusal", "pause_turn"})
@@ -37,6 +38,7 @@ class Verdict:
 
 
 def judge(message: a.Message, checker: Checker, shape: Shape) -> Verdict:
+    """The answer read as its mode left it, and checked against the structured output."""
     if message.stop_reason in PASSED_ON:
         return Verdict(message, "", None, final=False)
     answered = message
@@ -53,13 +55,25 @@ def judge(message: a.Message, checker: Checker, shape: Shape) -> Verdict:
     return Verdict(_with_text(answered, clean), clean, None, final=True)
 
 
-async def settle(call: ChatCall, result: ChatResult, ctx: CallContext, checker: Checker, shape: Shape) -> ChatResult:
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """What this call's answers are held to: the structured output (None: strict tools only), how this attempt
+    asked for it, and the client's strict tools (None: none)."""
+
+    checker: Checker | None
+    shape: Shape
+    tools: StrictTools | None
+
+
+async def settle(call: ChatCall, result: ChatResult, ctx: CallContext, contract: Contract) -> ChatResult:
     """The valid answer to a non-streamed call (repairing it if need be), or a 502."""
+    checker, shape, tools = contract.checker, contract.shape, contract.tools
     repairs = _max_repairs(call, ctx)
     message, usages, attempts = result.message, [result.message.usage], 1
     while True:
-        verdict = judge(message, checker, shape)
-        if verdict.problem is None:
+        verdict = judge(message, checker, shape) if checker is not None else Verdict(message, "", None, False)
+        problems = tools.problems(verdict.message) if tools is not None and verdict.problem is None else {}
+        if verdict.problem is None and not problems:
             ctx.set_header(ATTEMPTS, str(attempts))
             return ChatResult(message=replace(verdict.message, usage=summed(usages)))
         if message.stop_reason == "max_tokens":
@@ -67,11 +81,22 @@ async def settle(call: ChatCall, result: ChatResult, ctx: CallContext, checker: 
                 "the answer was cut at max_tokens before its JSON was complete: raise max_tokens", status=502
             )
         if attempts > repairs:
-            raise UpstreamError(checker.failure_message(verdict.problem, attempts), status=502)
-        request = repair_messages(call.request, verdict.text, verdict.problem, shape.plan)
+            raise UpstreamError(failure_message(checker, verdict.problem, problems, attempts), status=502)
+        if verdict.problem is not None:
+            request = repair_messages(call.request, verdict.text, verdict.problem, shape.plan)
+        else:
+            request = repair_request(call.request, verdict.message, problems)
         again = await ctx.call_target(replace(call, request=request))
         message, attempts = again.message, attempts + 1
         usages.append(message.usage)
+
+
+def failure_message(checker: Checker | None, problem: str | None, tools: dict[str, str], attempts: int) -> str:
+    """The 502's message: what failed and where, after how many answers."""
+    if problem is not None and checker is not None:
+        return checker.failure_message(problem, attempts)
+    tries = "1 answer" if attempts == 1 else f"{attempts} answers"
+    return f"a strict tool's input did not match its input_schema ({tries}): {'; '.join(tools.values())}"
 
 
 def summed(usages: list[a.Usage]) -> a.Usage:

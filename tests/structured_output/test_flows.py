@@ -15,10 +15,12 @@ from pydantic import BaseModel
 from gateway.testing import (
     FakeUpstream,
     Reply,
+    ToolUse,
     anthropic_message,
     anthropic_sse,
     anthropic_usage,
     openai_completion,
+    openai_sse,
 )
 from tests.conftest import MakeGateway, upstream_config
 
@@ -186,3 +188,53 @@ async def test_a_stream_is_checked_before_its_end(make_gateway: MakeGateway, fak
     assert (
         "at (root)" in events[-1].json()["error"]["message"] and "population" in events[-1].json()["error"]["message"]
     )
+
+
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "strict": True,
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["C", "F"]}},
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+async def test_a_strict_tools_invalid_input_is_repaired(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    """A self-hosted server that does not hold its model to `strict`: the gateway does, with a repair turn."""
+    fake_upstream.script(
+        UP_CHAT,
+        Reply.json(tool_call('{"city": "Paris", "unit": "kelvin"}', name="get_weather")),
+        Reply.json(tool_call('{"city": "Paris", "unit": "C"}', name="get_weather")),
+    )
+    gw = await make_gateway(custom_server(fake_upstream.url))
+    async with gw.openai() as client:
+        raw = await client.chat.completions.with_raw_response.create(model="vllm/qwen", messages=HI, tools=[WEATHER])
+    completion = raw.parse()
+    [call] = completion.choices[0].message.tool_calls or []
+    assert call.type == "function" and json.loads(call.function.arguments) == {"city": "Paris", "unit": "C"}
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert raw.headers["x-bf-structured-output-attempts"] == "2"
+    assert "x-bf-structured-output" not in raw.headers  # strict tools only: no structured answer was asked for
+    repair = fake_upstream.requests_to(UP_CHAT)[1].json["messages"]
+    assert repair[-1]["role"] == "tool" and "unit" in repair[-1]["content"]
+
+
+async def test_a_strict_tools_invalid_input_ends_a_stream_with_an_error(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    chunks = openai_sse((), tool_calls=[ToolUse("call_1", "get_weather", {"city": "Paris"})])
+    fake_upstream.script(UP_CHAT, Reply.sse(chunks))
+    gw = await make_gateway(custom_server(fake_upstream.url))
+    body = {"model": "vllm/qwen", "messages": HI, "tools": [WEATHER], "stream": True}
+    async with gw.http() as http:
+        answer = await http.post("/v1/chat/completions", body, {"anthropic-version": None})
+    last = answer.events()[-1].json()
+    assert "get_weather" in last["error"]["message"] and "unit" in last["error"]["message"]
+    assert last["error"]["type"] == "server_error"
+    assert answer.events()[-1].data != "[DONE]"
