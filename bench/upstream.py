@@ -48,7 +48,20 @@ def _parse(body: bytes) -> _RequestView:
         raise web.HTTPBadRequest(text=f"invalid request body: {exc}") from exc
 
 
-def _words(chunks: int) -> list[str]:
+JSON_MODEL_PREFIX = "json-"  # a model named so is answered with json_document(), the structured-output bench's
+
+
+def json_document(properties: int = 30, size: int = 2048) -> dict[str, str]:
+    """A JSON object of `properties` string fields, about `size` bytes encoded (bench.structured_output's answer)."""
+    width = max(1, size // properties - 12)
+    return {f"field_{i:02d}": chr(ord("a") + i % 26) * width for i in range(properties)}
+
+
+def _words(chunks: int, model: str = "") -> list[str]:
+    if model.startswith(JSON_MODEL_PREFIX):  # the JSON document, in `chunks` pieces
+        text = _enc.encode(json_document()).decode()
+        step = -(-len(text) // chunks)
+        return [text[i : i + step] for i in range(0, len(text), step)]
     return [f"word{i} " for i in range(chunks)]
 
 
@@ -70,7 +83,7 @@ def anthropic_message(model: str, chunks: int) -> bytes:
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": "".join(_words(chunks)), "citations": None}],
+            "content": [{"type": "text", "text": "".join(_words(chunks, model)), "citations": None}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
             "usage": _anthropic_usage(chunks),
@@ -93,7 +106,7 @@ def anthropic_frames(model: str, chunks: int) -> list[bytes]:
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         ),
     ]
-    for word in _words(chunks):
+    for word in _words(chunks, model):
         delta = {"type": "text_delta", "text": word}
         frames.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
     frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
@@ -125,7 +138,7 @@ def openai_completion(model: str, chunks: int) -> bytes:
     """A complete chat.completion body."""
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": "".join(_words(chunks)),
+        "content": "".join(_words(chunks, model)),
         "refusal": None,
         "annotations": [],
     }
@@ -156,7 +169,7 @@ def openai_frames(model: str, chunks: int, include_usage: bool) -> list[bytes]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
     frames = [chunk([choice({"role": "assistant", "content": "", "refusal": None})])]
-    frames.extend(chunk([choice({"content": word})]) for word in _words(chunks))
+    frames.extend(chunk([choice({"content": word})]) for word in _words(chunks, model))
     frames.append(chunk([choice({}, "stop")]))
     if include_usage:
         frames.append(chunk([], usage=_openai_usage(chunks)))
