@@ -12,7 +12,7 @@ import pytest
 from anthropic.types import MessageParam, ToolChoiceParam, ToolParam, ToolResultBlockParam
 
 from gateway.testing import FakeUpstream, Reply, ToolUse, openai_completion, openai_sse, openai_usage
-from tests.conftest import Gateway
+from tests.conftest import Gateway, MakeGateway, upstream_config
 from tests.http.anthropic_helpers import CHAT, GPT, HI, TIME_TOOL, WEATHER_SCHEMA, WEATHER_TOOL, sent
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -324,9 +324,16 @@ async def test_usage_cached_tokens_split(gateway: Gateway, fake_upstream: FakeUp
     assert message.usage.cache_creation_input_tokens in (0, None)
 
 
-async def test_structured_output_becomes_response_format(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+async def test_structured_output_becomes_response_format(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """Native mode (forced: the fake is not api.openai.com, where the default is tool mode): the schema goes in
+    OpenAI's strict form (objects closed), the answer is validated against the client's own."""
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
     fake_upstream.script(CHAT, Reply.json(openai_completion('{"answer": 4}')))
+    config = upstream_config(fake_upstream.url)
+    config["providers"]["openai"]["structured_output"] = {"mode": "native"}
+    gateway = await make_gateway(config)
     async with gateway.anthropic() as client:
         message = await client.messages.create(
             model=GPT,
@@ -339,7 +346,8 @@ async def test_structured_output_becomes_response_format(gateway: Gateway, fake_
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema"
     assert isinstance(fmt["json_schema"]["name"], str) and fmt["json_schema"]["name"]
-    assert fmt["json_schema"]["schema"] == schema
+    assert fmt["json_schema"]["schema"] == schema | {"additionalProperties": False}
+    assert fmt["json_schema"]["strict"] is True
     assert "output_config" not in body
 
 

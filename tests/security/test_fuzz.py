@@ -566,9 +566,26 @@ def dechunk(data: bytes) -> bytes:
 # --- what a good answer is -------------------------------------------------------------------------------------
 
 
-def check_answer(route: Route, answer: Answer) -> str:
+# The upstream's canned prose is no JSON: a request that asks for structured output (or has strict tools) may
+# get the structured-output plugin's 502 (or a stream's error event, or a failed job), which names why.
+STRUCTURED_FIELDS = (b'"response_format"', b'"output_config"', b'"output_format"', b'"strict"')
+STRUCTURED_FAILURES = ("did not match the requested", "strict tool's input", "cut at max_tokens")
+
+
+def asks_structured(body: bytes) -> bool:
+    return any(field in body for field in STRUCTURED_FIELDS)
+
+
+def structured_failure(message: str) -> bool:
+    return any(reason in message for reason in STRUCTURED_FAILURES)
+
+
+def check_answer(route: Route, answer: Answer, structured: bool = False) -> str:
     """The answer's kind ("error", "stream", "json", "job"); an AssertionError if it is not a good one."""
     head = f"{answer.status} {answer.body[:600]!r}"
+    if answer.status == 502 and structured and structured_failure(answer.body.decode(errors="replace")):
+        check_error_body(route.dialect, json.loads(answer.body))
+        return "error"
     assert answer.status < 500, f"the gateway answered {head}"
     try:
         if answer.status >= 400:
@@ -577,7 +594,7 @@ def check_answer(route: Route, answer: Answer) -> str:
             return "error"
         if answer.headers.get("Content-Type", "").startswith("text/event-stream"):
             assert route.kind in ("messages", "chat")
-            check_stream(route.dialect, answer.body)
+            check_stream(route.dialect, answer.body, structured)
             return "stream"
         body = json.loads(answer.body)
         if route.kind == "native_async":
@@ -606,8 +623,9 @@ def check_success(kind: str, dialect: str, body: Any) -> None:
         assert body["object"] == "chat.completion" and isinstance(body["choices"], list), body
 
 
-def check_stream(dialect: str, raw: bytes) -> None:
-    """Every frame decodes, no error event, and the stream ends with the dialect's terminal event."""
+def check_stream(dialect: str, raw: bytes, structured: bool = False) -> None:
+    """Every frame decodes, no error event, and the stream ends with the dialect's terminal event (or, for a
+    request that asked for structured output, the error event that says the answer did not validate)."""
     events: list[tuple[str | None, str]] = []
     for block in raw.decode().replace("\r\n", "\n").split("\n\n"):
         lines = [line for line in block.split("\n") if line and not line.startswith(":")]
@@ -618,6 +636,9 @@ def check_stream(dialect: str, raw: bytes) -> None:
     for name, data in events[:-1]:
         payload = json.loads(data)
         assert isinstance(payload, dict) and name != "error" and "error" not in payload, data
+    if structured and structured_failure(events[-1][1]):  # ended by the structured-output check
+        assert "error" in json.loads(events[-1][1]), events[-1]
+        return
     if dialect == "anthropic":
         assert events[-1][0] == "message_stop" and json.loads(events[-1][1])["type"] == "message_stop", events[-1]
     else:
@@ -685,7 +706,7 @@ class Tally:
     tags: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
-    jobs: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    jobs: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)  # id, auth, asked structured
 
 
 AUTH_HEADERS = {"Authorization", "x-api-key", "x-bf-vk", "x-goog-api-key"}  # as the generator spells them
@@ -730,14 +751,15 @@ async def test_fuzzed_requests_never_get_a_5xx_a_dropped_connection_or_a_traceba
 
         async def one(case: Case) -> str:
             answer = await send(session, url, case)
-            kind = check_answer(route, answer)
+            structured = asks_structured(case.body)
+            kind = check_answer(route, answer, structured)
             # Not polled later: a job with a TTL of its own (it may be gone by then), or one sent with raw header
             # bytes (a TTL or a key among them would make the poll another caller's or too late).
             headers = dict(case.headers)
             polled = "x-bf-async-job-result-ttl" not in headers and not case.raw_headers
             if "x-bf-async-id" in answer.headers and answer.status < 300 and polled:
                 auth = {k: headers[k] for k in AUTH_HEADERS & set(headers)}
-                tally.jobs.append((answer.headers["x-bf-async-id"], auth))
+                tally.jobs.append((answer.headers["x-bf-async-id"], auth, structured))
             tally.statuses[answer.status] += 1
             return kind
 
@@ -786,7 +808,7 @@ async def check_jobs(session: aiohttp.ClientSession, base: str, route: Route, ta
         assert len(tally.jobs) >= (100 if native else 1), f"only {len(tally.jobs)} jobs accepted"
     synchronous = "messages" if route.dialect == "anthropic" else "chat"
     async with asyncio.timeout(60):
-        for job_id, auth in tally.jobs:
+        for job_id, auth, structured in tally.jobs:
             while True:
                 if native:
                     resp = await session.get(f"{base}{route.path}/{job_id}", headers=auth)
@@ -800,10 +822,11 @@ async def check_jobs(session: aiohttp.ClientSession, base: str, route: Route, ta
                 await asyncio.sleep(0.05)
             tally.answers[f"job_{state}"] += 1
             if not native:
-                check_answer(route, answer)
+                check_answer(route, answer, structured)
                 continue
             job = json.loads(answer.body)
-            assert answer.status == 200 and job["status_code"] < 500, f"job {job_id}: {job}"
+            refused = structured and job["status_code"] == 502 and structured_failure(json.dumps(job["error"]))
+            assert answer.status == 200 and (job["status_code"] < 500 or refused), f"job {job_id}: {job}"
             if job["status"] == "completed":
                 check_success(synchronous, route.dialect, job["result"])
             else:

@@ -352,7 +352,8 @@ def test_error_frame_shape_and_sdk_raises() -> None:
 
 
 def test_stream_error_event_is_the_error_frame() -> None:
+    """In OpenAI's words (api_error is its server_error), as the gateway's own errors are written."""
     event = a.StreamError(error=a.ErrorBody(type="api_error", message="boom"))
     raw = encode([start(), event])
-    assert frames(raw)[-1] == {"error": {"message": "boom", "type": "api_error", "param": None, "code": None}}
+    assert frames(raw)[-1] == {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
     assert b"[DONE]" not in raw
