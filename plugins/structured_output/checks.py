@@ -16,6 +16,19 @@ from .schema import CompiledSchema, Invalid, compile_schema, parse_json
 from .strict import drop_added_nulls
 
 
+def compiled_or_400(raw: msgspec.Raw, param: str) -> tuple[object, CompiledSchema]:
+    """A client's schema (at `param` in its request), decoded and compiled; a 400 naming where it is wrong."""
+    try:
+        schema = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        raise InvalidRequest(f"{param}: the schema is not JSON this gateway can read", param=param) from None
+    compiled = compile_schema(schema)
+    if not isinstance(compiled, CompiledSchema):
+        where = f"{param}.{compiled.path}" if compiled.path else param
+        raise InvalidRequest(f"{where}: {compiled.message}", param=where)
+    return schema, compiled
+
+
 @dataclass(frozen=True, slots=True)
 class Checker:
     """The client's contract, ready to check answers: `compiled` is None for `json_object`."""
@@ -29,15 +42,7 @@ class Checker:
         """Compile the client's schema; a schema that does not compile is a 400 naming where, before any call."""
         if output.kind == "json_object" or output.schema is None:
             return cls(output, None)
-        param = f"{output.param}.schema"
-        try:
-            schema = msgspec.json.decode(output.schema)
-        except (msgspec.DecodeError, RecursionError):
-            raise InvalidRequest(f"{param}: the schema is not JSON this gateway can read", param=param) from None
-        compiled = compile_schema(schema)
-        if not isinstance(compiled, CompiledSchema):
-            where = f"{param}.{compiled.path}" if compiled.path else param
-            raise InvalidRequest(f"{where}: {compiled.message}", param=where)
+        schema, compiled = compiled_or_400(output.schema, f"{output.param}.schema")
         return cls(output, compiled, schema)
 
     def check(self, text: str, adapted: bool = False) -> Invalid | None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import msgspec
 from msgspec.structs import replace
 
-from gateway.api import InvalidRequest
 from gateway.api import anthropic as a
 
-from .schema import CompiledSchema, compile_schema
+from .checks import compiled_or_400
+from .schema import CompiledSchema
 
 NOT_RUN = "Not run: another tool call of this turn had an invalid input; call the tools again."
 INVALID = "The input does not match the tool's input_schema: {error}. Call {name} again with a corrected input."
@@ -36,17 +36,8 @@ class StrictTools:
         for i, tool in enumerate(tools):
             if tool.strict is not True:
                 continue
-            param = f"tools[{i}].input_schema"
             raw = tool.input_schema if isinstance(tool.input_schema, msgspec.Raw) else msgspec.Raw(b"{}")
-            try:
-                schema = msgspec.json.decode(raw)
-            except (msgspec.DecodeError, RecursionError):
-                raise InvalidRequest(f"{param}: not a JSON Schema this gateway can read", param=param) from None
-            compiled = compile_schema(schema)
-            if not isinstance(compiled, CompiledSchema):
-                where = f"{param}.{compiled.path}" if compiled.path else param
-                raise InvalidRequest(f"{where}: {compiled.message}", param=where)
-            schemas[tool.name] = compiled
+            schemas[tool.name] = compiled_or_400(raw, f"tools[{i}].input_schema")[1]
         return cls(schemas) if schemas else None
 
     def problems(self, message: a.Message) -> dict[str, str]:
