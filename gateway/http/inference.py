@@ -76,6 +76,7 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
     encoder = dialect.stream_encoder(call)
     sse = SseStream(request, {dialect.request_id_header: ctx.request_id, **served_headers(ctx)})
     deferred = ctx.defer_stream_headers  # a plugin holds chunks back: headers go with the first bytes
+    failed: GatewayError | None = None  # before any byte of a deferred stream: answered as a plain HTTP error
     async with aclosing(chunks):  # type: ignore[type-var]
         if not deferred:
             await sse.open()
@@ -88,8 +89,9 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
                     await sse.write(data)
         except GatewayError as exc:
             if deferred:
-                deferred = await _open_late(sse, dialect, ctx)
-            await sse.write(encoder.error(request.app[REDACTOR].error(exc)))
+                failed = exc  # nothing was sent: the client gets the error's status, as before any stream
+            else:
+                await sse.write(encoder.error(request.app[REDACTOR].error(exc)))
         except ConnectionResetError:
             log.info("client went away during stream %s", ctx.request_id)
         except Exception:
@@ -98,10 +100,13 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
                 deferred = await _open_late(sse, dialect, ctx)
             await sse.write(encoder.error(GatewayError("internal error in the gateway")))
         finally:
-            if deferred:  # nothing was sent (an empty stream, or the client left): the response still ends
+            if deferred and failed is None:  # nothing was sent (an empty stream, or the client left): it still ends
                 with contextlib.suppress(ConnectionResetError):
                     await _open_late(sse, dialect, ctx)
-            await sse.close()
+            if failed is None:
+                await sse.close()
+    if failed is not None:
+        raise failed
     return sse.response
 
 
