@@ -28,6 +28,8 @@ class LiveStream:
         self._prompt = PromptStream() if mode == "prompt" and contract.checker is not None else None
         self._text: list[str] = []
         self._inputs: dict[int, tuple[str, list[str]]] = {}  # strict tools' calls: block index -> name, JSON
+        self._answer_blocks: set[int] = set()  # indices of the text blocks the answer is read from
+        self._held: list[a.StreamEvent] = []  # from the answer block's stop to message_delta
         self._failed = False
 
     async def __call__(self, call: ChatCall, chunk: Chunk) -> Chunk:
@@ -40,24 +42,35 @@ class LiveStream:
             events = self._tool.events(events)
         elif self._prompt is not None:
             events = self._prompt.events(events)
-        for at, event in enumerate(events):
+        out: list[a.StreamEvent] = []
+        for event in events:
             if isinstance(event, a.ContentBlockDelta):
                 self._delta(event)
             elif isinstance(event, a.ContentBlockStart):
                 self._start(event)
-            elif isinstance(event, a.MessageDelta):
-                # The answer is whole (every block has stopped): checked before the stop reason goes out, so an
-                # invalid one ends with the error event in place of message_delta and message_stop. The events
-                # before it in this chunk still go out (the client saw the JSON grow; it sees where it stopped).
+            if isinstance(event, a.MessageDelta):
+                # Every block has stopped and the stop reason is known: the answer is checked before it goes out.
                 problem = self._problem(event.delta.stop_reason)
                 if problem is not None:
+                    # An invalid answer ends with the error event in place of the rest (the answer block's stop,
+                    # message_delta, message_stop); what went before still goes out (the client saw the JSON grow).
                     self._failed = True
-                    error = a.StreamError(error=a.ErrorBody(type="api_error", message=problem))
-                    return Chunk(events=(*events[:at], error))
-        return chunk if events is chunk.events else Chunk(events=events)
+                    return Chunk(events=(*out, a.StreamError(error=a.ErrorBody(type="api_error", message=problem))))
+                out.extend(self._held)
+                self._held.clear()
+            elif self._held or (isinstance(event, a.ContentBlockStop) and event.index in self._answer_blocks):
+                # The answer block's stop is held until the stop reason comes: an SDK's parse helper (the
+                # Anthropic one) reads the JSON at content_block_stop and would fail before the error event.
+                self._held.append(event)
+                continue
+            out.append(event)
+        unchanged = events is chunk.events and len(out) == len(events) and all(x is y for x, y in zip(out, events))
+        return chunk if unchanged else Chunk(events=tuple(out))  # an unchanged chunk keeps its relayable frame
 
     def _start(self, event: a.ContentBlockStart) -> None:
         block, tools = event.content_block, self._contract.tools
+        if block.type == "text" and self._contract.checker is not None:
+            self._answer_blocks.add(event.index)
         if block.type == "tool_use" and tools is not None and block.name in tools.schemas:
             assert isinstance(block.name, str)
             self._inputs[event.index] = (block.name, [])
@@ -71,14 +84,22 @@ class LiveStream:
     def _problem(self, stop: str | None) -> str | None:
         if stop in PASSED_ON:
             return None
-        checker = self._contract.checker
-        if checker is not None and stop != "tool_use":  # tool_use left: a client tool's turn, not the answer
-            invalid = checker.check(self._answer_text(), self._contract.shape.adapted)
-            if invalid is not None:
-                if stop == "max_tokens":
-                    return "the answer was cut at max_tokens before its JSON was complete"
-                return checker.failure_message(invalid.describe(), 1)
+        if stop != "tool_use":  # tool_use left: a client tool's turn, not the answer
+            problem = self._answer_problem(stop)
+            if problem is not None:
+                return problem
         return self._tool_problem()
+
+    def _answer_problem(self, stop: str | None) -> str | None:
+        checker = self._contract.checker
+        if checker is None:
+            return None
+        invalid = checker.check(self._answer_text(), self._contract.shape.adapted)
+        if invalid is None:
+            return None
+        if stop == "max_tokens":
+            return "the answer was cut at max_tokens before its JSON was complete"
+        return checker.failure_message(invalid.describe(), 1)
 
     def _answer_text(self) -> str:
         if self._tool is not None:
