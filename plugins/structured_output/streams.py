@@ -64,8 +64,9 @@ class LiveStream:
                 self._held.append(event)
                 continue
             out.append(event)
-        unchanged = events is chunk.events and len(out) == len(events) and all(x is y for x, y in zip(out, events))
-        return chunk if unchanged else Chunk(events=tuple(out))  # an unchanged chunk keeps its relayable frame
+        same = events is chunk.events and len(out) == len(events)
+        same = same and all(x is y for x, y in zip(out, events, strict=True))
+        return chunk if same else Chunk(events=tuple(out))  # an unchanged chunk keeps its relayable frame
 
     def _start(self, event: a.ContentBlockStart) -> None:
         block, tools = event.content_block, self._contract.tools
