@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, split_validation_message
+from .depth import too_deep_at
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 T = TypeVar("T")
+# A body too deep to decode is refused naming where it passed this depth: deep enough that no real request
+# reaches it (Claude Code's deepest tool schemas are under 20), shallow enough to point at the start of the chain.
+MAX_NAMED_DEPTH = 128
 
 
 class StreamEncoder(Protocol):
@@ -62,4 +66,10 @@ def decode_json(decode: Callable[[bytes], T], body: bytes) -> T:
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise InvalidRequest("request body is nested too deeply") from None
+        found = too_deep_at(body, MAX_NAMED_DEPTH)
+        if found is None:
+            raise InvalidRequest("request body is nested too deeply") from None
+        path = found[0]
+        raise InvalidRequest(
+            f"{path}: nested more than {MAX_NAMED_DEPTH} levels deep", param=path.removesuffix("...")
+        ) from None
