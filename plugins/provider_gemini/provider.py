@@ -90,7 +90,7 @@ class GeminiProvider(BaseProvider):
         request = call.request
         if call.max_tokens_defaulted:  # the client set no cap; on Gemini, thoughts count against it too
             request = replace(request, max_tokens=UNSET)
-        return messages_to_gemini(request)
+        return messages_to_gemini(request, call.target.model if call.target is not None else "")
 
     def _url(self, call: ChatCall, method: str) -> str:
         assert call.target is not None

@@ -24,8 +24,8 @@ MODES = {"auto": "AUTO", "any": "ANY", "none": "NONE", "tool": "ANY"}
 JSON = "application/json"
 
 
-def messages_to_gemini(req: a.MessagesRequest) -> g.GenerateContentRequest:
-    """Translate a canonical request; the model goes in the URL, not the body."""
+def messages_to_gemini(req: a.MessagesRequest, model: str = "") -> g.GenerateContentRequest:
+    """Translate a canonical request; the model goes in the URL, not the body (`model` picks the schema field)."""
     system = _system_parts(req.system, "system")
     contents: list[g.Content] = []
     names: dict[str, str] = {}  # tool_use id -> function name, for the tool_results that answer them
@@ -45,7 +45,7 @@ def messages_to_gemini(req: a.MessagesRequest) -> g.GenerateContentRequest:
         system_instruction=g.Content(parts=system) if system else UNSET,
         tools=[g.Tool(function_declarations=declarations)] if declarations else UNSET,
         tool_config=_tool_config(req.tool_choice) if declarations else UNSET,
-        generation_config=_generation_config(req),
+        generation_config=_generation_config(req, model),
     )
 
 
@@ -129,8 +129,19 @@ def _tool_config(choice: a.ToolChoice | UnsetType) -> g.ToolConfig | UnsetType:
     return g.ToolConfig(function_calling_config=config)
 
 
-def _generation_config(req: a.MessagesRequest) -> g.GenerationConfig:
+# Models that take only the OpenAPI-subset responseSchema; later ones take the client's JSON Schema as it is
+# (responseJsonSchema), which keeps what the subset drops (additionalProperties, $ref, const, ...).
+OPENAPI_SCHEMA_MODELS = ("gemini-1.", "gemini-2.0", "models/gemini-1.", "models/gemini-2.0")
+
+
+def _generation_config(req: a.MessagesRequest, model: str) -> g.GenerationConfig:
     mime_type, schema = _response_format(req)
+    if schema is not UNSET and not model.startswith(OPENAPI_SCHEMA_MODELS):
+        json_schema = _json_schema(req)
+        if json_schema is not None:
+            schema = UNSET
+    else:
+        json_schema = None
     return g.GenerationConfig(
         max_output_tokens=req.max_tokens,
         temperature=req.temperature,
@@ -139,6 +150,7 @@ def _generation_config(req: a.MessagesRequest) -> g.GenerationConfig:
         stop_sequences=req.stop_sequences or UNSET,
         response_mime_type=mime_type,
         response_schema=schema,
+        response_json_schema=json_schema if json_schema is not None else UNSET,
         thinking_config=_thinking_config(req.thinking),
     )
 
@@ -155,6 +167,14 @@ def _response_format(req: a.MessagesRequest) -> tuple[str | UnsetType, msgspec.R
         raise InvalidRequest("json_schema output formats need a schema", param=path + ".schema")
     schema = _schema(fmt.schema, path + ".schema")
     return JSON, msgspec.Raw(g.ENCODER.encode(schema)) if schema else UNSET
+
+
+def _json_schema(req: a.MessagesRequest) -> msgspec.Raw | None:
+    """The client's schema as it sent it (output_config.format, else the beta output_format)."""
+    config = req.output_config
+    fmt = config.format if isinstance(config, a.OutputConfig) else UNSET
+    fmt = fmt if isinstance(fmt, a.OutputFormat) else req.output_format
+    return fmt.schema if isinstance(fmt, a.OutputFormat) and isinstance(fmt.schema, msgspec.Raw) else None
 
 
 def _thinking_config(thinking: a.Thinking | UnsetType) -> g.ThinkingConfig | UnsetType:

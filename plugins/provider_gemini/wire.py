@@ -89,7 +89,8 @@ class GenerationConfig(Wire, kw_only=True):
     top_k: int | UnsetType = UNSET
     stop_sequences: list[str] | UnsetType = UNSET
     response_mime_type: str | UnsetType = UNSET
-    response_schema: Raw | UnsetType = UNSET
+    response_schema: Raw | UnsetType = UNSET  # OpenAPI subset (what models before 2.5 take)
+    response_json_schema: Raw | UnsetType = UNSET  # JSON Schema as it is (2.5 and later)
     thinking_config: ThinkingConfig | UnsetType = UNSET
 
 
