@@ -3,9 +3,10 @@
 - `native`: the provider's own field carries the schema (the translators write it). An OpenAI-wire upstream that
   is sent a translated request gets `strict: true`, which OpenAI refuses for schemas with optional properties or
   open objects: those are sent in their strict form (every object closed, optional properties required and
-  nullable; the nulls are dropped again before validating against the client's own schema), and a schema that has
-  no strict form (anyOf at the root, open maps, `allOf`, ...) falls back to `tool` mode. A client's own OpenAI
-  body relayed to an OpenAI-wire upstream is sent as the client wrote it.
+  nullable; the nulls are dropped again before validating against the client's own schema and answering), and a
+  schema that has no strict form (anyOf at the root, open maps, `allOf`, ...) falls back to `tool` mode, as does a
+  stream that would need the strict form (its added nulls would reach the client before they could be dropped).
+  A client's own OpenAI body relayed to an OpenAI-wire upstream is sent as the client wrote it.
 - `tool`: one forced tool whose input schema is the client's (tool_mode.py).
 - `prompt`: the schema in the system prompt (prompting.py).
 """
@@ -67,6 +68,8 @@ def _native(call: ChatCall, checker: Checker, ctx: CallContext) -> tuple[ChatCal
     adapted = strict_for_openai(checker.schema)
     if adapted == checker.schema:
         return call, Shape("native")  # strict already: sent as the client wrote it
+    if call.stream:
+        return None  # the nulls the strict form adds would reach the client as they stream: tool mode instead
     request = _with_schema(call.request, msgspec.Raw(msgspec.json.encode(adapted)))
     return replace(call, request=request, native=None), Shape("native", adapted=True)
 
