@@ -52,6 +52,9 @@ def judge(message: a.Message, checker: Checker, shape: Shape) -> Verdict:
     if invalid is not None:
         return Verdict(answered, text, invalid.describe(), final=True)
     clean = checker.normalized(text.strip(), shape.adapted)
+    texts = [block.text for block in answered.content if block.type == "text"]
+    if texts == [clean]:
+        return Verdict(answered, clean, None, final=True)  # as it came: a relayed answer keeps its bytes
     return Verdict(_with_text(answered, clean), clean, None, final=True)
 
 
@@ -75,6 +78,8 @@ async def settle(call: ChatCall, result: ChatResult, ctx: CallContext, contract:
         problems = tools.problems(verdict.message) if tools is not None and verdict.problem is None else {}
         if verdict.problem is None and not problems:
             ctx.set_header(ATTEMPTS, str(attempts))
+            if verdict.message is result.message:
+                return result  # the first answer, unchanged: its bytes are relayed as they came
             return ChatResult(message=replace(verdict.message, usage=summed(usages)))
         if message.stop_reason == "max_tokens":
             raise UpstreamError(

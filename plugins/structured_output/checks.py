@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,21 +13,32 @@ from gateway.api import InvalidRequest, StructuredOutput
 from gateway.api import anthropic as a
 
 from .prompting import strip_fences
-from .schema import CompiledSchema, Invalid, compile_schema, parse_json
+from .schema import CACHE_SIZE, CompiledSchema, Invalid, SchemaError, compile_schema, parse_json
 from .strict import drop_added_nulls
 
 
 def compiled_or_400(raw: msgspec.Raw, param: str) -> tuple[object, CompiledSchema]:
     """A client's schema (at `param` in its request), decoded and compiled; a 400 naming where it is wrong."""
-    try:
-        schema = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        raise InvalidRequest(f"{param}: the schema is not JSON this gateway can read", param=param) from None
-    compiled = compile_schema(schema)
+    decoded = _decoded(bytes(raw))
+    if decoded is None:
+        raise InvalidRequest(f"{param}: the schema is not JSON this gateway can read", param=param)
+    schema, compiled = decoded
     if not isinstance(compiled, CompiledSchema):
         where = f"{param}.{compiled.path}" if compiled.path else param
         raise InvalidRequest(f"{where}: {compiled.message}", param=where)
     return schema, compiled
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _decoded(raw: bytes) -> tuple[object, CompiledSchema | SchemaError] | None:
+    """A schema's bytes decoded and compiled, remembered by the bytes as sent: a client that sends the same schema
+    on every request (an SDK's parse helper does) pays one hash of it, not a decode and a canonical encoding. The
+    decoded schema is shared: it is only read (the strict adapter copies)."""
+    try:
+        schema = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return schema, compile_schema(schema)
 
 
 @dataclass(frozen=True, slots=True)
