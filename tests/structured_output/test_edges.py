@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from gateway.testing import FakeUpstream, MakeGateway, Reply, ToolUse, anthropic_message, anthropic_usage
+from gateway.testing import FakeUpstream, MakeGateway, Reply, ToolUse, anthropic_message, anthropic_sse, anthropic_usage
 from tests.fakes.structured import ANTHROPIC, GOOD, MISSING, SCHEMA, TOOL
 from tests.structured_output.matrix import DIALECTS, HI, Dialect, ask
 
@@ -100,3 +100,54 @@ async def test_a_bad_beta_output_format_schema_names_its_field(
             )
     assert "output_format.schema.required" in str(raised.value)
     assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_preamble_before_the_tool_call_is_not_part_of_the_answer(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, dialect: Dialect, stream: bool
+) -> None:
+    use = ToolUse("toolu_so", TOOL, json.loads(GOOD))
+    reply = (
+        Reply.sse(anthropic_sse(["Sure, here it is:"], tool_uses=[use]))
+        if stream
+        else Reply.json(anthropic_message("Sure, here it is:", tool_uses=[use]))
+    )
+    fake_upstream.script(ANTHROPIC.path, reply)
+    gw = await make_gateway(ANTHROPIC.config(fake_upstream.url, {"mode": "tool"}))
+    asked = await ask(gw, ANTHROPIC.routed, dialect, stream=stream)
+    assert asked.status == 200 and json.loads(asked.text) == json.loads(GOOD), asked
+    assert "Sure" not in asked.text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_mode_with_thinking_asks_without_forcing_and_keeps_the_thinking(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, stream: bool
+) -> None:
+    """Anthropic refuses a forced tool_choice with thinking on: the tool is offered (auto) and the model told."""
+    use = ToolUse("toolu_so", TOOL, json.loads(GOOD))
+    reply = (
+        Reply.sse(anthropic_sse([], thinking="hmm", tool_uses=[use]))
+        if stream
+        else Reply.json(anthropic_message(None, thinking="hmm", tool_uses=[use]))
+    )
+    fake_upstream.script(ANTHROPIC.path, reply)
+    gw = await make_gateway(ANTHROPIC.config(fake_upstream.url, {"mode": "tool"}))
+    kwargs: Any = {
+        "model": ANTHROPIC.routed,
+        "max_tokens": 2000,
+        "messages": HI,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "output_config": FORMAT,
+    }
+    async with gw.anthropic() as client:
+        if stream:
+            async with client.messages.stream(**kwargs) as events:
+                message = await events.get_final_message()
+        else:
+            message = await client.messages.create(**kwargs)
+    assert [b.type for b in message.content] == ["thinking", "text"] and message.stop_reason == "end_turn"
+    assert json.loads(message.content[1].text) == json.loads(GOOD)  # type: ignore[union-attr]
+    [sent] = ANTHROPIC.sent(fake_upstream.requests)
+    assert sent["tool_choice"] == {"type": "auto"}
+    assert TOOL in ANTHROPIC.system(sent)
