@@ -124,6 +124,22 @@ async def test_an_optional_field_is_sent_in_openais_strict_form_and_its_null_dro
     assert parsed.parsed_output == Place(city="Paris", population=2100000)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="an unbuffered stream on the adapted (strict-form) schema sends the added null to the client "
+    "(LiveStream passes deltas as they come; only the check drops it), so the SDK's parse of its own model fails",
+)
+async def test_a_streamed_answer_to_the_strict_form_reaches_the_client_in_its_schema(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    answer = '{"city": "Paris", "population": 2100000, "nickname": null, "motto": null}'
+    fake_upstream.script(CHAT, OPENAI.stream_text((answer[:30], answer[30:])))
+    gw = await make_gateway(native_config(OPENAI, fake_upstream.url))
+    asked = await ask(gw, OPENAI.routed, "anthropic", stream=True, schema=Place)
+    assert asked.status == 200 and asked.parsed == Place(city="Paris", population=2100000), asked
+    assert asked.headers["x-bf-structured-output"] == "native"
+
+
 @pytest.mark.parametrize(
     "schema",
     [

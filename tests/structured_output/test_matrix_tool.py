@@ -27,7 +27,7 @@ from tests.fakes.structured import (
     WRONG_TYPE,
     Wire,
 )
-from tests.structured_output.matrix import DIALECTS, City, Dialect, ask
+from tests.structured_output.matrix import DIALECTS, HI, City, Dialect, ask
 
 DEFAULT_TOOL = (OPENAI, VLLM, GROQ, BEDROCK_LLAMA)  # tool mode with no structured_output config
 FORCED_TOOL = (ANTHROPIC, GEMINI, BEDROCK)  # native by default: tool by config
@@ -159,3 +159,31 @@ async def test_the_mock_answers_in_tool_mode(make_gateway: MakeGateway, dialect:
     assert isinstance(asked.parsed, City)
     assert asked.headers["x-bf-structured-output"] == "tool"
     assert asked.tool_calls == 0
+
+
+ARRAY_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"$ref": "#/$defs/city"},
+    "$defs": {"city": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+}
+
+
+@WIRES
+async def test_a_root_that_is_not_an_object_is_wrapped_and_unwrapped(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, wire: Wire
+) -> None:
+    """Tool inputs are objects: an array schema goes up as {"value": ...} (its $defs with it); the client gets
+    the array, repaired like any other answer."""
+    fake_upstream.script(
+        wire.path, wire.tool('{"value": [{"nom": "Paris"}]}', 10, 5), wire.tool('{"value": [{"name": "Paris"}]}', 10, 5)
+    )
+    gw = await make_gateway(tool_config(wire, fake_upstream.url))
+    rf = {"type": "json_schema", "json_schema": {"name": "cities", "schema": ARRAY_SCHEMA}}
+    async with gw.http() as http:
+        answer = await http.post("/v1/chat/completions", {"model": wire.routed, "messages": HI, "response_format": rf})
+    assert answer.status == 200, answer
+    assert json.loads(answer.json()["choices"][0]["message"]["content"]) == [{"name": "Paris"}]
+    assert answer.headers["x-bf-structured-output-attempts"] == "2"
+    first, repair = wire.sent(fake_upstream.requests)
+    assert '"value"' in json.dumps(first) and wire.forced_tool(first) == TOOL
+    assert "name" in wire.turns(repair)[-1][1]  # the error names the missing property
