@@ -1,6 +1,6 @@
 """Strict tools (Anthropic `strict: true` on a tool, OpenAI `function.strict`): the upstream's tool-call inputs are
 validated against the tool's schema like a structured answer, repaired with the validator's error, and a 502
-naming the path when they stay invalid. Written ahead of the feature (the lead's next step): xfail until then."""
+naming the path when they stay invalid."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ WEATHER: dict[str, Any] = {
 }
 GOOD_INPUT = {"city": "Paris", "unit": "c"}
 BAD_INPUT = {"city": "Paris"}
-NOT_YET = pytest.mark.xfail(strict=True, reason="strict tools' inputs are not validated yet (call.output is None)")
 WIRES = pytest.mark.parametrize("wire", [ANTHROPIC, VLLM], ids=["anthropic", "custom"])
 
 
@@ -66,7 +65,6 @@ async def test_a_valid_strict_call_passes_in_one_call(
     assert len(wire.sent(fake_upstream.requests)) == 1
 
 
-@NOT_YET
 @WIRES
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_a_strict_call_missing_a_field_is_repaired(
@@ -82,7 +80,6 @@ async def test_a_strict_call_missing_a_field_is_repaired(
     assert "unit" in wire.turns(repair)[-1][1]  # the validator's error, for the model
 
 
-@NOT_YET
 @WIRES
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_a_strict_call_that_stays_invalid_is_a_502_naming_the_path(
