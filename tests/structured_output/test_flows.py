@@ -10,7 +10,6 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from pydantic import BaseModel
 
 from gateway.testing import (
     FakeUpstream,
@@ -23,24 +22,13 @@ from gateway.testing import (
     openai_sse,
 )
 from tests.conftest import MakeGateway, upstream_config
+from tests.fakes.structured import GOOD, MISSING, SCHEMA
+from tests.structured_output.matrix import City
 
 UP_MESSAGES = "/v1/messages"
 UP_CHAT = "/v1/chat/completions"
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
-    "required": ["city", "population"],
-    "additionalProperties": False,
-}
-GOOD = '{"city": "Paris", "population": 2100000}'
-MISSING = '{"city": "Paris"}'
 FORMAT: Any = {"format": {"type": "json_schema", "schema": SCHEMA}}
 HI: Any = [{"role": "user", "content": "Which city? JSON please."}]
-
-
-class City(BaseModel):
-    city: str
-    population: int
 
 
 def text_of(message: anthropic.types.Message) -> str:

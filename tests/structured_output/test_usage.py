@@ -4,42 +4,22 @@ or not."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-from gateway import hookimpl
-from gateway.schemas import anthropic as a
 from gateway.testing import FakeUpstream, MakeGateway
 from tests.fakes.structured import ANTHROPIC, BEDROCK, GEMINI, GOOD, MISSING, VLLM, Wire
 from tests.http.governance_helpers import VK_A, budget, config, settled, used, vk
+from tests.plugins.test_call_target import Meter
 from tests.structured_output.matrix import DIALECTS, HI, City, Dialect
 
 WIRES_MODES: list[tuple[Wire, str]] = [(ANTHROPIC, "native"), (VLLM, "tool"), (GEMINI, "native"), (BEDROCK, "prompt")]
 BOTH = pytest.mark.parametrize("dialect", DIALECTS)
 KEY_BUDGET = "budget:vk:vk-a:0"
 BOTH_COST = (100 + 150) * 1e-6 + (10 + 12) * 2e-6  # the test prices: 1e-6 per input token, 2e-6 per output token
-
-
-class Meter:
-    """Keeps what gw_record_usage is given (what governance and the logs bill)."""
-
-    def __init__(self) -> None:
-        self.usages: list[a.Usage] = []
-        self.seen = asyncio.Event()
-
-    @hookimpl
-    def gw_record_usage(self, usage: a.Usage) -> None:
-        self.usages.append(usage)
-        self.seen.set()
-
-    async def one(self) -> a.Usage:
-        await asyncio.wait_for(self.seen.wait(), 5)
-        [usage] = self.usages
-        return usage
 
 
 def first_then(wire: Wire, mode: str, fake: FakeUpstream, second: str) -> None:
