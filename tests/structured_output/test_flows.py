@@ -23,6 +23,7 @@ from gateway.testing import (
 )
 from tests.conftest import MakeGateway, upstream_config
 from tests.fakes.structured import GOOD, MISSING, SCHEMA
+from tests.http.async_helpers import submit, wait_done
 from tests.structured_output.matrix import City
 
 UP_MESSAGES = "/v1/messages"
@@ -226,3 +227,22 @@ async def test_a_strict_tools_invalid_input_ends_a_stream_with_an_error(
     assert "get_weather" in last["error"]["message"] and "unit" in last["error"]["message"]
     assert last["error"]["type"] == "server_error"
     assert answer.events()[-1].data != "[DONE]"
+
+
+async def test_an_async_job_gets_the_repaired_answer(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    """A job runs the same pipeline: its stored result is the repaired, valid answer, with both calls' usage."""
+    fake_upstream.script(
+        UP_MESSAGES,
+        Reply.json(anthropic_message(MISSING, usage=anthropic_usage(100, 10))),
+        Reply.json(anthropic_message(GOOD, usage=anthropic_usage(150, 12))),
+    )
+    gw = await make_gateway(upstream_config(fake_upstream.url))
+    body = {"model": "claude-x", "max_tokens": 100, "messages": HI, "output_config": FORMAT}
+    async with gw.http() as http:
+        accepted = await submit(http, "/anthropic/v1/messages", body)
+        done = await wait_done(http, "/anthropic/v1/messages", accepted.headers["x-bf-async-id"])
+    assert done.status == 200, done
+    answer = done.json()
+    assert json.loads(answer["content"][0]["text"]) == json.loads(GOOD)
+    assert (answer["usage"]["input_tokens"], answer["usage"]["output_tokens"]) == (250, 22)
+    assert len(fake_upstream.requests_to(UP_MESSAGES)) == 2
