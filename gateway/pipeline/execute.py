@@ -20,6 +20,7 @@ from ..errors import GatewayError, InvalidRequest, PermissionDenied, UpstreamErr
 from ..keys import REDACTOR
 from ..providers.body import relayable
 from ..routing import check_model_name, unrouted
+from ..schemas import anthropic as a
 from ..streaming import MessageAssembler, message_to_events
 from ..tokens import estimate, prompt_size
 
@@ -211,6 +212,8 @@ class Engine:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
                 for step in own:
                     chunk = await step(call, chunk)
+                if own:
+                    self._record_ending(call, chunk, ctx)
                 if assembler is not None:
                     for event in chunk.events:
                         assembler.feed(event)
@@ -229,6 +232,13 @@ class Engine:
         message = assembler.message() if assembler is not None else None
         if message is not None:
             self.pipeline.cache_store(call, ChatResult(message=message), ctx)
+
+    def _record_ending(self, call: ChatCall, chunk: Chunk, ctx: CallContext) -> None:
+        """A stream transform that ends the stream with an error event (a structured answer that did not
+        validate) failed the call as surely as a raised error: gw_record_error hears of it the same way."""
+        if chunk.events and isinstance(chunk.events[-1], a.StreamError):
+            error = chunk.events[-1].error
+            self._record_error(call, UpstreamError(error.message, status=502, kind=error.type), ctx)
 
     def _prompt_estimate(self, call: ChatCall) -> int:
         """The prompt's tokens as the target's provider counts them (for a call that reported no usage)."""

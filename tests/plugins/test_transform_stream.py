@@ -4,7 +4,9 @@ the dialect's error event."""
 
 from __future__ import annotations
 
-from gateway import CallContext, ChatCall, Chunk, UpstreamError, hookimpl
+import asyncio
+
+from gateway import CallContext, ChatCall, Chunk, GatewayError, UpstreamError, hookimpl
 from gateway.schemas import anthropic as a
 from gateway.testing import FakeUpstream, Reply, anthropic_body, anthropic_sse
 from tests.conftest import MakeGateway, upstream_config
@@ -15,6 +17,15 @@ UP = "/v1/messages"
 ODD = b'event: ping\ndata: {"type":  "ping"}\n\n'
 
 
+class Recorder:
+    def __init__(self) -> None:
+        self.errors: list[GatewayError] = []
+
+    @hookimpl
+    def gw_record_error(self, call: ChatCall, error: GatewayError) -> None:
+        self.errors.append(error)
+
+
 class Shout:
     """Upper-cases the text of calls whose request asks for it (a header), and fails those that ask to fail."""
 
@@ -23,6 +34,8 @@ class Shout:
         ctx.transform_stream("shout", self.shout if "x-shout" in ctx.headers else None)
         if "x-fail" in ctx.headers:
             ctx.transform_stream("fail", self.fail)
+        if "x-end" in ctx.headers:
+            ctx.transform_stream("end", self.end_with_error)
         return call
 
     async def shout(self, call: ChatCall, chunk: Chunk) -> Chunk:
@@ -38,6 +51,13 @@ class Shout:
     async def fail(self, call: ChatCall, chunk: Chunk) -> Chunk:
         if any(isinstance(event, a.MessageStop) for event in chunk.events):
             raise UpstreamError("the answer is not acceptable", status=502, kind="api_error")
+        return chunk
+
+    async def end_with_error(self, call: ChatCall, chunk: Chunk) -> Chunk:
+        """Ends the stream with an error event in place of message_stop (what structured output does)."""
+        if any(isinstance(event, a.MessageStop) for event in chunk.events):
+            error = a.StreamError(error=a.ErrorBody(type="api_error", message="ended by the plugin"))
+            return Chunk(events=(*[e for e in chunk.events if not isinstance(e, a.MessageStop)], error))
         return chunk
 
 
@@ -71,3 +91,21 @@ async def test_a_transform_that_raises_ends_the_stream_with_an_error_event(
     assert last.event == "error"
     assert last.json()["error"] == {"type": "api_error", "message": "the answer is not acceptable"}
     assert "message_stop" not in [e.event for e in answer.events()]
+
+
+async def test_an_error_event_a_transform_sends_is_recorded(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.script(UP, stream_reply(), stream_reply())
+    recorder = Recorder()
+    gw = await make_gateway(upstream_config(fake_upstream.url), [Shout(), recorder])
+    async with gw.http() as http:
+        ended = await http.post(MESSAGES, anthropic_body("claude-x", stream=True), {"x-end": "1"})
+        await http.post(MESSAGES, anthropic_body("claude-x", stream=True))
+    assert ended.events()[-1].event == "error"
+    for _ in range(100):  # gw_record_error runs off the request path
+        if recorder.errors:
+            break
+        await asyncio.sleep(0.01)
+    [error] = recorder.errors  # the plain stream after it recorded none
+    assert (error.message, error.kind) == ("ended by the plugin", "api_error")
