@@ -8,8 +8,9 @@ shaped for it (`shaping.py`). The answer is validated, repaired with more calls 
 validate (`answers.py`), streamed as it comes or held back and settled whole (`streams.py`). Headers:
 `x-bf-structured-output` (the mode) and `x-bf-structured-output-attempts` (the answers it took).
 
-Cost: a call that asks for no structured output pays one attribute check per hook; streams of other calls stay
-byte relays (the stream transform is the call's own, `ctx.transform_stream`).
+Cost: a call that asks for no structured output pays a look at its output and its tools' strict flags (0.5 us for
+20 tools, twice a call); streams of other calls stay byte relays (the stream transform is the call's own,
+`ctx.transform_stream`).
 """
 
 from __future__ import annotations
