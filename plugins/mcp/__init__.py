@@ -1,18 +1,68 @@
-"""MCP (`mcp`, Bifrost's section): the MCP servers the gateway connects to. See the README's "MCP tools".
+"""MCP (`mcp`, Bifrost's section): the gateway connects to the configured MCP servers and offers their tools to
+every model, whatever its provider. See the README's "MCP tools".
 
-Configured by the top-level `mcp` section, checked by `check-config`.
+Configured by the top-level `mcp` section; with no `client_configs` it starts nothing and registers no request
+hook, so it costs nothing per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
 from gateway import hookimpl
-from gateway.api import ConfigRegistry
+from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remove_hooks
 
 from .config import McpConfig
+from .connections import Connection
+from .inject import Injector
 
 SECTION = "mcp"
+HOOKS_NAME = "mcp.inject"
+CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
 
 
 @hookimpl
 def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add_section(SECTION, McpConfig)
+
+
+@hookimpl
+def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
+    return _running(app)
+
+
+@contextlib.asynccontextmanager
+async def _running(app: web.Application) -> AsyncIterator[None]:
+    config = plugin_config(app, McpConfig)
+    if not config.client_configs:
+        yield
+        return
+    for client in config.client_configs:  # secrets the logs must never show
+        app[REDACTOR].add(*client.headers.values())
+        if client.stdio_config is not None and isinstance(client.stdio_config.envs, dict):
+            app[REDACTOR].add(*client.stdio_config.envs.values())
+    quiet = logging.getLogger("httpx2")  # the MCP SDK's HTTP client, which logs every request (health checks)
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.WARNING)
+    connections = tuple(Connection(client, config) for client in config.client_configs)
+    app[CONNECTIONS] = connections
+    tasks = [asyncio.create_task(c.supervise(), name=f"mcp:{c.config.name}") for c in connections]
+    # The first attempts run together, so that tools are there for the first request; a server that is down
+    # or slow delays start-up by connect_timeout at most, and is then retried in the background.
+    waits = [asyncio.create_task(c.tried.wait()) for c in connections]
+    await asyncio.wait(waits, timeout=config.connect_timeout + 1)
+    for wait in waits:
+        wait.cancel()
+    add_hooks(app, Injector(connections), HOOKS_NAME)
+    try:
+        yield
+    finally:
+        remove_hooks(app, HOOKS_NAME)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,86 @@
+"""The configured MCP servers' life: one that is down at start-up (or refuses the token) does not stop the
+gateway, is logged as disconnected without its secrets, and its tools arrive once it is up; a server that stops
+takes its tools away and gives them back when it restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from gateway.testing import FakeUpstream
+from tests.conftest import Gateway, MakeGateway
+from tests.mcp.helpers import SERVER_TOOLS, TOKEN, HttpServer, http_client, http_server, mcp_config, sent_tool_names
+from tests.mcp.test_injection import ask_anthropic
+
+DOCS = [f"docs-{tool}" for tool in SERVER_TOOLS]
+LOCAL = [f"local-{tool}" for tool in SERVER_TOOLS]
+WAIT_S = 10.0
+
+
+async def tools_within(gateway: Gateway, fake: FakeUpstream, expected: list[str], seconds: float = WAIT_S) -> None:
+    """Ask until the upstream is sent `expected` tools (bounded: fails after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        await ask_anthropic(gateway)
+        if sent_tool_names(fake) == expected:
+            return
+        assert time.monotonic() < deadline, f"still {sent_tool_names(fake)} after {seconds}s, not {expected}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_server_down_at_start_up_is_retried_and_its_tools_arrive_when_it_comes_up(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gateway.mcp")
+    later = HttpServer()
+    started = time.monotonic()
+    gateway = await make_gateway(mcp_config(fake_upstream, http_client(later.url)))
+    assert time.monotonic() - started < 5  # a refused connection fails fast: start-up does not wait it out
+    await ask_anthropic(gateway)
+    assert sent_tool_names(fake_upstream) == []  # the gateway serves without the server's tools
+    assert "mcp client docs is disconnected" in caplog.text
+    later.start()
+    try:
+        await tools_within(gateway, fake_upstream, DOCS)
+        assert "mcp client docs connected (3 tools)" in caplog.text
+    finally:
+        later.stop()
+    await tools_within(gateway, fake_upstream, [])  # stopped: the health check drops its tools
+    later.start()  # restarted on the same port
+    try:
+        await tools_within(gateway, fake_upstream, DOCS)
+    finally:
+        later.stop()
+
+
+async def test_a_refused_token_leaves_that_server_disconnected_and_out_of_the_logs(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-bearer-token-fedcba9876543210"
+    with http_server() as server:
+        config = mcp_config(fake_upstream, http_client(server.url, "docs", wrong), http_client(server.url, "good"))
+        gateway = await make_gateway(config)
+        await ask_anthropic(gateway)
+        assert sent_tool_names(fake_upstream) == [f"good-{tool}" for tool in SERVER_TOOLS]
+    assert "mcp client docs is disconnected" in caplog.text
+    assert wrong not in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_a_stdio_server_that_cannot_start_is_reported_and_the_gateway_serves(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gateway.mcp")
+    broken = {
+        "name": "broken",
+        "connection_type": "stdio",
+        "stdio_config": {"command": "/nonexistent/mcp-server-binary"},
+    }
+    gateway = await make_gateway(mcp_config(fake_upstream, broken))
+    await ask_anthropic(gateway)
+    assert sent_tool_names(fake_upstream) == []
+    assert "mcp client broken is disconnected" in caplog.text
