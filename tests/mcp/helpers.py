@@ -36,16 +36,17 @@ class HttpServer:
     """tests/mcp/server.py over streamable HTTP on 127.0.0.1:`port`, requiring `TOKEN`; started and stopped at
     will (a server that is down, comes up, restarts)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, transport: str = "http") -> None:
         self.port = port or free_port()
+        self.transport = transport  # "http" (streamable HTTP) or "sse"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"http://127.0.0.1:{self.port}/{'sse' if self.transport == 'sse' else 'mcp'}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "tests.mcp.server", "http", str(self.port), TOKEN]
+        command = [sys.executable, "-m", "tests.mcp.server", self.transport, str(self.port), TOKEN]
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -63,8 +64,8 @@ class HttpServer:
 
 
 @contextlib.contextmanager
-def http_server(port: int | None = None) -> Iterator[HttpServer]:
-    server = HttpServer(port)
+def http_server(port: int | None = None, transport: str = "http") -> Iterator[HttpServer]:
+    server = HttpServer(port, transport)
     server.start()
     try:
         yield server

@@ -2,6 +2,7 @@
 
     python -m tests.mcp.server stdio
     python -m tests.mcp.server http PORT [TOKEN]    # streamable HTTP on 127.0.0.1:PORT/mcp; TOKEN: required bearer
+    python -m tests.mcp.server sse PORT [TOKEN]     # the older HTTP+SSE transport on 127.0.0.1:PORT/sse
 
 Its tools: `echo(text)`, `add(a, b)` and `get_weather(city, unit)`.
 """
@@ -50,8 +51,8 @@ def bearer_required(app: Any, token: str) -> Any:
     return guarded
 
 
-def serve_http(port: int, token: str | None) -> None:
-    app = SERVER.streamable_http_app(host="127.0.0.1")
+def serve_http(transport: str, port: int, token: str | None) -> None:
+    app = SERVER.sse_app(host="127.0.0.1") if transport == "sse" else SERVER.streamable_http_app(host="127.0.0.1")
     guarded = bearer_required(app, token) if token else app
     config = uvicorn.Config(guarded, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     anyio.run(uvicorn.Server(config).serve)
@@ -61,4 +62,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "stdio":
         SERVER.run("stdio")
     else:
-        serve_http(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
+        serve_http(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)

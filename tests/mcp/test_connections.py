@@ -71,6 +71,16 @@ async def test_a_refused_token_leaves_that_server_disconnected_and_out_of_the_lo
     assert TOKEN not in caplog.text
 
 
+async def test_a_server_on_the_older_sse_transport_offers_its_tools(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    with http_server(transport="sse") as server:
+        client = http_client(server.url, "legacy", connection_type="sse")
+        gateway = await make_gateway(mcp_config(fake_upstream, client))
+        await ask_anthropic(gateway)
+    assert sent_tool_names(fake_upstream) == [f"legacy-{tool}" for tool in SERVER_TOOLS]
+
+
 async def test_a_stdio_server_that_cannot_start_is_reported_and_the_gateway_serves(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
