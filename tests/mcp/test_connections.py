@@ -94,3 +94,32 @@ async def test_a_stdio_server_that_cannot_start_is_reported_and_the_gateway_serv
     await ask_anthropic(gateway)
     assert sent_tool_names(fake_upstream) == []
     assert "mcp client broken is disconnected" in caplog.text
+
+
+async def test_a_server_that_never_answers_delays_start_up_by_connect_timeout_at_most(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that accepts connections and then says nothing (hung): start-up waits `connect_timeout`, the
+    gateway serves, and the server is reported."""
+    caplog.set_level(logging.INFO, "gateway.mcp")
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        config = mcp_config(fake_upstream, http_client(f"http://127.0.0.1:{port}/mcp", "hung"))
+        config["mcp"]["connect_timeout"] = 1
+        started = time.monotonic()
+        gateway = await make_gateway(config)
+        assert time.monotonic() - started < 4
+        await ask_anthropic(gateway)
+        assert sent_tool_names(fake_upstream) == []
+        # Either the wait for it or the SDK's own timeout for the same second gives up first.
+        assert "mcp client hung is disconnected (" in caplog.text
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
