@@ -4,12 +4,15 @@
     python -m tests.mcp.server http PORT [TOKEN]    # streamable HTTP on 127.0.0.1:PORT/mcp; TOKEN: required bearer
     python -m tests.mcp.server sse PORT [TOKEN]     # the older HTTP+SSE transport on 127.0.0.1:PORT/sse
 
-Its tools: `echo(text)`, `add(a, b)` and `get_weather(city, unit)`.
+Its tools: `echo(text)`, `add(a, b)` and `get_weather(city, unit)`. With MCP_TEST_EXIT_AFTER=SECONDS in its
+environment the process exits that long after it starts (a server that crashes).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from typing import Any, Literal
 
 import anyio
@@ -59,6 +62,8 @@ def serve_http(transport: str, port: int, token: str | None) -> None:
 
 
 if __name__ == "__main__":
+    if "MCP_TEST_EXIT_AFTER" in os.environ:
+        threading.Timer(float(os.environ["MCP_TEST_EXIT_AFTER"]), os._exit, (3,)).start()
     if sys.argv[1] == "stdio":
         SERVER.run("stdio")
     else:

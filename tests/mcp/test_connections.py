@@ -12,12 +12,21 @@ import pytest
 
 from gateway.testing import FakeUpstream
 from tests.conftest import Gateway, MakeGateway
-from tests.mcp.helpers import SERVER_TOOLS, TOKEN, HttpServer, http_client, http_server, mcp_config, sent_tool_names
+from tests.mcp.helpers import (
+    SERVER_TOOLS,
+    TOKEN,
+    HttpServer,
+    http_client,
+    http_server,
+    mcp_config,
+    sent_tool_names,
+    stdio_client,
+)
 from tests.mcp.test_injection import ask_anthropic
 
 DOCS = [f"docs-{tool}" for tool in SERVER_TOOLS]
 LOCAL = [f"local-{tool}" for tool in SERVER_TOOLS]
-WAIT_S = 10.0
+WAIT_S = 15.0
 
 
 async def tools_within(gateway: Gateway, fake: FakeUpstream, expected: list[str], seconds: float = WAIT_S) -> None:
@@ -69,6 +78,22 @@ async def test_a_refused_token_leaves_that_server_disconnected_and_out_of_the_lo
     assert "mcp client docs is disconnected" in caplog.text
     assert wrong not in caplog.text
     assert TOKEN not in caplog.text
+
+
+async def test_a_stdio_server_that_crashes_is_started_again(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gateway.mcp")
+    crashing = stdio_client()
+    crashing["stdio_config"]["envs"]["MCP_TEST_EXIT_AFTER"] = "3"  # each process lives 3 s
+    gateway = await make_gateway(mcp_config(fake_upstream, crashing))
+    await ask_anthropic(gateway)
+    assert sent_tool_names(fake_upstream) == LOCAL
+    deadline = time.monotonic() + WAIT_S
+    while caplog.text.count("mcp client local connected") < 2:  # the first process died, a second one serves
+        assert time.monotonic() < deadline, caplog.text
+        await asyncio.sleep(0.1)
+    assert "mcp client local is disconnected" in caplog.text
 
 
 async def test_a_server_on_the_older_sse_transport_offers_its_tools(
