@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
 from gateway import hookimpl
 from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remove_hooks
 
-from .config import McpConfig
+from .config import McpClientConfig, McpConfig
 from .connections import Connection
 from .inject import Injector
 
@@ -42,10 +43,8 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     if not config.client_configs:
         yield
         return
-    for client in config.client_configs:  # secrets the logs must never show
-        app[REDACTOR].add(*client.headers.values())
-        if client.stdio_config is not None and isinstance(client.stdio_config.envs, dict):
-            app[REDACTOR].add(*client.stdio_config.envs.values())
+    for client in config.client_configs:
+        app[REDACTOR].add(*_secrets(client))
     quiet = logging.getLogger("httpx2")  # the MCP SDK's HTTP client, which logs every request (health checks)
     if quiet.level == logging.NOTSET:
         quiet.setLevel(logging.WARNING)
@@ -66,3 +65,17 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _secrets(client: McpClientConfig) -> list[str]:
+    """What the logs must never show: header and env values, and a URL's password and query values (a token in
+    the URL; the SDK logs URLs at debug level)."""
+    found = list(client.headers.values())
+    if client.stdio_config is not None and isinstance(client.stdio_config.envs, dict):
+        found += client.stdio_config.envs.values()
+    if client.connection_string:
+        url = urlsplit(client.connection_string)
+        found += [value for _, value in parse_qsl(url.query)]
+        if url.password:
+            found.append(url.password)
+    return found

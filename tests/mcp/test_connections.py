@@ -80,6 +80,19 @@ async def test_a_refused_token_leaves_that_server_disconnected_and_out_of_the_lo
     assert TOKEN not in caplog.text
 
 
+async def test_a_token_in_the_servers_url_stays_out_of_the_debug_log(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the SDK logs the URL it connects to at debug level
+    in_url = "url-borne-api-key-0123456789abcdef"
+    with http_server() as server:
+        gateway = await make_gateway(mcp_config(fake_upstream, http_client(f"{server.url}?api_key={in_url}")))
+        await ask_anthropic(gateway)
+    assert sent_tool_names(fake_upstream) == DOCS
+    assert f"127.0.0.1:{server.port}/mcp" in caplog.text  # the URL was logged ...
+    assert in_url not in caplog.text  # ... with its token masked
+
+
 async def test_a_stdio_server_that_crashes_is_started_again(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
