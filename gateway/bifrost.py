@@ -25,7 +25,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.encryption_key",
     "$.source_of_truth",
     "$.framework",
-    "$.mcp",
     "$.vector_store",
     "$.websocket",
     "$.webhooks",
@@ -58,7 +57,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.client.mcp_agent_depth",
     "$.client.mcp_tool_execution_timeout",
     "$.client.mcp_tool_sync_interval",
-    "$.client.mcp_disable_auto_tool_inject",
     "$.client.mcp_external_client_url",
     # schema `provider`, doc providers
     "$.providers.*.send_back_raw_response",
@@ -116,6 +114,17 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.governance.virtual_keys[].provider_configs[].keys",
     "$.governance.virtual_keys[].provider_configs[].blacklisted_models",
     "$.governance.auth_config.disable_auth_on_inference",
+    # ref section 6, doc schema-reference `mcp`
+    "$.mcp.health_monitor_config",
+    "$.mcp.client_configs[].client_id",
+    "$.mcp.client_configs[].auth_type",
+    "$.mcp.client_configs[].oauth_config",
+    "$.mcp.client_configs[].per_user_header_keys",
+    "$.mcp.client_configs[].is_code_mode_client",
+    "$.mcp.client_configs[].needs_session_stickiness",
+    "$.mcp.client_configs[].is_ping_available",
+    "$.mcp.client_configs[].allow_by_default",
+    "$.mcp.client_configs[].tls_config",
     # doc plugins, schema `plugins`
     "$.plugins[].placement",
     "$.plugins[].order",

@@ -193,6 +193,8 @@ class ClientConfig(ConfigStruct, frozen=True):
     # How long a provider's live model list (its upstream's, for keys that allow "*") is fresh: after it, a listing
     # serves it and refreshes it in the background. 0: list only the models the keys name, never the upstream's.
     model_list_ttl_in_seconds: Annotated[float, Meta(ge=0)] = 600.0
+    # Bifrost's: MCP tools are added to a call only when it asks for them with x-bf-mcp-include-* headers.
+    mcp_disable_auto_tool_inject: bool = False
 
 
 class PluginEntry(ConfigStruct, frozen=True):
@@ -214,6 +216,7 @@ class Settings(ConfigStruct, frozen=True):
     plugins: list[PluginEntry] = field(default_factory=list)
     # Sections owned by plugins (typed and validated by the plugin that registers them: see add_section).
     governance: dict[str, Any] = field(default_factory=dict)
+    mcp: dict[str, Any] = field(default_factory=dict)  # the MCP servers (plugins/mcp)
 
     def provider_kind(self, name: str) -> str:
         custom = self.providers[name].custom_provider_config

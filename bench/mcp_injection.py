@@ -1,0 +1,72 @@
+"""What injecting 50 MCP tools costs a call, in one run.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.mcp_injection --uvloop --repeat 3
+
+Two gateways in front of the same fake upstream (0 ms latency), Anthropic JSON at concurrency 1: one with an MCP
+server of 50 tools configured (`bench/mcp_server.py` over stdio: every call is sent the 50 tools), one without.
+Reported: p50 and `cpu us/req` of each, and what the injection adds (its hook, the tools' translation and the
+re-encoded body: a call that gets tools is no longer relayed as the client's bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import servers
+from bench.run import ROOT
+from bench.scenarios import gateway_config
+from bench.structured_output import measure
+
+
+def with_tools(upstream_origin: str) -> dict[str, Any]:
+    config = gateway_config(upstream_origin)
+    stdio = {"command": sys.executable, "args": ["-m", "bench.mcp_server"]}
+    config["mcp"] = {"client_configs": [{"name": "bench", "connection_type": "stdio", "stdio_config": stdio}]}
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args(argv)
+    cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="bench-mcp-") as tmp:
+        port = servers.free_port()
+        argv_up = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "8"]
+        upstream = servers.spawn("upstream", argv_up, port=port, log_dir=Path(tmp), cwd=ROOT)
+        spawned = {
+            tools: servers.spawn_gateway(f"gateway-{tools}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
+            for tools, config in ((False, gateway_config(upstream.origin)), (True, with_tools(upstream.origin)))
+        }
+        try:
+            for server in (upstream, *spawned.values()):
+                servers.wait_ready(server)
+            for _ in range(args.repeat):
+                for tools in (False, True):  # interleaved: the machine's drift hits both alike
+                    cells[tools].append(measure(spawned[tools], False, args.requests))
+        finally:
+            for server in (*spawned.values(), upstream):
+                servers.stop(server)
+    print(f"{'anthropic_json c1':<40} {'p50 ms':>8} {'cpu us/req':>11} {'errors':>7}")
+    figures = {}
+    for tools, label in ((False, "no MCP tools"), (True, "50 MCP tools injected")):
+        p50 = statistics.median(r["p50_ms"] for r in cells[tools])
+        cpu = statistics.median(r["cpu_us_per_req"] for r in cells[tools])
+        errors = sum(r["errors"] for r in cells[tools])
+        figures[tools] = (p50, cpu)
+        print(f"{label:<40} {p50:>8.3f} {cpu:>11.0f} {errors:>7}")
+    added = (figures[True][0] - figures[False][0]) * 1000
+    print(f"injection adds {added:.0f} us to the p50, {figures[True][1] - figures[False][1]:.0f} us of CPU")
+
+
+if __name__ == "__main__":
+    main()

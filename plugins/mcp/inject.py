@@ -1,0 +1,92 @@
+"""Tool injection (gw_prepare_tools): the MCP tools a call may use are added to it, after the client's own.
+
+The order is stable (sorted by name) so that a prompt cache keyed on the tool list keeps hitting. Filters, all
+intersected: each client's `tools_to_execute` (applied when its tools are listed), and the request's headers
+`x-bf-mcp-include-clients: a,b` and `x-bf-mcp-include-tools: fs-*,web-search` (an empty value means none).
+With `client.mcp_disable_auto_tool_inject`, only a request that sends one of those headers gets tools.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+
+import msgspec
+
+from gateway import CallContext, ChatCall, hookimpl
+from gateway.api import anthropic
+
+from .connections import Connection, McpTool
+
+INCLUDE_CLIENTS = "x-bf-mcp-include-clients"
+INCLUDE_TOOLS = "x-bf-mcp-include-tools"
+Offered = tuple[tuple[McpTool, anthropic.Tool], ...]
+
+
+class Injector:
+    def __init__(self, connections: Sequence[Connection]) -> None:
+        self.connections = tuple(connections)
+        self._listed: tuple[tuple[McpTool, ...], ...] = ()
+        self._offered: Offered = ()
+
+    def offered(self) -> Offered:
+        """Every connected server's allowed tools with their wire form, sorted by name; rebuilt only when a
+        listing changed (the tuples compare by identity first, so an unchanged set costs a few pointer checks)."""
+        listed = tuple(connection.tools for connection in self.connections)
+        if listed != self._listed:
+            tools = sorted((tool for tools in listed for tool in tools), key=lambda tool: tool.name)
+            self._offered = tuple((tool, _wire(tool)) for tool in tools)
+            self._listed = listed
+        return self._offered
+
+    @hookimpl
+    def gw_prepare_tools(self, call: ChatCall, ctx: CallContext) -> list[anthropic.Tool] | None:
+        clients_header = ctx.headers.get(INCLUDE_CLIENTS)
+        tools_header = ctx.headers.get(INCLUDE_TOOLS)
+        unfiltered = clients_header is None and tools_header is None
+        if unfiltered and ctx.settings.client.mcp_disable_auto_tool_inject:
+            return None
+        if call.translation_error is not None:
+            return None  # only the client's own body can serve this call: a changed request would not be sent
+        offered = self.offered()
+        own = call.request.tools
+        taken = {tool.name for tool in own} if isinstance(own, list) else set()
+        if unfiltered and not taken:
+            return [tool for _, tool in offered] or None
+        clients = _names(clients_header)
+        pattern = _pattern(tools_header)
+        chosen = [
+            tool
+            for mcp_tool, tool in offered
+            if tool.name not in taken  # the client's own tool of that name wins
+            and (clients is None or mcp_tool.client in clients)
+            and (pattern is None or pattern.match(mcp_tool.name))
+        ]
+        return chosen or None
+
+
+def _wire(tool: McpTool) -> anthropic.Tool:
+    return anthropic.Tool(
+        name=tool.name,
+        description=tool.description or msgspec.UNSET,
+        input_schema=msgspec.Raw(tool.input_schema),
+    )
+
+
+def _names(header: str | None) -> set[str] | None:
+    """The header's comma-separated names; None (no filter) when absent or "*"; empty when the value is empty."""
+    if header is None:
+        return None
+    names = {name.strip() for name in header.split(",")} - {""}
+    return None if "*" in names else names
+
+
+def _pattern(header: str | None) -> re.Pattern[str] | None:
+    """Glob patterns of full tool names (`fs-*`), as one regex; one that matches nothing when the value is empty."""
+    if header is None:
+        return None
+    globs = [glob.strip() for glob in header.split(",") if glob.strip()]
+    if not globs:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
