@@ -13,13 +13,13 @@ re-encoded body: a call that gets tools is no longer relayed as the client's byt
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import servers
+from bench.pairs import report
 from bench.run import ROOT
 from bench.scenarios import gateway_config
 from bench.structured_output import measure
@@ -56,16 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             for server in (*spawned.values(), upstream):
                 servers.stop(server)
-    print(f"{'anthropic_json c1':<40} {'p50 ms':>8} {'cpu us/req':>11} {'errors':>7}")
-    figures = {}
-    for tools, label in ((False, "no MCP tools"), (True, "50 MCP tools injected")):
-        p50 = statistics.median(r["p50_ms"] for r in cells[tools])
-        cpu = statistics.median(r["cpu_us_per_req"] for r in cells[tools])
-        errors = sum(r["errors"] for r in cells[tools])
-        figures[tools] = (p50, cpu)
-        print(f"{label:<40} {p50:>8.3f} {cpu:>11.0f} {errors:>7}")
-    added = (figures[True][0] - figures[False][0]) * 1000
-    print(f"injection adds {added:.0f} us to the p50, {figures[True][1] - figures[False][1]:.0f} us of CPU")
+    added, cpu = report("anthropic_json c1", cells, ("no MCP tools", "50 MCP tools injected"))
+    print(f"injection adds {added:.0f} us to the p50, {cpu:.0f} us of CPU")
 
 
 if __name__ == "__main__":

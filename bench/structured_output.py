@@ -13,7 +13,6 @@ validated call adds. The validator alone on 2 KB and 200 KB answers: `python -m 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ import msgspec
 
 from bench import servers
 from bench.loadgen import CellSpec
+from bench.pairs import report
 from bench.run import ROOT, run_loadgen
 from bench.scenarios import gateway_config
 from bench.upstream import JSON_MODEL_PREFIX, json_document
@@ -94,16 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             servers.stop(gateway)
             servers.stop(upstream)
-    print(f"{'anthropic_json c1, ~2 KB JSON answer':<40} {'p50 ms':>8} {'cpu us/req':>11} {'errors':>7}")
-    figures = {}
-    for validated, label in ((False, "not validated"), (True, "validated (native)")):
-        p50 = statistics.median(r["p50_ms"] for r in cells[validated])
-        cpu = statistics.median(r["cpu_us_per_req"] for r in cells[validated])
-        errors = sum(r["errors"] for r in cells[validated])
-        figures[validated] = (p50, cpu)
-        print(f"{label:<40} {p50:>8.3f} {cpu:>11.0f} {errors:>7}")
-    added = (figures[True][0] - figures[False][0]) * 1000
-    print(f"validation adds {added:.0f} us to the p50 ({figures[True][0] / figures[False][0]:.2f}x)")
+    labels = ("not validated", "validated (native)")
+    added, cpu = report("anthropic_json c1, ~2 KB JSON answer", cells, labels)
+    print(f"validation adds {added:.0f} us to the p50, {cpu:.0f} us of CPU per request")
 
 
 if __name__ == "__main__":
