@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -109,19 +109,28 @@ def config_schema() -> str:
     schema = msgspec.json.schema(Settings)
     for name, section_type in loaded.sections.items():
         sub = msgspec.json.schema(section_type)
-        schema["$defs"].update(sub.pop("$defs", {}))
+        _merge_defs(schema["$defs"], sub.pop("$defs", {}), name)
         schema["$defs"]["Settings"]["properties"][name] = sub
     rules = []  # a plugins[] entry's config, typed by the entry's name (built-in plugins' configs)
     for name, config_type in sorted(loaded.config_types.items()):
         if not config_type.__module__.startswith("gateway_plugins."):
             continue  # a third-party plugin installed here is no part of the gateway's schema
         sub = msgspec.json.schema(config_type)
-        schema["$defs"].update(sub.pop("$defs", {}))
+        _merge_defs(schema["$defs"], sub.pop("$defs", {}), name)
         named = {"properties": {"name": {"const": name}}, "required": ["name"]}
         rules.append({"if": named, "then": {"properties": {"config": sub}}})
     if rules:
         schema["$defs"]["PluginEntry"]["allOf"] = rules
     return json.dumps(schema, indent=2, sort_keys=True)
+
+
+def _merge_defs(defs: dict[str, Any], more: dict[str, Any], owner: str) -> None:
+    """Add a plugin's definitions to the schema's; one named like another but different would silently replace it
+    (a plugin Struct called `ClientConfig` once did, to the core's): that is a bug to rename, said loudly."""
+    for key, value in more.items():
+        if key in defs and defs[key] != value:
+            raise ValueError(f"config schema: {owner!r} defines {key!r}, which another part of the config defines")
+        defs[key] = value
 
 
 def new_plugin_command(name: str, parent: Path) -> int:

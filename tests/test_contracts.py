@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway import hookspecs
-from gateway.cli import config_schema
+from gateway.cli import _merge_defs, config_schema
 from gateway.config import read_config
 from gateway.pipeline.stages import STAGES
 from gateway.plugins import load_plugins
@@ -59,6 +59,16 @@ def test_request_stages_do_not_use_firstresult_and_builtins_use_no_wrappers() ->
 def test_config_schema_file_is_current() -> None:
     committed = json.loads((ROOT / "config" / "schema.json").read_text())
     assert committed == json.loads(config_schema()), "run: python -m gateway schema > config/schema.json"
+
+
+def test_a_plugin_definition_named_like_another_is_refused_not_merged() -> None:
+    """A plugin's config Struct named like a core one (an MCP `ClientConfig`) once replaced the core's `client`
+    definition in the schema without a word."""
+    defs: dict[str, object] = {"ClientConfig": {"properties": {"port": {}}}}
+    _merge_defs(defs, {"ClientConfig": {"properties": {"port": {}}}, "Extra": {}}, "same")  # equal: fine
+    assert set(defs) == {"ClientConfig", "Extra"}
+    with pytest.raises(ValueError, match="'mcp' defines 'ClientConfig'"):
+        _merge_defs(defs, {"ClientConfig": {"properties": {"name": {}}}}, "mcp")
 
 
 def test_shipped_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
