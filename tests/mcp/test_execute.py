@@ -4,6 +4,7 @@ fail, each a `tool_execution_error` with its status, never a 500 or a hang."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -147,3 +148,23 @@ async def test_the_caller_is_authenticated_as_for_inference(
         answer = await http.post(EXECUTE, call, {"x-bf-vk": VK_A})
     assert answer.json()["content"] == "hi"
     assert TOKEN not in answer.body.decode()
+
+
+async def test_a_server_that_stops_mid_call_is_an_error_not_a_hang(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_TEST_MORE_TOOLS", "1")
+    with http_server() as dying:
+        config = mcp_config(fake_upstream, http_client(dying.url, name="dying"))
+        config["mcp"]["tool_manager_config"] = {"tool_execution_timeout": 20}
+        gateway = await make_gateway(config)
+        call = asyncio.create_task(execute(gateway, openai_call("dying-slow", '{"seconds": 30}')))
+        await asyncio.sleep(0.5)
+        start = time.monotonic()
+        assert dying.process is not None
+        dying.process.kill()  # at once: uvicorn's graceful stop would wait for the call
+        dying.stop()
+        answer = await asyncio.wait_for(call, 15)
+    assert answer.status in (502, 503), answer
+    assert_openai_error(answer, answer.status, KIND, "dying")
+    assert time.monotonic() - start < 10
