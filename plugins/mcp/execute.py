@@ -99,7 +99,7 @@ async def _execute(request: web.Request, connections: Sequence[Connection]) -> w
     texts = _texts(result)
     if form == "anthropic":
         answer: msgspec.Struct = ToolResult(
-            tool_use_id=call_id, content=[Text(t) for t in texts], is_error=result.is_error
+            tool_use_id=call_id, content=[Text(t) for t in texts], is_error=bool(result.is_error)
         )
     else:
         joined = "\n".join(texts)
