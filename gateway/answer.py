@@ -7,7 +7,8 @@ import secrets
 from typing import TYPE_CHECKING
 
 from .context import CallContext
-from .keys import ENGINE, SETTINGS
+from .errors import AuthenticationFailed
+from .keys import ENGINE, REQUEST_ID, SETTINGS
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -64,3 +65,12 @@ def answer_headers(dialect: ClientDialect, result: ChatResult | None, ctx: CallC
     if result is not None and result.native is not None and result.native.dialect == dialect.name:
         headers.update(result.headers)  # relayed body: relay the upstream's request id with it
     return headers | served_headers(ctx)
+
+
+async def start_call(request: web.Request, prefix: str) -> CallContext:
+    """A fresh call context, with the caller authenticated (or refused when a key is required)."""
+    ctx = new_context(request.app, request[REQUEST_ID], request.headers, prefix)
+    ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
+    if ctx.principal is None and ctx.settings.client.enforce_auth_on_inference:
+        raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
+    return ctx

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from .answer import start_call
 from .call import (
     OPENED,
     ChatCall,
@@ -112,7 +113,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -247,6 +248,7 @@ __all__ = [
     "remove_hooks",
     "resolve_target",
     "retry_after_seconds",
+    "start_call",
     "stop_reason_from_finish",
     "upper_bound",
     "usage_from_openai",

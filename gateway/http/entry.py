@@ -6,20 +6,12 @@ import asyncio
 
 from aiohttp import web
 
-from ..answer import new_context
-from ..context import CallContext
-from ..errors import AuthenticationFailed, InvalidRequest, RequestTimeout
-from ..keys import ENGINE, INFLATIONS, REQUEST_ID, SETTINGS
+from ..answer import start_call
+from ..errors import InvalidRequest, RequestTimeout
+from ..keys import INFLATIONS, SETTINGS
 from .bodies import inflate
 
-
-async def start_call(request: web.Request, prefix: str) -> CallContext:
-    """A fresh call context, with the caller authenticated (or refused when a key is required)."""
-    ctx = new_context(request.app, request[REQUEST_ID], request.headers, prefix)
-    ctx.principal = await request.app[ENGINE].pipeline.authenticate(request, ctx)
-    if ctx.principal is None and ctx.settings.client.enforce_auth_on_inference:
-        raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
-    return ctx
+__all__ = ["read_body", "start_call"]  # start_call lives in answer (the plugin API has it too)
 
 
 async def read_body(request: web.Request) -> bytes:

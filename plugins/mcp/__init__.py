@@ -20,6 +20,7 @@ from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remo
 
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
+from .execute import add_route
 from .inject import Injector
 
 SECTION = "mcp"
@@ -30,6 +31,11 @@ CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
 @hookimpl
 def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add_section(SECTION, McpConfig)
+
+
+@hookimpl
+def gw_register_routes(app: web.Application) -> None:
+    add_route(app, CONNECTIONS)
 
 
 @hookimpl

@@ -4,8 +4,9 @@
     python -m tests.mcp.server http PORT [TOKEN]    # streamable HTTP on 127.0.0.1:PORT/mcp; TOKEN: required bearer
     python -m tests.mcp.server sse PORT [TOKEN]     # the older HTTP+SSE transport on 127.0.0.1:PORT/sse
 
-Its tools: `echo(text)`, `add(a, b)` and `get_weather(city, unit)`. With MCP_TEST_EXIT_AFTER=SECONDS in its
-environment the process exits that long after it starts (a server that crashes).
+Its tools: `echo(text)`, `add(a, b)` and `get_weather(city, unit)`; with MCP_TEST_MORE_TOOLS=1 in its environment
+also `slow(seconds)` and `fail(message)`. With MCP_TEST_EXIT_AFTER=SECONDS the process exits that long after it
+starts (a server that crashes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 SERVER = MCPServer("gateway-tests")
 
@@ -38,6 +40,20 @@ def add(a: int, b: int) -> int:
 def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> str:
     """The weather in a city."""
     return f"sunny in {city}, 21 degrees {unit}"
+
+
+if os.environ.get("MCP_TEST_MORE_TOOLS"):  # a slow tool and a failing one, only where a test asks for them
+
+    @SERVER.tool()
+    async def slow(seconds: float) -> str:
+        """Answer after a while."""
+        await anyio.sleep(seconds)
+        return "done"
+
+    @SERVER.tool()
+    def fail(message: str) -> str:
+        """Fail with the message (a ToolError's message reaches the client; another error's does not)."""
+        raise ToolError(message)
 
 
 def bearer_required(app: Any, token: str) -> Any:
