@@ -135,13 +135,10 @@ OPENAPI_SCHEMA_MODELS = ("gemini-1.", "gemini-2.0", "models/gemini-1.", "models/
 
 
 def _generation_config(req: a.MessagesRequest, model: str) -> g.GenerationConfig:
-    mime_type, schema = _response_format(req)
+    mime_type, schema, given = _response_format(req)
+    json_schema: msgspec.Raw | UnsetType = UNSET
     if schema is not UNSET and not model.startswith(OPENAPI_SCHEMA_MODELS):
-        json_schema = _json_schema(req)
-        if json_schema is not None:
-            schema = UNSET
-    else:
-        json_schema = None
+        schema, json_schema = UNSET, given
     return g.GenerationConfig(
         max_output_tokens=req.max_tokens,
         temperature=req.temperature,
@@ -150,31 +147,26 @@ def _generation_config(req: a.MessagesRequest, model: str) -> g.GenerationConfig
         stop_sequences=req.stop_sequences or UNSET,
         response_mime_type=mime_type,
         response_schema=schema,
-        response_json_schema=json_schema if json_schema is not None else UNSET,
+        response_json_schema=json_schema,
         thinking_config=_thinking_config(req.thinking),
     )
 
 
-def _response_format(req: a.MessagesRequest) -> tuple[str | UnsetType, msgspec.Raw | UnsetType]:
+def _response_format(
+    req: a.MessagesRequest,
+) -> tuple[str | UnsetType, msgspec.Raw | UnsetType, msgspec.Raw | UnsetType]:
+    """The MIME type, the schema in Gemini's OpenAPI subset, and the client's schema as it sent it."""
     fmt, path = req.output_format, "output_format"  # the deprecated beta spelling
     if not isinstance(req.output_config, UnsetType) and not isinstance(req.output_config.format, UnsetType):
         fmt, path = req.output_config.format, "output_config.format"
     if isinstance(fmt, UnsetType):
-        return UNSET, UNSET
+        return UNSET, UNSET, UNSET
     if fmt.type != "json_schema":
         raise InvalidRequest(f"unsupported output format type {fmt.type!r}", param=path + ".type")
     if isinstance(fmt.schema, UnsetType):
         raise InvalidRequest("json_schema output formats need a schema", param=path + ".schema")
     schema = _schema(fmt.schema, path + ".schema")
-    return JSON, msgspec.Raw(g.ENCODER.encode(schema)) if schema else UNSET
-
-
-def _json_schema(req: a.MessagesRequest) -> msgspec.Raw | None:
-    """The client's schema as it sent it (output_config.format, else the beta output_format)."""
-    config = req.output_config
-    fmt = config.format if isinstance(config, a.OutputConfig) else UNSET
-    fmt = fmt if isinstance(fmt, a.OutputFormat) else req.output_format
-    return fmt.schema if isinstance(fmt, a.OutputFormat) and isinstance(fmt.schema, msgspec.Raw) else None
+    return JSON, msgspec.Raw(g.ENCODER.encode(schema)) if schema else UNSET, fmt.schema
 
 
 def _thinking_config(thinking: a.Thinking | UnsetType) -> g.ThinkingConfig | UnsetType:
