@@ -12,14 +12,13 @@ re-encoded body: a call that gets tools is no longer relayed as the client's byt
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import servers
-from bench.pairs import report
+from bench.pairs import options, report, spawn_upstream
 from bench.run import ROOT
 from bench.scenarios import gateway_config
 from bench.structured_output import measure
@@ -33,16 +32,10 @@ def with_tools(upstream_origin: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uvloop", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000)
-    args = parser.parse_args(argv)
+    args = options(__doc__, argv)
     cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="bench-mcp-") as tmp:
-        port = servers.free_port()
-        argv_up = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "8"]
-        upstream = servers.spawn("upstream", argv_up, port=port, log_dir=Path(tmp), cwd=ROOT)
+        upstream = spawn_upstream(Path(tmp))
         spawned = {
             tools: servers.spawn_gateway(f"gateway-{tools}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
             for tools, config in ((False, gateway_config(upstream.origin)), (True, with_tools(upstream.origin)))

@@ -1,9 +1,16 @@
-"""The two-cell report a with/without benchmark prints (bench.structured_output, bench.mcp_injection)."""
+"""What the with/without benchmarks share (bench.structured_output, bench.mcp_injection): their options, the
+fake upstream they run against, and the two-cell report they print."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
+
+from bench import servers
+from bench.run import ROOT
 
 Cells = dict[bool, list[dict[str, Any]]]
 
@@ -20,3 +27,18 @@ def report(title: str, cells: Cells, labels: tuple[str, str]) -> tuple[float, fl
         figures[on] = (p50, cpu)
         print(f"{label:<40} {p50:>8.3f} {cpu:>11.0f} {errors:>7}")
     return (figures[True][0] - figures[False][0]) * 1000, figures[True][1] - figures[False][1]
+
+
+def options(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=2000)
+    return parser.parse_args(argv)
+
+
+def spawn_upstream(log_dir: Path) -> servers.Server:
+    """The fake upstream, in 8 pieces a stream (it answers `json-*` models with the JSON document)."""
+    port = servers.free_port()
+    argv = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "8"]
+    return servers.spawn("upstream", argv, port=port, log_dir=log_dir, cwd=ROOT)

@@ -12,8 +12,6 @@ validated call adds. The validator alone on 2 KB and 200 KB answers: `python -m 
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import msgspec
 
 from bench import servers
 from bench.loadgen import CellSpec
-from bench.pairs import report
+from bench.pairs import options, report, spawn_upstream
 from bench.run import ROOT, run_loadgen
 from bench.scenarios import gateway_config
 from bench.upstream import JSON_MODEL_PREFIX, json_document
@@ -72,16 +70,10 @@ def measure(gateway: servers.Server, validated: bool, requests: int) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uvloop", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000)
-    args = parser.parse_args(argv)
+    args = options(__doc__, argv)
     cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="bench-so-") as tmp:
-        port = servers.free_port()
-        argv_up = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "8"]
-        upstream = servers.spawn("upstream", argv_up, port=port, log_dir=Path(tmp), cwd=ROOT)
+        upstream = spawn_upstream(Path(tmp))
         gateway = servers.spawn_gateway(
             "gateway", gateway_config(upstream.origin), log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop
         )
