@@ -222,6 +222,14 @@ class Settings(ConfigStruct, frozen=True):
         custom = self.providers[name].custom_provider_config
         return custom.base_provider_type if custom else name
 
+    def upstream_kind(self, name: str) -> str:
+        """What serves the provider: its kind, or "custom" for a custom provider (a server of the user's own that
+        speaks its base kind's wire, with none of that kind's models or features assumed)."""
+        config = self.providers.get(name)
+        if config is None:
+            return name
+        return "custom" if config.custom_provider_config else self.provider_kind(name)
+
 
 class ConfigError(Exception):
     """The config is invalid; `errors` holds one `$.path: message` line per problem."""

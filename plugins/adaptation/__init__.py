@@ -38,7 +38,7 @@ def gw_transform_request(call: ChatCall, ctx: CallContext) -> ChatCall | None:
         return None
     ctx.set_header(HEADER, None)  # a previous target's adaptation does not hold for this one
     info = ctx.app[CATALOG].lookup(target.provider, target.model)
-    state = Adapting(call, info, _kind(ctx, target.provider), ctx.wire_dialect(target))
+    state = Adapting(call, info, ctx.settings.upstream_kind(target.provider), ctx.wire_dialect(target))
     for rule in RULES if info is not None else ():
         rule(state)
     for rule in WIRE_RULES:
@@ -55,11 +55,6 @@ def gw_transform_request(call: ChatCall, ctx: CallContext) -> ChatCall | None:
         log.debug("adapted %s for %s: %s", name, state.model, fired.why)
     ctx.set_header(HEADER, ",".join(dict.fromkeys(names)))
     return replace(call, request=state.request, native=_native(state))
-
-
-def _kind(ctx: CallContext, provider: str) -> str:
-    config = ctx.settings.providers.get(provider)
-    return "custom" if config is not None and config.custom_provider_config else ctx.settings.provider_kind(provider)
 
 
 def _native(state: Adapting) -> NativeBody | None:

@@ -29,7 +29,7 @@ def choose_mode(settings: Settings, catalog: Catalog | None, target: Target) -> 
         configured = config.structured_output.mode_for(target.model)
         if configured is not None:
             return configured
-    kind = _kind(settings, target.provider)
+    kind = settings.upstream_kind(target.provider)
     info = catalog.lookup(target.provider, target.model) if catalog is not None else None
     if info is not None:
         if info.tool_call is False:
@@ -54,11 +54,3 @@ def _by_kind(settings: Settings, kind: str, target: Target) -> Mode:
     if kind == "bedrock":
         return "native" if any(family in model for family in BEDROCK_NATIVE) else "tool"
     return "tool"  # mock, the presets, custom and third-party kinds: a forced tool call is the widest path
-
-
-def _kind(settings: Settings, provider: str) -> str:
-    """The provider's kind, with custom providers as "custom" (an OpenAI-compatible server of the user's)."""
-    config = settings.providers.get(provider)
-    if config is not None and config.custom_provider_config:
-        return "custom"
-    return settings.provider_kind(provider) if config is not None else provider
