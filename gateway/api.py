@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from .accounting import total_usage
 from .answer import start_call
 from .call import (
     OPENED,
@@ -250,6 +251,7 @@ __all__ = [
     "retry_after_seconds",
     "start_call",
     "stop_reason_from_finish",
+    "total_usage",
     "upper_bound",
     "usage_from_openai",
     "without_cache_markers",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall, ChatResult
-from gateway.api import UpstreamError
+from gateway.api import UpstreamError, total_usage
 from gateway.api import anthropic as a
 
 from .checks import Checker, answer_text
@@ -105,15 +105,9 @@ def failure_message(checker: Checker | None, problem: str | None, tools: dict[st
 
 
 def summed(usages: list[a.Usage]) -> a.Usage:
-    """What every answer of the call used: what the client is billed for, so what it is shown."""
-    if len(usages) == 1:
-        return usages[0]
-    return a.Usage(
-        input_tokens=sum(u.input_tokens for u in usages),
-        output_tokens=sum(u.output_tokens for u in usages),
-        cache_creation_input_tokens=sum(u.cache_creation_input_tokens or 0 for u in usages),
-        cache_read_input_tokens=sum(u.cache_read_input_tokens or 0 for u in usages),
-    )
+    """What every answer of the call used: what the client is billed for (what gw_record_usage is given), so what
+    it is shown."""
+    return total_usage(usages[0], usages[1:])
 
 
 def _max_repairs(call: ChatCall, ctx: CallContext) -> int:
