@@ -41,6 +41,7 @@ def new_context(
         media_rules=engine.providers.media_rules,
         wire_dialect=engine.providers.wire_dialect,
         target_caller=engine.call_target,
+        target_streamer=engine.stream_target,
     )
 
 

@@ -39,7 +39,7 @@ from .config import (
     Settings,
     convert_config,
 )
-from .context import CallContext, ChunkTransform
+from .context import CallContext, ChunkTransform, StreamWrapper
 from .dialects.base import decode_json
 from .errors import (
     AuthenticationFailed,
@@ -114,7 +114,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -208,6 +208,7 @@ __all__ = [
     "Settings",
     "SseBatch",
     "SseFrame",
+    "StreamWrapper",
     "StructuredOutput",
     "StructuredOutputConfig",
     "StructuredOutputMode",

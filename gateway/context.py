@@ -9,7 +9,7 @@ reports it) lives in `CallTrail`, which only the engine reaches, through `trail(
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # A transform of one call's stream (`CallContext.transform_stream`): the attempt's call and a chunk, to a chunk.
 ChunkTransform = Callable[["ChatCall", "Chunk"], Awaitable["Chunk"]]
+# A wrapper of one call's whole stream (`CallContext.wrap_stream`): the attempt's call and its chunks, to chunks.
+StreamWrapper = Callable[["ChatCall", AsyncIterator["Chunk"]], AsyncIterator["Chunk"]]
 
 
 def default_media_rules(target: Target) -> MediaRules:
@@ -39,6 +41,10 @@ def no_wire_dialect(target: Target) -> Dialect | None:
 
 async def no_target_caller(call: ChatCall, ctx: CallContext) -> ChatResult:
     raise RuntimeError("this context has no engine to call a target with (build it with gateway.answer.new_context)")
+
+
+async def no_target_streamer(call: ChatCall, ctx: CallContext) -> AsyncIterator[Chunk]:
+    raise RuntimeError("this context has no engine to stream from (build it with gateway.answer.new_context)")
 
 
 @dataclass(slots=True, eq=False)
@@ -82,7 +88,12 @@ class CallContext:
     target_caller: Callable[[ChatCall, CallContext], Awaitable[ChatResult]] = field(
         default=no_target_caller, repr=False
     )
+    # What `stream_target` runs (the engine's, injected by `new_context`).
+    target_streamer: Callable[[ChatCall, CallContext], Awaitable[AsyncIterator[Chunk]]] = field(
+        default=no_target_streamer, repr=False
+    )
     _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _stream_wrappers: dict[str, StreamWrapper] = field(default_factory=dict, init=False, repr=False)
     _stream_transforms: dict[str, ChunkTransform] = field(default_factory=dict, init=False, repr=False)
     _trail: CallTrail = field(default_factory=CallTrail, init=False, repr=False)
     _states: dict[type, object] = field(default_factory=dict, init=False, repr=False)
@@ -126,6 +137,23 @@ class CallContext:
         """This call's stream transforms, in the order they were set."""
         return tuple(self._stream_transforms.values())
 
+    def wrap_stream(self, name: str, wrapper: StreamWrapper | None) -> None:
+        """Pass this call's whole stream through `wrapper` (after the stream transforms), registered under `name`;
+        None takes it back. Where a transform maps one chunk to one chunk, a wrapper is an async generator over
+        the chunks: it may hold some back and send more than it got, e.g. the streams of further calls it makes
+        with `stream_target` once the provider's own has ended (an agent loop). The call's usage is recorded
+        after the wrapper has finished, so those calls are part of it. Like a transform, it costs only the
+        calls that set it (their stream is decoded instead of relayed as bytes)."""
+        if wrapper is None:
+            self._stream_wrappers.pop(name, None)
+        else:
+            self._stream_wrappers[name] = wrapper
+
+    @property
+    def stream_wrappers(self) -> tuple[StreamWrapper, ...]:
+        """This call's stream wrappers, in the order they were set (the first wraps the stream first)."""
+        return tuple(self._stream_wrappers.values())
+
     @property
     def response_headers(self) -> dict[str, str]:
         """The headers plugins set for the client's response (a copy)."""
@@ -138,6 +166,12 @@ class CallContext:
         gw_transform_request, no gw_admit_attempt: it is part of the attempt that was admitted); its usage is
         added to the usage the call records (gw_record_usage), and its upstream attempts count in `attempts`."""
         return await self.target_caller(call, self)
+
+    async def stream_target(self, call: ChatCall) -> AsyncIterator[Chunk]:
+        """Like `call_target`, but a stream (decoded events, never relayed bytes), for a stream wrapper to pass on:
+        errors before its first chunk raise here; its usage is added to the call's when it ends, however it ends.
+        Close it (`aclose`) if you stop reading early."""
+        return await self.target_streamer(call, self)
 
     def on_unrecorded(self, callback: Callable[[], None]) -> None:
         """Run `callback` if the call ends without gw_record_usage (it failed, or a cache answered it): the way

@@ -100,6 +100,10 @@ def delta_usage(usage: a.Usage) -> a.DeltaUsage:
     )
 
 
+# Blocks whose input streams as input_json_delta.
+TOOL_USES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+
+
 def message_to_events(message: a.Message, pieces: int = 1) -> list[a.StreamEvent]:
     """The SSE event sequence that streams `message`, each text split into at most `pieces` deltas."""
     out = EventWriter()
@@ -119,7 +123,7 @@ def _opening_and_deltas(block: a.ContentBlock, pieces: int) -> tuple[a.ContentBl
     if block.type == "text" and isinstance(block.text, str):
         deltas = [a.Delta(type="text_delta", text=part) for part in split_text(block.text, pieces)]
         return replace(block, text=""), deltas
-    if block.type == "tool_use":
+    if block.type in TOOL_USES:
         partial = bytes(block.input).decode() if isinstance(block.input, msgspec.Raw) else "{}"
         deltas = [a.Delta(type="input_json_delta", partial_json=part) for part in split_text(partial, pieces)]
         return replace(block, input=msgspec.Raw(b"{}")), deltas
@@ -225,6 +229,6 @@ def _filled(block: a.ContentBlock, joined: str) -> a.ContentBlock:
         return replace(block, text=(block.text or "") + joined if isinstance(block.text, str) else joined)
     if block.type == "thinking":
         return replace(block, thinking=(block.thinking if isinstance(block.thinking, str) else "") + joined)
-    if block.type in ("tool_use", "server_tool_use") and joined:
+    if block.type in TOOL_USES and joined:
         return replace(block, input=msgspec.Raw(joined.encode()))
     return block

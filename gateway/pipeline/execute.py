@@ -143,7 +143,9 @@ class Engine:
         """True when no stage reads a stream's events beyond its usage: see `ChatCall.relay_stream`."""
         assert call.target is not None
         provider = self.providers.get(call.target.provider)
-        if self._assembles(ctx) or self.pipeline.has("gw_transform_chunk") or ctx.stream_transforms:
+        if self._assembles(ctx) or self.pipeline.has("gw_transform_chunk"):
+            return False
+        if ctx.stream_transforms or ctx.stream_wrappers:
             return False
         return relayable(call, provider.dialect)
 
@@ -195,16 +197,44 @@ class Engine:
         return RoutePlan(targets=tuple(dict.fromkeys(ordered)))
 
     async def _observed(self, call: ChatCall, opened: OpenStream, ctx: CallContext) -> AsyncIterator[Chunk]:
-        """Pass chunks through gw_transform_chunk and record the stream's usage once it ends (however it ends:
-        an early end is billed by `gateway.accounting`)."""
+        """Pass chunks through gw_transform_chunk, the call's own transforms and wrappers, and record the stream's
+        usage once it ends (however it ends: an early end is billed by `gateway.accounting`)."""
         account = StreamAccount(call.relay_stream, keep_text=self.pipeline.has("gw_record_usage"))
-        transform = self.pipeline.has("gw_transform_chunk")
-        own = ctx.stream_transforms  # this call's (set by gw_transform_request for this attempt)
         assembler = MessageAssembler() if self._assembles(ctx) else None
-        chunk: Chunk | None = opened.first
-        rest = opened.rest
+        chunks = base = self._transformed(call, opened, account, ctx)
+        for wrapper in ctx.stream_wrappers:
+            chunks = wrapper(call, chunks)
         assert call.target is not None
         trail(ctx).holding = call.target.provider
+        try:
+            async for chunk in chunks:
+                if assembler is not None:
+                    for event in chunk.events:
+                        assembler.feed(event)
+                yield chunk
+        except GatewayError as exc:  # after the first byte: the stream ends with it, and it is recorded
+            self._record_error(call, exc, ctx)
+            raise
+        finally:
+            await _aclose(chunks)
+            await _aclose(base)  # a wrapper closed early may not have closed what it wrapped
+            opened.release()
+            trail(ctx).holding = None
+            usage = account.usage(lambda: self._prompt_estimate(call))
+            self.pipeline.record_usage(call, total_usage(usage, trail(ctx).extra_usage), ctx)
+        # Only a stream that reached its end is a complete answer to store (an error or a client gone skips this).
+        message = assembler.message() if assembler is not None else None
+        if message is not None:
+            self.pipeline.cache_store(call, ChatResult(message=message), ctx)
+
+    async def _transformed(
+        self, call: ChatCall, opened: OpenStream, account: StreamAccount, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
+        """The provider's chunks, counted for billing, then through gw_transform_chunk and the call's transforms."""
+        transform = self.pipeline.has("gw_transform_chunk")
+        own = ctx.stream_transforms  # this call's (set by gw_transform_request for this attempt)
+        chunk: Chunk | None = opened.first
+        rest = opened.rest
         try:
             while chunk is not None:
                 account.feed(chunk)  # the provider's own events: a transform may rewrite or hold them back
@@ -214,24 +244,33 @@ class Engine:
                     chunk = await step(call, chunk)
                 if own:
                     self._record_ending(call, chunk, ctx)
-                if assembler is not None:
-                    for event in chunk.events:
-                        assembler.feed(event)
                 yield chunk
                 chunk = await anext(rest, None)
-        except GatewayError as exc:  # after the first byte: the stream ends with it, and it is recorded
-            self._record_error(call, exc, ctx)
-            raise
         finally:
             await _aclose(rest)
+
+    async def stream_target(self, call: ChatCall, ctx: CallContext) -> AsyncIterator[Chunk]:
+        """`CallContext.stream_target`: one more stream on `call.target`, decoded, its usage kept for the call's
+        record when it ends. Like `call_target`, it takes no second slot of the provider the call holds."""
+        if call.target is None:
+            raise ValueError("ctx.stream_target needs a call with a target (the attempt's call)")
+        gated = trail(ctx).holding != call.target.provider
+        call = replace(call, native=None, stream=True, relay_stream=False)
+        opened = await self.providers.open_stream(call, ctx, gated=gated)
+        return self._extra_stream(call, opened, ctx)
+
+    async def _extra_stream(self, call: ChatCall, opened: OpenStream, ctx: CallContext) -> AsyncIterator[Chunk]:
+        account = StreamAccount(relay=False, keep_text=True)
+        chunk: Chunk | None = opened.first
+        try:
+            while chunk is not None:
+                account.feed(chunk)
+                yield chunk
+                chunk = await anext(opened.rest, None)
+        finally:
+            await _aclose(opened.rest)
             opened.release()
-            trail(ctx).holding = None
-            usage = account.usage(lambda: self._prompt_estimate(call))
-            self.pipeline.record_usage(call, total_usage(usage, trail(ctx).extra_usage), ctx)
-        # Only a stream that reached its end is a complete answer to store (an error or a client gone skips this).
-        message = assembler.message() if assembler is not None else None
-        if message is not None:
-            self.pipeline.cache_store(call, ChatResult(message=message), ctx)
+            trail(ctx).extra_usage.append(account.usage(lambda: self._prompt_estimate(call)))
 
     def _record_ending(self, call: ChatCall, chunk: Chunk, ctx: CallContext) -> None:
         """A stream transform that ends the stream with an error event (a structured answer that did not

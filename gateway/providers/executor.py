@@ -89,11 +89,12 @@ class Providers:
             provider, target, ctx, lambda key: provider.count_tokens(_for_key(call, key), key, ctx)
         )
 
-    async def open_stream(self, call: ChatCall, ctx: CallContext) -> OpenStream:
+    async def open_stream(self, call: ChatCall, ctx: CallContext, *, gated: bool = True) -> OpenStream:
         """Start a stream, retrying until its first chunk arrives; after that, failures are the stream's.
 
         The caller must close `rest` and then call `release` (the provider's slot is held until then); a
-        callback rather than a wrapping generator, since every layer costs each chunk a hop.
+        callback rather than a wrapping generator, since every layer costs each chunk a hop. `gated=False`: the
+        caller already holds a slot of this provider for the same call (`release` is then a no-op).
         """
         provider, target = self._resolve(call)
 
@@ -105,6 +106,9 @@ class Providers:
                 await _close(stream)
                 raise
 
+        if not gated:
+            first, rest = await self._with_retries(provider, target, ctx, first_chunk)
+            return OpenStream(first=first, rest=rest, release=_nothing)
         gate = self._gates[target.provider]
         await gate.acquire()
         try:
@@ -203,3 +207,7 @@ async def _close(stream: AsyncIterator[Chunk]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _nothing() -> None:
+    pass

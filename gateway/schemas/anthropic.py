@@ -44,11 +44,12 @@ class ContentBlock(Wire, kw_only=True):
     title: str | UnsetType | None = UNSET
     context: str | UnsetType | None = UNSET
     citations: Raw | UnsetType = UNSET
-    # tool_use / server_tool_use
+    # tool_use / server_tool_use / mcp_tool_use
     id: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
     input: Raw | UnsetType = UNSET
-    # tool_result (and server tool results)
+    server_name: str | UnsetType = UNSET  # mcp_tool_use: the MCP server that ran the tool
+    # tool_result (and server and MCP tool results)
     tool_use_id: str | UnsetType = UNSET
     content: str | list[ContentBlock] | ContentBlock | UnsetType = UNSET
     is_error: bool | UnsetType = UNSET

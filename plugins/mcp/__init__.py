@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway import hookimpl
 from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remove_hooks
 
+from .agent import Agent
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
 from .execute import add_route
@@ -25,6 +26,7 @@ from .inject import Injector
 
 SECTION = "mcp"
 HOOKS_NAME = "mcp.inject"
+AGENT_HOOKS = "mcp.agent"
 CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
 
 
@@ -64,9 +66,12 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     for wait in waits:
         wait.cancel()
     add_hooks(app, Injector(connections), HOOKS_NAME)
+    if any(client.tools_to_auto_execute for client in config.client_configs):
+        add_hooks(app, Agent(connections, config), AGENT_HOOKS)
     try:
         yield
     finally:
+        remove_hooks(app, AGENT_HOOKS)
         remove_hooks(app, HOOKS_NAME)
         for task in tasks:
             task.cancel()

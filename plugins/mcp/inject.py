@@ -11,12 +11,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import msgspec
 
 from gateway import CallContext, ChatCall, hookimpl
 from gateway.api import anthropic
 
+from .config import ALL
 from .connections import Connection, McpTool
 
 INCLUDE_CLIENTS = "x-bf-mcp-include-clients"
@@ -24,11 +26,23 @@ INCLUDE_TOOLS = "x-bf-mcp-include-tools"
 Offered = tuple[tuple[McpTool, anthropic.Tool], ...]
 
 
+@dataclass(slots=True)
+class Injected:
+    """Per call (agent mode): the auto-executable tools injected, by the name the model sees them under."""
+
+    auto: dict[str, McpTool] = field(default_factory=dict)
+
+
 class Injector:
     def __init__(self, connections: Sequence[Connection]) -> None:
         self.connections = tuple(connections)
         self._listed: tuple[tuple[McpTool, ...], ...] = ()
         self._offered: Offered = ()
+        self._auto = {  # per client, the tools the gateway runs itself (agent mode)
+            c.config.name: frozenset(c.config.tools_to_auto_execute)
+            for c in connections
+            if c.config.tools_to_auto_execute
+        }
 
     def offered(self) -> Offered:
         """Every connected server's allowed tools with their wire form, sorted by name; rebuilt only when a
@@ -53,17 +67,24 @@ class Injector:
         own = call.request.tools
         taken = {tool.name for tool in own} if isinstance(own, list) else set()
         if unfiltered and not taken:
-            return [tool for _, tool in offered] or None
-        clients = _names(clients_header)
-        pattern = _pattern(tools_header)
-        chosen = [
-            tool
-            for mcp_tool, tool in offered
-            if tool.name not in taken  # the client's own tool of that name wins
-            and (clients is None or mcp_tool.client in clients)
-            and (pattern is None or pattern.match(mcp_tool.name))
-        ]
-        return chosen or None
+            chosen = offered
+        else:
+            clients = _names(clients_header)
+            pattern = _pattern(tools_header)
+            chosen = tuple(
+                (mcp_tool, tool)
+                for mcp_tool, tool in offered
+                if tool.name not in taken  # the client's own tool of that name wins
+                and (clients is None or mcp_tool.client in clients)
+                and (pattern is None or pattern.match(mcp_tool.name))
+            )
+        if self._auto:
+            ctx.state(Injected).auto = {tool.name: tool for tool, _ in chosen if self._runs(tool)}
+        return [tool for _, tool in chosen] or None
+
+    def _runs(self, tool: McpTool) -> bool:
+        names = self._auto.get(tool.client)
+        return names is not None and (ALL in names or tool.tool in names)
 
 
 def _wire(tool: McpTool) -> anthropic.Tool:
