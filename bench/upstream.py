@@ -65,6 +65,33 @@ def _words(chunks: int, model: str = "") -> list[str]:
     return [f"word{i} " for i in range(chunks)]
 
 
+# A model named `agent-N` calls AGENT_TOOL until the conversation holds N tool results (bench.mcp_agent).
+AGENT_MODEL_PREFIX = "agent-"
+AGENT_TOOL = "bench-lookup_00"
+
+
+def _calls_left(model: str, body: bytes) -> bool:
+    rounds = int(model.removeprefix(AGENT_MODEL_PREFIX) or 0)
+    return body.count(b'"tool_result"') < rounds
+
+
+def anthropic_tool_call(model: str) -> bytes:
+    """An answer that calls AGENT_TOOL."""
+    call = {"type": "tool_use", "id": "toolu_bench", "name": AGENT_TOOL, "input": {"query": "bench"}}
+    return _enc.encode(
+        {
+            "id": "msg_01BenchUpstream",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [call],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": _anthropic_usage(10),
+        }
+    )
+
+
 def _anthropic_usage(output_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": 25,
@@ -194,7 +221,11 @@ class FakeUpstream:
         return value
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        req = _parse(await request.read())
+        raw = await request.read()
+        req = _parse(raw)
+        if req.model.startswith(AGENT_MODEL_PREFIX) and not req.stream and _calls_left(req.model, raw):
+            body = self._cached(("a-tool", req.model, False), lambda: anthropic_tool_call(req.model))
+            return web.Response(body=body, content_type="application/json", headers={"request-id": "req_bench"})
         if req.stream:
             frames = self._cached(("a", req.model, True), lambda: anthropic_frames(req.model, self.chunks))
             return await self._stream(request, frames)
