@@ -6,6 +6,7 @@ scripted round by round."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -359,3 +360,28 @@ async def test_every_rounds_usage_is_billed_to_the_virtual_key(
     assert (message.usage.input_tokens, message.usage.output_tokens) == (3000, 300)
     await settled(gateway)
     assert used(gateway, "budget:vk:vk-a:0") == pytest.approx(3000 * 1e-6 + 300 * 2e-6)
+
+
+async def test_two_loops_at_once_keep_to_their_own_calls(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    slow = {"seconds": 1}
+    fake_upstream.script(
+        MESSAGES,
+        Reply.json(anthropic_message(None, tool_uses=[ToolUse("toolu_a", "local-slow", slow)])),
+        Reply.json(anthropic_message("From Claude.")),
+    )
+    fake_upstream.script(
+        CHAT,
+        Reply.json(openai_completion(None, tool_calls=[ToolUse("call_b", "local-add", {"a": 1, "b": 2})])),
+        Reply.json(openai_completion("From GPT.")),
+    )
+    gateway = await make_gateway(agent_config(fake_upstream))
+    claude, gpt = await asyncio.gather(
+        gateway.anthropic().messages.create(model=CLAUDE, max_tokens=64, messages=ADD_QUESTION),
+        gateway.openai().chat.completions.create(model=GPT, messages=ADD_QUESTION_CHAT),
+    )
+    assert [getattr(block, "text", None) for block in claude.content] == ["From Claude."]
+    assert gpt.choices[0].message.content == "From GPT."
+    assert anthropic_results(fake_upstream.requests_to(MESSAGES)[1]) == [("toolu_a", False, "done")]
+    assert openai_tail(fake_upstream.requests_to(CHAT)[1], 1)[0]["content"] == "3"

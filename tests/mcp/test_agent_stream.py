@@ -6,6 +6,7 @@ SDKs' stream helpers and, where the frames matter, with the kit's raw client."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -43,6 +44,7 @@ from tests.mcp.agent_helpers import (
     GEMINI,
     GPT,
     LOOKUP,
+    LOOKUP_FUNCTION,
     MCP_BETA,
     agent_config,
     anthropic_results,
@@ -328,3 +330,21 @@ async def test_streamed_thinking_of_every_round_reaches_the_client_and_goes_back
     _, assistant = anthropic_turns(fake_upstream.requests_to(MESSAGES)[1])[1]
     assert assistant[0] == {"type": "thinking", "thinking": "I should add.", "signature": FAKE_SIGNATURE}
     assert tool_uses(assistant) == [("toolu_1", "local-add", {"a": 2, "b": 3})]
+
+
+async def test_an_openai_stream_of_a_mixed_answer_has_the_summary_then_the_pending_call(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    own = ToolUse("call_3", "lookup", {"q": "x"})
+    fake_upstream.script(CHAT, Reply.sse(openai_sse((), tool_calls=[ADD, own])))
+    gateway = await make_gateway(agent_config(fake_upstream))
+    async with gateway.openai().chat.completions.stream(
+        model=GPT, messages=ADD_QUESTION_CHAT, tools=[LOOKUP_FUNCTION]
+    ) as stream:
+        completion = await stream.get_final_completion()
+    assert len(fake_upstream.requests_to(CHAT)) == 1
+    choice = completion.choices[0]
+    assert choice.message.content is not None and summary_of(choice.message.content) == [EXECUTED_ADD]
+    calls = [(c.id, c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls or []]
+    assert calls == [("call_3", "lookup", {"q": "x"})]
+    assert choice.finish_reason == "tool_calls"
