@@ -96,9 +96,11 @@ async def complete(call: ChatCall, result: ChatResult, ctx: CallContext, tools: 
     rounds = 0
     while True:
         outcomes = await run_all(decided.auto, tools)
+        decided.ran(bounds)
         content += shown(answer, decided, outcomes, tools, bounds.visible)
-        if decided.pending:
-            break  # the client has calls to answer: this answer is the last
+        if not decided.goes_on:  # calls left for the client, or no time for another model call
+            answer = decided.ending(answer)
+            break
         messages = next_messages(messages, answer, decided.auto, outcomes)
         rounds += 1
         answer = (await ctx.call_target(replace(call, request=replace(call.request, messages=messages)))).message

@@ -78,11 +78,12 @@ async def _rounds(
             usages.append(answer.usage)
             decided = decide(answer, tools, rounds, bounds)
             outcomes = await run_all(decided.auto, tools) if decided.auto else []
+            decided.ran(bounds)
             blocks = after_own(decided, outcomes, tools, bounds.visible) if decided.auto else _tool_uses(answer)
             if blocks:
                 yield Chunk(events=tuple(_block_events(blocks, relay.next_index)))
             if not decided.goes_on:
-                yield Chunk(events=_ending(answer, usages))
+                yield Chunk(events=_ending(decided.ending(answer), usages))
                 return
             messages = next_messages(messages, answer, decided.auto, outcomes)
             await _close(chunks)

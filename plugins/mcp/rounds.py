@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
+from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall
 from gateway.api import anthropic as a
@@ -69,11 +70,28 @@ class Round:
 
     auto: list[a.ContentBlock] = field(default_factory=list)
     pending: list[a.ContentBlock] = field(default_factory=list)
+    paused: bool = False  # the calls ran, but the time was up: no model call may start (see `ran`)
 
     @property
     def goes_on(self) -> bool:
-        """The loop continues: there is something to run and nothing for the client to answer."""
-        return bool(self.auto) and not self.pending
+        """The loop continues: there is something to run, nothing for the client to answer, and time."""
+        return bool(self.auto) and not self.pending and not self.paused
+
+    def ran(self, bounds: Limits) -> None:
+        """The `auto` calls have run: if that took the time left, the loop ends here, paused."""
+        self.paused = bool(self.auto) and not self.pending and out_of_time(bounds)
+
+    def ending(self, answer: a.Message) -> a.Message:
+        """The last answer as the client's message ends: paused, it says so (Anthropic's `pause_turn`: the client
+        may send it back as it is to let the model go on)."""
+        return replace(answer, stop_reason=PAUSED) if self.paused else answer
+
+
+def out_of_time(bounds: Limits) -> bool:
+    return time.monotonic() >= bounds.deadline
+
+
+PAUSED = "pause_turn"
 
 
 def decide(message: a.Message, tools: Tools, rounds: int, bounds: Limits) -> Round:
@@ -81,7 +99,7 @@ def decide(message: a.Message, tools: Tools, rounds: int, bounds: Limits) -> Rou
     uses = [block for block in message.content if block.type == "tool_use"]
     if message.stop_reason != "tool_use" or not uses:
         return Round()
-    if rounds >= bounds.depth or time.monotonic() >= bounds.deadline:
+    if rounds >= bounds.depth or out_of_time(bounds):
         return Round(pending=uses)
     decided = Round()
     for use in uses:
@@ -132,12 +150,12 @@ def shown(
 
 
 def after_own(decided: Round, outcomes: Sequence[Outcome], tools: Tools, visible: bool) -> list[a.ContentBlock]:
-    """The calls the gateway ran (as MCP blocks when visible; otherwise hidden, but in a round that also left
-    calls pending, summed up in a text), then the pending calls."""
+    """The calls the gateway ran (as MCP blocks when visible; otherwise hidden, but in a round that ends the
+    message, one that also left calls pending or was paused, summed up in a text), then the pending calls."""
     if visible:
         pairs = zip(decided.auto, outcomes, strict=True)
         executed = [block for use, outcome in pairs for block in mcp_blocks(use, outcome, tools)]
-    elif decided.pending and decided.auto:
+    elif decided.auto and (decided.pending or decided.paused):
         executed = [summary(decided.auto, outcomes)]
     else:
         executed = []
