@@ -20,11 +20,13 @@ from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remo
 
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
+from .connector import Connector
 from .execute import add_route
 from .inject import Injector
 
 SECTION = "mcp"
 HOOKS_NAME = "mcp.inject"
+CONNECTOR_HOOKS_NAME = "mcp.connector"
 CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
 
 
@@ -46,6 +48,7 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
     config = plugin_config(app, McpConfig)
+    add_hooks(app, Connector(config), CONNECTOR_HOOKS_NAME)  # a request's own servers (mcp_servers) need no config
     if not config.client_configs:
         yield
         return
