@@ -122,7 +122,7 @@ class Servers:
         def failed(text: str) -> Outcome:
             return Outcome(texts=[f"Error: {text}"], is_error=True, server_name=server.name, tool=tool.tool)
 
-        guard = GuardedTransport(self.options.allowed_server_urls)
+        guard = GuardedTransport(self.options.allowed_server_urls, server.url)
         try:
             async with asyncio.timeout(timeout):
                 async with _client(server, self._transports[server.name], guard, self.options) as client:
@@ -139,7 +139,7 @@ async def _list(server: Server, options: Options) -> tuple[Transport, list[types
     """The server's tools and the transport that reached it: streamable HTTP, else the older HTTP+SSE."""
     first: tuple[BaseException, GuardedTransport] | None = None
     for transport in ("http", "sse"):
-        guard = GuardedTransport(options.allowed_server_urls)
+        guard = GuardedTransport(options.allowed_server_urls, server.url)
         try:
             async with asyncio.timeout(options.connect_timeout):
                 async with _client(server, transport, guard, options) as client:

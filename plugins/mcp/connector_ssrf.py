@@ -74,9 +74,16 @@ async def public_addresses(host: str, port: int) -> list[str]:
     return found
 
 
-async def check_url(url: httpx2.URL, allowed: Sequence[str]) -> str | None:
-    """None for a URL the allow-list lets through as it is; else the checked address to connect to."""
-    if listed(str(url), allowed):
+def origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+async def check_url(
+    url: httpx2.URL, allowed: Sequence[str], origins: frozenset[tuple[str, str, int | None]] = frozenset()
+) -> str | None:
+    """None for a URL the allow-list lets through as it is (or on the origin of the listed URL the session
+    started from: an SSE server names its own message endpoint); else the checked address to connect to."""
+    if listed(str(url), allowed) or origin(url) in origins:
         return None
     if url.scheme != "https":
         raise Refused(f"{url.scheme}://{url.host} is not https (and not in mcp.allowed_server_urls)")
@@ -90,8 +97,10 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
     gateway still answers with the refusal's reason.
     """
 
-    def __init__(self, allowed: Sequence[str]) -> None:
+    def __init__(self, allowed: Sequence[str], url: str) -> None:
         self.allowed = tuple(allowed)
+        start = httpx2.URL(url)
+        self.origins = frozenset({origin(start)} if listed(str(start), self.allowed) else ())
         self.refused: Refused | None = None
         self.status: int | None = None  # the first error status a server answered (the SDK may not say it)
         # trust_env off: a proxy from the environment would make the connection, not to the checked address.
@@ -99,7 +108,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
-            address = await check_url(request.url, self.allowed)
+            address = await check_url(request.url, self.allowed, self.origins)
         except Refused as exc:
             self.refused = self.refused or exc
             raise
@@ -118,7 +127,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         location = response.headers.get("location")
         if response.status_code in REDIRECTS and location:
             try:
-                await check_url(request.url.join(location), self.allowed)
+                await check_url(request.url.join(location), self.allowed, self.origins)
             except Refused as exc:
                 await response.aclose()
                 self.refused = self.refused or Refused(f"a redirect to a refused URL: {exc}")
