@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from gateway.testing import FakeUpstream
+from gateway.testing import FakeUpstream, assert_anthropic_error
 from tests.cli_helpers import cli_env, run_cli
 from tests.conftest import MakeGateway
 from tests.mcp.helpers import CHAT, MESSAGES, SERVER_TOOLS, TOKEN, HttpServer, http_server, mcp_config, stdio_client
@@ -172,3 +172,17 @@ def test_passthrough_for_a_provider_that_cannot_take_it_is_a_config_error(tmp_pa
     assert any(line.startswith("$.mcp.connector.openai: a openai provider cannot take") for line in lines), lines
     assert any(line.startswith("$.mcp.connector.ghost: no provider is named 'ghost'") for line in lines), lines
     assert any(line.startswith("$.mcp.allowed_server_urls[0]: expected an http") for line in lines), lines
+
+
+async def test_a_tool_without_a_name_is_still_refused_unless_it_is_a_toolset(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    gateway = await make_gateway(config(fake_upstream, allowed=[]))
+    async with gateway.http() as http:
+        answer = await http.post(
+            "/anthropic/v1/messages",
+            {"model": "anthropic/claude-x", "max_tokens": 16, "messages": HI,
+             "tools": [{"name": "ok", "input_schema": {"type": "object"}}, {"input_schema": {"type": "object"}}]},
+        )  # fmt: skip
+    assert_anthropic_error(answer, 400, "invalid_request_error", "tools[1].name: Field required")
+    assert fake_upstream.requests_to(MESSAGES) == []
