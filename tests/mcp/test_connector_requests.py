@@ -13,9 +13,10 @@ from typing import Any
 import anthropic
 import pytest
 
-from gateway.testing import FakeUpstream, assert_anthropic_error
+from gateway.testing import FakeUpstream, Reply, assert_anthropic_error
 from tests.cli_helpers import cli_env, run_cli
 from tests.conftest import MakeGateway
+from tests.fakes.gemini import GEMINI_KEY, GEMINI_MODEL, gemini_response, generate_path
 from tests.mcp.helpers import CHAT, MESSAGES, SERVER_TOOLS, TOKEN, HttpServer, http_server, mcp_config, stdio_client
 
 OLD_BETA, NEW_BETA = "mcp-client-2025-04-04", "mcp-client-2025-11-20"
@@ -186,3 +187,18 @@ async def test_a_tool_without_a_name_is_still_refused_unless_it_is_a_toolset(
         )  # fmt: skip
     assert_anthropic_error(answer, 400, "invalid_request_error", "tools[1].name: Field required")
     assert fake_upstream.requests_to(MESSAGES) == []
+
+
+async def test_a_gemini_provider_gets_the_servers_tools_as_function_declarations(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, server: HttpServer
+) -> None:
+    built = config(fake_upstream, allowed=[server.url])
+    built["providers"]["gemini"] = {"keys": [{"value": GEMINI_KEY}], "network_config": {"base_url": fake_upstream.url}}
+    fake_upstream.default(generate_path(), Reply.json(gemini_response("Hello")))
+    gateway = await make_gateway(built)
+    toolset = {"type": "mcp_toolset", "mcp_server_name": "docs", "configs": {"add": {"enabled": False}}}
+    await ask(gateway, f"gemini/{GEMINI_MODEL}", [NEW_BETA], mcp_servers=[docs(server.url)], tools=[toolset])
+    sent = fake_upstream.requests_to(generate_path())[-1]
+    declared = [tool["name"] for tool in sent.json["tools"][0]["functionDeclarations"]]
+    assert declared == ["mcp__docs__echo", "mcp__docs__get_weather"]
+    assert TOKEN not in sent.body.decode()
