@@ -72,7 +72,7 @@ class Connector:
             connector_rules.check(request, ctx.headers)
             ctx.app[REDACTOR].add(*connector_rules.tokens(request))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # before the agent loop's (it runs these servers) and the plugins adapting tools
     async def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> ChatCall | None:
         request = call.request
         if not connector_rules.uses_connector(request):
@@ -86,6 +86,7 @@ class Connector:
             options = Options(
                 allowed_server_urls=tuple(self.config.allowed_server_urls),
                 connect_timeout=self.config.connect_timeout,
+                tool_timeout=self.config.tool_manager_config.tool_execution_timeout,
                 taken=frozenset(tool.name for tool in own if tool.type != connector_rules.TOOLSET),
             )
             state.servers = await Servers.connect(connector_rules.servers(request), options)

@@ -35,12 +35,12 @@ _REFUSED_TOKEN = (401, 403)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What a tool call gave: its text blocks, and whether it failed (a failure's text says why)."""
+    """What a tool call gave: its text, and whether it failed. A failure's text is the bare reason: each wire
+    marks it its own way (Anthropic's `is_error`, an "Error: " prefix on OpenAI's). The agent loop's own Outcome
+    has this shape (plugins/mcp/rounds.py), so either serves."""
 
-    texts: list[str]
+    texts: tuple[str, ...]
     is_error: bool
-    server_name: str
-    tool: str  # the server's own name of the tool
 
 
 class Server(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +70,7 @@ class ServerTool(msgspec.Struct, frozen=True, kw_only=True):
 class Options(msgspec.Struct, frozen=True, kw_only=True):
     allowed_server_urls: tuple[str, ...] = ()
     connect_timeout: float = 10.0
+    tool_timeout: float = 30.0  # a tool call's, unless `run` is given one (tool_manager_config's)
     taken: frozenset[str] = frozenset()  # tool names the request already has (its own, injected ones)
 
 
@@ -88,7 +89,12 @@ class Servers:
     async def connect(cls, servers: Sequence[Server], options: Options) -> Servers:
         """List every server's tools (all at once); a server that is refused, unreachable or refuses the token
         fails the request with an error naming it."""
-        listings = await asyncio.gather(*(_list(server, options) for server in servers))
+        try:  # a task group: the first server that fails stops the others' attempts (one error is enough)
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(_list(server, options)) for server in servers]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # a GatewayError naming its server (_list raises nothing else)
+        listings = [task.result() for task in tasks]
         transports = {server.name: transport for server, (transport, _) in zip(servers, listings, strict=True)}
         taken = set(options.taken)
         tools = [
@@ -105,34 +111,31 @@ class Servers:
         """`connect` as a context manager (each call opens its own session: there is nothing to close)."""
         yield await cls.connect(servers, options)
 
-    def owns(self, name: str) -> bool:
-        return name in self._by_name
+    def server_of(self, name: str) -> tuple[str, str] | None:
+        """(server name, the server's own tool name) of a tool offered as `name`; None for any other name. With
+        `run`, the agent loop's `Tools` protocol (plugins/mcp/rounds.py)."""
+        tool = self._by_name.get(name)
+        return None if tool is None else (tool.server, tool.tool)
 
-    def tool(self, name: str) -> ServerTool | None:
-        return self._by_name.get(name)
-
-    async def run(self, name: str, arguments: Mapping[str, Any], timeout: float) -> Outcome:
+    async def run(self, name: str, arguments: Mapping[str, Any], timeout: float | None = None) -> Outcome:
         """Call the tool offered as `name`; never raises for the tool's failure (an unknown tool, a timeout, an
         error result, a server gone): that is an is_error outcome whose text says what happened."""
         tool = self._by_name.get(name)
         if tool is None:
-            return Outcome(texts=[f"Error: no MCP tool is named {name!r}"], is_error=True, server_name="", tool=name)
+            return Outcome(texts=(f"no MCP tool is named {name!r}",), is_error=True)
         server = self._servers[tool.server]
-
-        def failed(text: str) -> Outcome:
-            return Outcome(texts=[f"Error: {text}"], is_error=True, server_name=server.name, tool=tool.tool)
-
+        timeout = timeout or self.options.tool_timeout
         guard = GuardedTransport(self.options.allowed_server_urls, server.url)
         try:
             async with asyncio.timeout(timeout):
                 async with _client(server, self._transports[server.name], guard, self.options) as client:
                     result = await client.call_tool(tool.tool, dict(arguments))
         except TimeoutError:
-            return failed(f"the tool did not answer within {timeout:g}s")
+            return Outcome(texts=(f"the tool did not answer within {timeout:g}s",), is_error=True)
         except Exception as exc:  # the server or its connection failed: named by kind only (the text may hold secrets)
-            return failed(f"mcp server {server.name} failed to run {tool.tool} ({_kind(exc, guard)})")
-        texts = _texts(result)
-        return Outcome(texts=texts, is_error=bool(result.is_error), server_name=server.name, tool=tool.tool)
+            reason = f"mcp server {server.name} failed to run {tool.tool} ({_kind(exc, guard)})"
+            return Outcome(texts=(reason,), is_error=True)
+        return Outcome(texts=tuple(_texts(result)), is_error=bool(result.is_error))
 
 
 async def _list(server: Server, options: Options) -> tuple[Transport, list[types.Tool]]:
