@@ -29,11 +29,13 @@ class ConnectorState:
 
     def __init__(self) -> None:
         self.servers: Servers | None = None
+        self.active = False  # the gateway runs them for the target being tried (a fallback may relay them)
 
 
 def servers(ctx: CallContext) -> Servers | None:
-    """The call's MCP connector servers, if the gateway runs them for it (None: no `mcp_servers`, or relayed)."""
-    return ctx.state(ConnectorState).servers
+    """The servers the gateway runs for the attempt being made (None: no `mcp_servers`, or relayed to it)."""
+    state = ctx.state(ConnectorState)
+    return state.servers if state.active else None
 
 
 def mode(config: McpConfig, target: Target, wire: Dialect | None) -> Mode:
@@ -78,9 +80,10 @@ class Connector:
         if not connector_rules.uses_connector(request):
             return None
         assert call.target is not None
-        if mode(self.config, call.target, ctx.wire_dialect(call.target)) == "passthrough":
-            return None
         state = ctx.state(ConnectorState)
+        state.active = mode(self.config, call.target, ctx.wire_dialect(call.target)) == "gateway"
+        if not state.active:
+            return None
         if state.servers is None:  # once per call: a fallback target reuses the listing
             own = request.tools if isinstance(request.tools, list) else []
             options = Options(
