@@ -8,7 +8,9 @@ that Anthropic would refuse is refused the same way when another provider serves
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx2
 from msgspec import UnsetType
 
 from gateway.api import InvalidRequest, anthropic
@@ -49,8 +51,8 @@ def check(request: anthropic.MessagesRequest, headers: Mapping[str, str]) -> Non
             raise InvalidRequest(f"{where}.name: a server needs a name", param=f"{where}.name")
         if server.name in names:
             raise InvalidRequest(f"{where}.name: duplicate MCP server name {server.name!r}", param=f"{where}.name")
-        if not server.url:
-            raise InvalidRequest(f"{where}.url: a server needs a url", param=f"{where}.url")
+        if not _is_http_url(server.url):
+            raise InvalidRequest(f"{where}.url: expected an http(s) URL", param=f"{where}.url")
         names[server.name] = index
     referenced: set[str] = set()
     tools = request.tools if isinstance(request.tools, list) else []
@@ -97,6 +99,24 @@ def servers(request: anthropic.MessagesRequest) -> list[Server]:
 
 
 def tokens(request: anthropic.MessagesRequest) -> list[str]:
-    """The request's authorization tokens (secrets the logs must never show)."""
-    entries = request.mcp_servers if isinstance(request.mcp_servers, list) else []
-    return [entry.authorization_token for entry in entries if isinstance(entry.authorization_token, str)]
+    """The request's secrets the logs must never show: each server's authorization token, and a password or
+    query value in its URL (a token some servers take there)."""
+    found: list[str] = []
+    for entry in request.mcp_servers if isinstance(request.mcp_servers, list) else []:
+        if isinstance(entry.authorization_token, str):
+            found.append(entry.authorization_token)
+        url = urlsplit(entry.url)  # checked by `check` before
+        found += [value for _, value in parse_qsl(url.query)]
+        if url.password:
+            found.append(url.password)
+    return found
+
+
+def _is_http_url(url: str) -> bool:
+    """What the SDK's HTTP client and `tokens` can take: an http(s) URL with a host (the SSRF rule comes later)."""
+    try:
+        parsed = httpx2.URL(url)
+        _ = urlsplit(url).port  # a port that is no number raises here
+    except (httpx2.InvalidURL, ValueError):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)

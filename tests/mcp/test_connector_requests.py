@@ -71,6 +71,9 @@ async def test_a_toolset_naming_no_server_is_refused_before_any_upstream_call(
         (["docs", "docs"], [], [OLD_BETA], "mcp_servers[1].name: duplicate MCP server name 'docs'"),
         (["docs", "more"], ["docs"], [NEW_BETA], "mcp_servers[1]: MCP server 'more' is not referenced"),
         (["docs"], ["docs", "docs"], [NEW_BETA], "tools[1].mcp_server_name: MCP server 'docs' has more than one"),
+        (["docs", "http://[bad/mcp"], [], [OLD_BETA], "mcp_servers[1].url: expected an http(s) URL"),
+        (["docs", "http://x:port/mcp"], [], [OLD_BETA], "mcp_servers[1].url: expected an http(s) URL"),
+        (["docs", "ftp://x/mcp"], [], [OLD_BETA], "mcp_servers[1].url: expected an http(s) URL"),
     ],
 )
 async def test_anthropics_rules_are_400s_for_every_target(
@@ -83,7 +86,8 @@ async def test_anthropics_rules_are_400s_for_every_target(
     where: str,
 ) -> None:
     gateway = await make_gateway(config(fake_upstream, allowed=[server.url]))
-    entries = [docs(server.url, name=name) for name in servers]
+    # a name with "/" is a server at that URL instead (named "bad")
+    entries = [docs(name, name="bad") if "/" in name else docs(server.url, name=name) for name in servers]
     toolsets = [{"type": "mcp_toolset", "mcp_server_name": name} for name in tools]
     for model in ("anthropic/claude-x", "openai/gpt-x"):
         with pytest.raises(anthropic.BadRequestError) as caught:
