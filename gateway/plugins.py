@@ -117,6 +117,9 @@ def _plugin_configs(settings: Settings, registry: PluginConfigRegistry) -> tuple
         check = getattr(configs[config_type], "config_errors", None)  # checks across entries (references)
         if check is not None:
             errors.extend(check())
+        check_settings = getattr(configs[config_type], "settings_errors", None)  # checks against the whole file
+        if check_settings is not None:
+            errors.extend(check_settings(settings))
     for name, config_type in registry.types.items():
         where, value = raw.get(name, (f"$.plugins[{name}].config", {}))
         try:

@@ -37,6 +37,8 @@ class AnthropicDialect:
             raise InvalidRequest("max_tokens: must be greater than or equal to 0", param="max_tokens")
         if not request.messages:
             raise InvalidRequest("messages: at least one message is required", param="messages")
+        if isinstance(request.tools, list):
+            _check_tool_names(request.tools)
         output = anthropic_output(request)
         fallbacks: tuple[str, ...] | None = None
         if not isinstance(request.fallbacks, UnsetType):
@@ -96,6 +98,14 @@ class AnthropicStreamEncoder:
 
     def error(self, exc: GatewayError) -> bytes:
         return self.frame(a.StreamError(error=a.ErrorBody(type=exc.kind, message=exc.message)))
+
+
+def _check_tool_names(tools: list[a.Tool]) -> None:
+    """Every tool has a name but an `mcp_toolset` (it names its server): the Struct cannot say so, as one Tool
+    Struct decodes both."""
+    for index, tool in enumerate(tools):
+        if not tool.name and tool.type != "mcp_toolset":
+            raise InvalidRequest(f"tools[{index}].name: Field required", param=f"tools[{index}].name")
 
 
 def forwarded_headers(headers: CIMultiDictProxy[str]) -> tuple[tuple[str, str], ...]:

@@ -65,15 +65,43 @@ class MessageParam(Wire, kw_only=True):
     content: str | list[ContentBlock]
 
 
-class Tool(Wire, kw_only=True):
-    """A custom tool (`input_schema`) or a versioned server/client tool (`type` like `web_search_20250305`)."""
+class McpToolConfig(Wire, kw_only=True):
+    """An `mcp_toolset`'s `default_config` or one of its `configs` (the MCP connector, beta 2025-11-20)."""
 
-    name: str
+    enabled: bool | UnsetType = UNSET
+    defer_loading: bool | UnsetType = UNSET
+
+
+class Tool(Wire, kw_only=True, omit_defaults=True):
+    """A custom tool (`input_schema`), a versioned server/client tool (`type` like `web_search_20250305`), or
+    an `mcp_toolset` (which has no name: it names its server; the empty default is never encoded)."""
+
+    name: str = ""
     type: str | UnsetType = UNSET
     description: str | UnsetType = UNSET
     input_schema: Raw | UnsetType = UNSET
     strict: bool | UnsetType = UNSET
     cache_control: CacheControl | UnsetType | None = UNSET
+    # mcp_toolset
+    mcp_server_name: str | UnsetType = UNSET
+    default_config: McpToolConfig | UnsetType = UNSET
+    configs: dict[str, McpToolConfig] | UnsetType | None = UNSET
+    tools: Raw | UnsetType | None = UNSET  # the server's listing, pinned by the client
+
+
+class McpToolConfiguration(Wire, kw_only=True):
+    enabled: bool | UnsetType | None = UNSET
+    allowed_tools: list[str] | UnsetType | None = UNSET
+
+
+class McpServer(Wire, kw_only=True):
+    """A `mcp_servers[]` entry (the MCP connector, betas mcp-client-2025-04-04 and -2025-11-20)."""
+
+    type: str
+    name: str
+    url: str
+    authorization_token: str | UnsetType | None = UNSET
+    tool_configuration: McpToolConfiguration | UnsetType | None = UNSET
 
 
 class ToolChoice(Wire, kw_only=True):
@@ -123,6 +151,7 @@ class MessagesRequest(Wire, kw_only=True):
     service_tier: str | UnsetType = UNSET
     cache_control: CacheControl | UnsetType = UNSET
     fallbacks: list[str] | UnsetType = UNSET  # the gateway's: "provider/model" targets to try next
+    mcp_servers: list[McpServer] | UnsetType = UNSET  # the MCP connector (plugins/mcp/connector)
 
 
 class CountTokensRequest(Wire, kw_only=True):

@@ -21,12 +21,14 @@ from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remo
 from .agent import Agent
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
+from .connector import Connector
 from .execute import add_route
 from .inject import Injector
 
 SECTION = "mcp"
 HOOKS_NAME = "mcp.inject"
 AGENT_HOOKS = "mcp.agent"
+CONNECTOR_HOOKS_NAME = "mcp.connector"
 CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
 
 
@@ -48,9 +50,25 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
     config = plugin_config(app, McpConfig)
-    if not config.client_configs:
+    # A request may bring its own servers (mcp_servers) whatever the config: the connector and the agent loop
+    # that runs their tools are always there; the injector only with configured clients.
+    add_hooks(app, Connector(config), CONNECTOR_HOOKS_NAME)
+    connections, tasks = await _connect(app, config) if config.client_configs else ((), [])
+    if connections:
+        add_hooks(app, Injector(connections), HOOKS_NAME)
+    add_hooks(app, Agent(connections, config), AGENT_HOOKS)
+    try:
         yield
-        return
+    finally:
+        for name in (AGENT_HOOKS, HOOKS_NAME, CONNECTOR_HOOKS_NAME):
+            remove_hooks(app, name)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _connect(app: web.Application, config: McpConfig) -> tuple[tuple[Connection, ...], list[asyncio.Task[None]]]:
+    """Start a supervisor per configured server; return once each has connected or failed once."""
     for client in config.client_configs:
         app[REDACTOR].add(*_secrets(client))
     quiet = logging.getLogger("httpx2")  # the MCP SDK's HTTP client, which logs every request (health checks)
@@ -65,17 +83,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     await asyncio.wait(waits, timeout=config.connect_timeout + 1)
     for wait in waits:
         wait.cancel()
-    add_hooks(app, Injector(connections), HOOKS_NAME)
-    if any(client.tools_to_auto_execute for client in config.client_configs):
-        add_hooks(app, Agent(connections, config), AGENT_HOOKS)
-    try:
-        yield
-    finally:
-        remove_hooks(app, AGENT_HOOKS)
-        remove_hooks(app, HOOKS_NAME)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    return connections, tasks
 
 
 def _secrets(client: McpClientConfig) -> list[str]:

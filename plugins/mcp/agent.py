@@ -22,6 +22,7 @@ from gateway.api import anthropic as a
 from .agent_stream import agent_stream
 from .config import McpConfig
 from .connections import Connection, McpTool
+from .connector import servers as connector_servers
 from .execute import _call, _texts
 from .inject import Injected
 from .rounds import Limits, Outcome, Tools, decide, limits, next_messages, run_all, shown
@@ -57,6 +58,22 @@ class ConfiguredTools:
         return Outcome(texts=tuple(_texts(result)), is_error=bool(result.is_error))
 
 
+class Combined:
+    """The configured clients' auto-executable tools and a request's own servers (the connector), as one."""
+
+    def __init__(self, *parts: Tools | None) -> None:
+        self.parts = tuple(part for part in parts if part is not None)
+
+    def server_of(self, name: str) -> tuple[str, str] | None:
+        return next((found for part in self.parts if (found := part.server_of(name)) is not None), None)
+
+    async def run(self, name: str, arguments: dict[str, Any]) -> Outcome:
+        owner = next((part for part in self.parts if part.server_of(name) is not None), None)
+        if owner is None:
+            return Outcome(texts=(f"no MCP tool is named {name!r}",), is_error=True)
+        return await owner.run(name, arguments)
+
+
 class Agent:
     def __init__(self, connections: Sequence[Connection], config: McpConfig) -> None:
         self.connections = tuple(connections)
@@ -65,12 +82,15 @@ class Agent:
     @hookimpl
     def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> None:
         offered = ctx.state(Injected).auto
+        listed = connector_servers(ctx)  # a request's own servers, when the gateway runs them (always visible)
         ctx.wrap_stream(NAME, None)
         looping = ctx.state(Looping)
         looping.tools = looping.bounds = None
-        if not offered:
+        if not offered and listed is None:
             return
-        tools, bounds = ConfiguredTools(self.connections, offered), limits(call, ctx, self.depth)
+        configured = ConfiguredTools(self.connections, offered) if offered else None
+        tools = Combined(configured, listed)
+        bounds = limits(call, ctx, self.depth, visible=listed is not None)
         if call.stream:
             ctx.wrap_stream(NAME, agent_stream(tools, bounds, ctx))
         else:

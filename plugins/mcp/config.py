@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, field
 
-from gateway.api import ConfigStruct
+from gateway.api import ConfigStruct, Settings
 
 DEFAULT_AGENT_DEPTH = 10
 DEFAULT_TOOL_TIMEOUT_S = 30.0
@@ -64,6 +64,12 @@ class McpConfig(ConfigStruct, frozen=True):
     connect_timeout: Annotated[float, Meta(gt=0)] = 10.0  # seconds for one connection attempt (and its listing)
     # A server that is down is retried after 0.5 s, then twice as long each time, up to this many seconds.
     reconnect_backoff_max: Annotated[float, Meta(gt=0)] = 30.0
+    # The MCP connector (a request's `mcp_servers`): per provider, relay them to it ("passthrough", the default
+    # for a provider on the Anthropic wire) or let the gateway run them ("gateway", the default for the others).
+    connector: dict[str, Literal["passthrough", "gateway"]] = field(default_factory=dict)
+    # Request-supplied server URLs the SSRF rule lets through (exact URLs, or prefixes ending at a "/"); every
+    # other one must be https and resolve to public addresses only.
+    allowed_server_urls: list[str] = field(default_factory=list)
 
     def config_errors(self) -> list[str]:
         """Problems across fields, each with its full path."""
@@ -82,6 +88,12 @@ class McpConfig(ConfigStruct, frozen=True):
                     " (a tool not offered to models cannot be run for them)"
                 )
         return errors
+
+    def settings_errors(self, settings: Settings) -> list[str]:
+        """Problems that need the rest of the config: the connector's providers."""
+        from .connector import connector_errors
+
+        return connector_errors(self, settings)
 
 
 def _connection_errors(client: McpClientConfig, where: str) -> list[str]:
