@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ MASK = "[REDACTED]"
 # mangle messages.
 MIN_SECRET_LENGTH = 8
 MIN_PARTIAL = 6  # the shortest start of a secret masked where a text is cut off in its middle
+# Request-supplied secrets (`add_transient`) kept at once: the most recent ones, so that a stream of requests that
+# each bring a token neither grows memory nor recompiles the pattern.
+MAX_TRANSIENT = 512
 # Key shapes redacted wherever they appear, known or not.
 KEY_SHAPES = (
     r"sk-[A-Za-z0-9_\-]{16,}",  # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-), our virtual keys (sk-bf-), DeepSeek
@@ -49,7 +53,19 @@ class Redactor:
         self._starts: set[str] = set()  # every secret's beginnings, from MIN_PARTIAL characters on
         self._longest = 0
         self._pattern = re.compile("|".join(KEY_SHAPES))
+        self._transient: OrderedDict[str, None] = OrderedDict()
         self.add(*secrets)
+
+    def add_transient(self, *secrets: str) -> None:
+        """Treat these values as secrets for a while: a request's own credentials (an MCP server token it
+        brought), masked during its call and after, until MAX_TRANSIENT newer ones have come. Matched as plain
+        substrings (no pattern rebuilt per request); costs the redaction of a text one scan per value held."""
+        for secret in secrets:
+            if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH and secret not in self._secrets:
+                self._transient[secret] = None
+                self._transient.move_to_end(secret)
+        while len(self._transient) > MAX_TRANSIENT:
+            self._transient.popitem(last=False)
 
     def add(self, *secrets: str) -> None:
         """Treat these values as secrets from now on (values under MIN_SECRET_LENGTH are ignored)."""
@@ -64,10 +80,16 @@ class Redactor:
         self._pattern = re.compile("|".join([*literals, *KEY_SHAPES]))
 
     def text(self, value: str) -> str:
-        return self._cut_secret(self._pattern.sub(MASK, value))
+        value = self._pattern.sub(MASK, value)
+        for secret in self._transient:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return self._cut_secret(value)
 
     def has_secret(self, value: str) -> bool:
-        return self._pattern.search(value) is not None or self._cut_secret(value) is not value
+        if self._pattern.search(value) is not None or self._cut_secret(value) is not value:
+            return True
+        return any(secret in value for secret in self._transient)
 
     def _cut_secret(self, value: str) -> str:
         """Mask the start of a secret that ends the text: error bodies are quoted as excerpts (`body[:200]`), and

@@ -99,6 +99,7 @@ async def _submit(request: web.Request, dialect: ClientDialect, call: ChatCall, 
         raise InvalidRequest(
             "stream: true cannot be combined with async jobs; poll for the whole answer", param="stream"
         )
+    _refuse_credentials(call)
     assert call.native is not None
     job = Job(
         id=str(uuid.uuid4()),  # 122 random bits: unguessable
@@ -113,6 +114,18 @@ async def _submit(request: web.Request, dialect: ClientDialect, call: ChatCall, 
         ttl_s=_ttl(request, ctx),
     )
     return await request.app[JOBS].submit(job)
+
+
+def _refuse_credentials(call: ChatCall) -> None:
+    """A job stores the client's body until it runs; a credential the request brings would be stored with it."""
+    servers = call.request.mcp_servers
+    for index, server in enumerate(servers if isinstance(servers, list) else []):
+        if isinstance(server.authorization_token, str) and server.authorization_token:
+            raise InvalidRequest(
+                "an async job cannot carry an MCP server's authorization_token (the gateway would have to store it"
+                " until the job runs): send this request without x-bf-async",
+                param=f"mcp_servers[{index}].authorization_token",
+            )
 
 
 async def _find(request: web.Request, job_id: str, dialect: ClientDialect, ctx: CallContext) -> Job:

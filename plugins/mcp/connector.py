@@ -72,7 +72,7 @@ class Connector:
         request = call.request
         if isinstance(request.mcp_servers, list) or connector_rules.toolsets(request):
             connector_rules.check(request, ctx.headers)
-            ctx.app[REDACTOR].add(*connector_rules.tokens(request))
+            ctx.app[REDACTOR].add_transient(*connector_rules.tokens(request))
 
     @hookimpl(tryfirst=True)  # before the agent loop's (it runs these servers) and the plugins adapting tools
     async def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> ChatCall | None:

@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
+from gateway.api import APP_DIR
 from gateway.testing import FakeUpstream, Reply, assert_anthropic_error
 from tests.cli_helpers import cli_env, run_cli
 from tests.conftest import MakeGateway
@@ -206,3 +207,27 @@ async def test_a_gemini_provider_gets_the_servers_tools_as_function_declarations
     declared = [tool["name"] for tool in sent.json["tools"][0]["functionDeclarations"]]
     assert declared == ["mcp__docs__echo", "mcp__docs__get_weather"]
     assert TOKEN not in sent.body.decode()
+
+
+async def test_an_async_job_carrying_a_server_token_is_refused_so_the_token_is_never_stored(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, server: HttpServer
+) -> None:
+    gateway = await make_gateway(config(fake_upstream, allowed=[server.url]))
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await gateway.anthropic().beta.messages.create(
+            model="openai/gpt-x",
+            max_tokens=16,
+            messages=HI,
+            betas=[OLD_BETA],
+            mcp_servers=[docs(server.url)],
+            extra_headers={"x-bf-async": "true"},
+        )
+    refused(caught.value, 400, "invalid_request_error", "async job", "without x-bf-async")
+    assert TOKEN not in json.dumps(caught.value.body)
+    stored = stored_bytes(gateway.app[APP_DIR])
+    assert stored and all(TOKEN.encode() not in data for data in stored)
+
+
+def stored_bytes(app_dir: Path) -> list[bytes]:
+    """Every database file of the gateway's app dir (the jobs store and its WAL included)."""
+    return [path.read_bytes() for path in Path(app_dir).glob("*.db*")]
