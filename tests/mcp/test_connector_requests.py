@@ -214,13 +214,8 @@ async def test_an_async_job_carrying_a_server_token_is_refused_so_the_token_is_n
 ) -> None:
     gateway = await make_gateway(config(fake_upstream, allowed=[server.url]))
     with pytest.raises(anthropic.BadRequestError) as caught:
-        await gateway.anthropic().beta.messages.create(
-            model="openai/gpt-x",
-            max_tokens=16,
-            messages=HI,
-            betas=[OLD_BETA],
-            mcp_servers=[docs(server.url)],
-            extra_headers={"x-bf-async": "true"},
+        await ask(
+            gateway, "openai/gpt-x", [OLD_BETA], mcp_servers=[docs(server.url)], extra_headers={"x-bf-async": "true"}
         )
     refused(caught.value, 400, "invalid_request_error", "async job", "without x-bf-async")
     assert TOKEN not in json.dumps(caught.value.body)
