@@ -170,9 +170,9 @@ class Governance:
             state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt, max_out))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
-    def count_cached(self, ctx: CallContext) -> None:
-        """A cache answered: the call counts against the request rate limits of its key, team and customer (429
-        when one is used up), and spends nothing."""
+    def count_request(self, ctx: CallContext) -> None:
+        """A cache answered, or the gateway runs a tool for the caller: the call counts against the request rate
+        limits of its key, team and customer (429 when one is used up), and spends nothing."""
         key = self.key_of(ctx)
         if key is None:
             return
