@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway import hookimpl
 from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remove_hooks
 
+from . import endpoint
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
 from .execute import add_route
@@ -26,6 +27,7 @@ from .inject import Injector
 SECTION = "mcp"
 HOOKS_NAME = "mcp.inject"
 CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
+ENDPOINT = web.AppKey("mcp_endpoint", endpoint.Endpoint)
 
 
 @hookimpl
@@ -36,6 +38,7 @@ def gw_register_config(registry: ConfigRegistry) -> None:
 @hookimpl
 def gw_register_routes(app: web.Application) -> None:
     add_route(app, CONNECTIONS)
+    endpoint.add_route(app, ENDPOINT)
 
 
 @hookimpl
@@ -45,6 +48,12 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
+    async with endpoint.serving(app, ENDPOINT, lambda: app.get(CONNECTIONS, ())), _connected(app):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _connected(app: web.Application) -> AsyncIterator[None]:
     config = plugin_config(app, McpConfig)
     if not config.client_configs:
         yield
