@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from gateway import Principal
 
 from .config import ALL
+from .connections import Connection, McpTool
 
 INCLUDE_CLIENTS = "x-bf-mcp-include-clients"
 INCLUDE_TOOLS = "x-bf-mcp-include-tools"
@@ -73,6 +74,12 @@ def access_of(headers: Mapping[str, str], principal: Principal | None) -> Access
     if clients_header is None and tools_header is None:
         return Access()
     return Access(clients=_names(clients_header), pattern=_pattern(tools_header))
+
+
+def allowed_tools(connections: Iterable[Connection], access: Access) -> list[McpTool]:
+    """Every tool of the connected servers the caller may use, sorted by name."""
+    tools = [tool for c in connections for tool in c.tools if access.allows(tool.client, tool.tool)]
+    return sorted(tools, key=lambda tool: tool.name)
 
 
 def _names(header: str | None) -> frozenset[str] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -32,10 +33,11 @@ from gateway import CallContext, GatewayError
 from gateway.api import REDACTOR, VERSION, start_call
 
 from . import asgi
-from .access import access_of
+from .access import access_of, allowed_tools
 from .connections import Connection
 from .execute import run_tool
 
+log = logging.getLogger("gateway.mcp")
 ROUTE = "/mcp"
 CALL = "gateway.call"  # the ASGI scope key of the caller's CallContext
 SERVER_NAME = "llm-gateway"
@@ -68,8 +70,14 @@ class Endpoint:
             if self._manager is None:
                 manager = StreamableHTTPSessionManager(self._server(), json_response=True, stateless=True)
                 ready = asyncio.Event()
-                self._task = asyncio.create_task(self._run(manager, ready), name="mcp:endpoint")
-                await ready.wait()
+                task = self._task = asyncio.create_task(self._run(manager, ready), name="mcp:endpoint")
+                waiter = asyncio.create_task(ready.wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if not ready.is_set():  # it failed to start: an error for this request, another try for the next
+                    (failure,) = await asyncio.gather(task, return_exceptions=True)
+                    log.error("the MCP server of /mcp failed to start: %r", failure)
+                    raise GatewayError("the gateway's MCP server failed to start")
                 self._manager = manager
             return self._manager
 
@@ -91,16 +99,13 @@ class Endpoint:
         self, request: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         ctx = _caller(request)
-        access = access_of(ctx.headers, ctx.principal)
-        tools = [
-            types.Tool(
-                name=tool.name, description=tool.description or None, input_schema=_SCHEMA.decode(tool.input_schema)
-            )
-            for connection in self._connections()
-            for tool in connection.tools
-            if access.allows(tool.client, tool.tool)
-        ]
-        return types.ListToolsResult(tools=sorted(tools, key=lambda tool: tool.name))
+        tools = allowed_tools(self._connections(), access_of(ctx.headers, ctx.principal))
+        return types.ListToolsResult(
+            tools=[
+                types.Tool(name=t.name, description=t.description or None, input_schema=_SCHEMA.decode(t.input_schema))
+                for t in tools
+            ]
+        )
 
     async def _call_tool(
         self, request: ServerRequestContext[Any], params: types.CallToolRequestParams

@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx2
 import pytest
+from aiohttp import web
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, TextContent
 
-from gateway import CallContext, ToolCall, ToolOutcome, hookimpl
+from gateway import CallContext, McpClientGrant, Principal, ToolCall, ToolOutcome, hookimpl
 from gateway.testing import FakeUpstream
 from tests.conftest import Gateway, MakeGateway
 from tests.http.governance_helpers import VK_A, VK_B, vk
@@ -218,3 +219,24 @@ async def test_with_no_mcp_client_configured_the_list_is_empty(
         with pytest.raises(MCPError) as unknown:
             await client.call_tool("docs-echo", {"text": "x"})
     assert unknown.value.code == INVALID_PARAMS
+
+
+async def test_another_authenticator_grants_tools_through_the_principal(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, server: HttpServer
+) -> None:
+    class ToyAuth:
+        """Grants the caller named in x-toy-user docs' add tool, as a JWT's claims could."""
+
+        @hookimpl(tryfirst=True)
+        def gw_authenticate(self, request: web.Request) -> Principal | None:
+            user = request.headers.get("x-toy-user")
+            grant = McpClientGrant(mcp_client_name="docs", tools_to_execute=("add",))
+            return Principal(id=user, kind="toy", mcp_configs=(grant,)) if user else None
+
+    gateway = await make_gateway(mcp_config(fake_upstream, http_client(server.url)), [ToyAuth()])
+    async with connected(gateway, {"x-toy-user": "alice"}) as client:
+        assert [tool.name for tool in (await client.list_tools()).tools] == ["docs-add"]
+        assert text(await client.call_tool("docs-add", {"a": 1, "b": 2})) == "3"
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("docs-echo", {"text": "x"})
+    assert "mcp_configs of toy 'alice'" in refused.value.message
