@@ -52,19 +52,19 @@ def route_prefix(request: web.Request) -> str:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = new_request_id()
     request[REQUEST_ID] = request_id
-    error: GatewayError | None = None
+    # The answer is built inside each `except`, so that the error's traceback (and the frames it holds, a request
+    # body among them) is freed before the answer is sent; the dialect is read after the handler ran, which may
+    # have chosen one (ERROR_DIALECT).
     try:
         response = await handler(request)
     except GatewayError as exc:
-        error = request.app[REDACTOR].error(exc)
+        response = error_response(_dialect(request), request.app[REDACTOR].error(exc), request_id)
     except web.HTTPException as exc:
-        error = _from_http_exception(exc, request)
+        response = error_response(_dialect(request), _from_http_exception(exc, request), request_id)
     except Exception:
         log.exception("unhandled error in request %s %s (%s)", request.method, request.path, request_id)
-        error = GatewayError("internal error in the gateway")
-    dialect = _dialect(request)  # after the handler: it may have chosen one (ERROR_DIALECT)
-    if error is not None:
-        response = error_response(dialect, error, request_id)
+        response = error_response(_dialect(request), GatewayError("internal error in the gateway"), request_id)
+    dialect = _dialect(request)
     if not response.prepared:
         response.headers.setdefault(dialect.request_id_header, request_id)
         if response.status >= 400 and not request.content.at_eof():
