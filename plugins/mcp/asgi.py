@@ -37,7 +37,7 @@ async def serve(app: AsgiApp, request: web.Request, extra: dict[str, Any]) -> we
             chunk = await request.content.read(CHUNK)
             body_read = request.content.at_eof()
             return {"type": "http.request", "body": chunk, "more_body": not body_read}
-        await finished.wait()  # the app listens for a disconnect: it comes when the exchange is over
+        await finished.wait()  # an app listening for a disconnect hears it once the exchange is over
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
@@ -54,6 +54,7 @@ async def serve(app: AsgiApp, request: web.Request, extra: dict[str, Any]) -> we
                 await response.write(body)
             if not message.get("more_body", False):
                 await response.write_eof()
+                finished.set()  # the exchange is over: an app still listening hears the disconnect
 
     try:
         await app(_scope(request, extra), receive, send)
