@@ -6,15 +6,17 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from msgspec.structs import replace
+
 from .context import CallContext
 from .errors import AuthenticationFailed
-from .keys import ENGINE, REQUEST_ID, SETTINGS
+from .keys import ENGINE, REDACTOR, REQUEST_ID, SETTINGS
 
 if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-    from .call import ChatResult, Principal
+    from .call import ChatResult, Principal, ToolCall, ToolOutcome
     from .dialects.base import ClientDialect
 
 
@@ -75,3 +77,19 @@ async def start_call(request: web.Request, prefix: str) -> CallContext:
     if ctx.principal is None and ctx.settings.client.enforce_auth_on_inference:
         raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
     return ctx
+
+
+async def admit_tool_call(tool: ToolCall, ctx: CallContext) -> None:
+    """Before a plugin runs a tool for a caller: gw_admit_tool_call (rate limits count it, or refuse it)."""
+    await ctx.app[ENGINE].pipeline.admit_tool_call(tool, ctx)
+
+
+def record_tool_call(tool: ToolCall, outcome: ToolOutcome, ctx: CallContext) -> None:
+    """After a tool call ended, however it ended: gw_record_tool_call, off the request path, with the error's
+    secrets masked as in the caller's answer."""
+    pipeline = ctx.app[ENGINE].pipeline
+    if not pipeline.has("gw_record_tool_call"):
+        return
+    if outcome.error is not None:
+        outcome = replace(outcome, error=ctx.app[REDACTOR].error(outcome.error))
+    pipeline.record_tool_call(tool, outcome, ctx)

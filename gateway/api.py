@@ -15,18 +15,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .accounting import total_usage
-from .answer import start_call
+from .answer import admit_tool_call, record_tool_call, start_call
 from .call import (
     OPENED,
     ChatCall,
     ChatResult,
     Chunk,
     Dialect,
+    McpClientGrant,
     NativeBody,
     Principal,
     RoutePlan,
     StructuredOutput,
     Target,
+    ToolCall,
+    ToolOutcome,
 )
 from .catalog import Catalog, ModelInfo
 from .config import (
@@ -58,7 +61,7 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import APP_DIR, CATALOG, PRICES, REDACTOR, SETTINGS
+from .keys import APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .model_override import ModelOverride
 from .pricing import Price, PriceTable
@@ -147,6 +150,7 @@ __all__ = [
     "DEFAULT_MEDIA_RULES",
     "EMPTY_OBJECT",
     "END",
+    "ERROR_DIALECT",
     "FREE",
     "GEMINI",
     "MAX_CACHE_MARKERS",
@@ -179,6 +183,7 @@ __all__ = [
     "InjectionPoint",
     "InvalidRequest",
     "ListsModels",
+    "McpClientGrant",
     "MediaRules",
     "MessageAssembler",
     "ModelInfo",
@@ -214,6 +219,8 @@ __all__ = [
     "StructuredOutputMode",
     "StructuredOutputModel",
     "Target",
+    "ToolCall",
+    "ToolOutcome",
     "UnsupportedMediaType",
     "UpstreamClient",
     "UpstreamError",
@@ -222,6 +229,7 @@ __all__ = [
     "UpstreamTimeout",
     "UsageTracker",
     "add_hooks",
+    "admit_tool_call",
     "anthropic",
     "arguments_json",
     "cache_markers",
@@ -245,6 +253,7 @@ __all__ = [
     "plugin_config",
     "prompt_size",
     "read_error_body",
+    "record_tool_call",
     "relay_body",
     "relayable",
     "remove_hooks",

@@ -104,7 +104,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.governance.teams[].profile",
     "$.governance.teams[].config",
     "$.governance.teams[].claims",
-    "$.governance.virtual_keys[].mcp_configs",
     "$.governance.virtual_keys[].allow_all_providers",
     "$.governance.virtual_keys[].delete_after_expire",
     "$.governance.virtual_keys[].disable_content_logging",

@@ -120,6 +120,13 @@ def probe_call(model: str, dialect: Dialect) -> ChatCall:
     return ChatCall(dialect=dialect, stream=False, request=request)
 
 
+class McpClientGrant(Struct, frozen=True, kw_only=True):
+    """The tools of one MCP client a caller may use (Bifrost's virtual key `mcp_configs[]`)."""
+
+    mcp_client_name: str
+    tools_to_execute: tuple[str, ...] = ()  # the server's own tool names; "*" all, none: no tool
+
+
 class Principal(Struct, frozen=True, kw_only=True):
     """Who is calling, as decided by gw_authenticate."""
 
@@ -127,6 +134,29 @@ class Principal(Struct, frozen=True, kw_only=True):
     name: str = ""
     kind: str = "anonymous"  # who decided: "virtual_key", "client_key", "jwt", ...
     team: str | None = None  # the team the caller belongs to, when the authenticator knows it
+    # When not empty, the only MCP clients and tools the caller may use (the x-bf-mcp-include-* headers are then
+    # ignored). On the principal, not in governance's own state, so that the MCP plugin reads it through the
+    # plugin API and any authenticator (a JWT's claims, say) can grant tools the same way.
+    mcp_configs: tuple[McpClientGrant, ...] = ()
+
+
+class ToolCall(Struct, frozen=True, kw_only=True):
+    """One tool the gateway runs for a caller: an MCP tool, run by `POST /v1/mcp/tool/execute`, through `/mcp`, or
+    in agent mode. Not a `ChatCall`: no model is called, so it has hooks of its own (gw_admit_tool_call,
+    gw_record_tool_call) rather than passing for an inference call in the inference hooks."""
+
+    name: str  # as models see it: `{client}-{tool}`
+    client: str  # the MCP client (server) it runs on
+    tool: str  # the server's own name for it
+    via: Literal["execute", "mcp", "agent"]
+
+
+class ToolOutcome(Struct, frozen=True, kw_only=True):
+    """How a tool call ended, as gw_record_tool_call sees it."""
+
+    duration_s: float  # from the start of the call (its checks included) to its result or error
+    is_error: bool = False  # the tool ran and reported an error (MCP's isError)
+    error: GatewayError | None = None  # the call failed (refused, unknown tool, timeout, ...): what the caller got
 
 
 # A stream's first chunk when its upstream has accepted the call but sent nothing yet: the client's response

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-    from .call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
+    from .call import ChatCall, ChatResult, Chunk, Principal, RoutePlan, ToolCall, ToolOutcome
     from .config import PluginConfigRegistry
     from .context import CallContext
     from .errors import GatewayError
@@ -119,6 +119,18 @@ def gw_record_usage(call: ChatCall, usage: Usage, ctx: CallContext) -> None:
 def gw_record_error(call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
     """Record a call that ended in an error (denied, refused, failed): audit logs, metrics. The error is the
     one the client gets, secrets masked. Mode: observe."""
+
+
+@hookspec
+def gw_admit_tool_call(tool: ToolCall, ctx: CallContext) -> None:
+    """A caller asks the gateway to run a tool (`/v1/mcp/tool/execute`, `/mcp`): count it against what limits
+    calls (request rate limits); raise a GatewayError to refuse it. Mode: collect."""
+
+
+@hookspec
+def gw_record_tool_call(tool: ToolCall, outcome: ToolOutcome, ctx: CallContext) -> None:
+    """Record a tool call the gateway ran or refused (audit logs, metrics); a failure's error is the one the caller
+    got, secrets masked. Mode: observe."""
 
 
 @hookspec

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from ..answer import new_request_id
 from ..dialects.base import ClientDialect
-from ..dialects.registry import ANTHROPIC, OPENAI
+from ..dialects.registry import ANTHROPIC, BY_NAME, OPENAI
 from ..errors import GatewayError, NotFound, RequestTooLarge, kind_for_status
-from ..keys import REDACTOR, REQUEST_ID
+from ..keys import ERROR_DIALECT, REDACTOR, REQUEST_ID
 
 log = logging.getLogger("gateway.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,6 +26,12 @@ def dialect_of(request: web.Request) -> ClientDialect:
     if path.startswith("/v1/models") and "anthropic-version" in request.headers:
         return ANTHROPIC
     return OPENAI
+
+
+def _dialect(request: web.Request) -> ClientDialect:
+    """The dialect a route chose for its errors (ERROR_DIALECT), else the one its path implies."""
+    chosen = request.get(ERROR_DIALECT)
+    return BY_NAME[chosen] if chosen is not None else dialect_of(request)
 
 
 def route_prefix(request: web.Request) -> str:
@@ -46,16 +52,19 @@ def route_prefix(request: web.Request) -> str:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = new_request_id()
     request[REQUEST_ID] = request_id
-    dialect = dialect_of(request)
+    # The answer is built inside each `except`, so that the error's traceback (and the frames it holds, a request
+    # body among them) is freed before the answer is sent; the dialect is read after the handler ran, which may
+    # have chosen one (ERROR_DIALECT).
     try:
         response = await handler(request)
     except GatewayError as exc:
-        response = error_response(dialect, request.app[REDACTOR].error(exc), request_id)
+        response = error_response(_dialect(request), request.app[REDACTOR].error(exc), request_id)
     except web.HTTPException as exc:
-        response = error_response(dialect, _from_http_exception(exc, request), request_id)
+        response = error_response(_dialect(request), _from_http_exception(exc, request), request_id)
     except Exception:
         log.exception("unhandled error in request %s %s (%s)", request.method, request.path, request_id)
-        response = error_response(dialect, GatewayError("internal error in the gateway"), request_id)
+        response = error_response(_dialect(request), GatewayError("internal error in the gateway"), request_id)
+    dialect = _dialect(request)
     if not response.prepared:
         response.headers.setdefault(dialect.request_id_header, request_id)
         if response.status >= 400 and not request.content.at_eof():

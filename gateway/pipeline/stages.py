@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pluggy
 from msgspec.structs import replace
 
-from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan
+from ..call import ChatCall, ChatResult, Chunk, Principal, RoutePlan, ToolCall, ToolOutcome
 from ..context import trail
 from ..errors import GatewayError
 from ..schemas.anthropic import Tool, Usage
@@ -39,6 +39,8 @@ STAGES: tuple[tuple[str, Mode], ...] = (
     ("gw_record_usage", "observe"),
     ("gw_record_error", "observe"),
     ("gw_cache_store", "observe"),
+    ("gw_admit_tool_call", "collect"),
+    ("gw_record_tool_call", "observe"),
 )
 
 
@@ -117,6 +119,13 @@ class Pipeline:
 
     def cache_store(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
         self._observe("gw_cache_store", {"call": call, "result": result, "ctx": ctx})
+
+    async def admit_tool_call(self, tool: ToolCall, ctx: CallContext) -> None:
+        if impls := self._table["gw_admit_tool_call"]:
+            await run_collect(impls, {"tool": tool, "ctx": ctx})
+
+    def record_tool_call(self, tool: ToolCall, outcome: ToolOutcome, ctx: CallContext) -> None:
+        self._observe("gw_record_tool_call", {"tool": tool, "outcome": outcome, "ctx": ctx})
 
     def _observe(self, stage: str, kwargs: dict[str, Any]) -> None:
         if impls := self._table[stage]:

@@ -80,6 +80,13 @@ class KeyProviderConfig(ConfigStruct, frozen=True):
         return "*" in self.allowed_models or model in self.allowed_models
 
 
+class KeyMcpConfig(ConfigStruct, frozen=True):
+    """Which tools of one MCP client a key's calls may use (`mcp_configs[]`, Bifrost's names)."""
+
+    mcp_client_name: Annotated[str, Meta(min_length=1)]
+    tools_to_execute: list[str] = field(default_factory=list)  # the server's own tool names; ["*"] all, [] none
+
+
 class VirtualKey(ConfigStruct, frozen=True):
     """A virtual key. `expires_at` without a zone is read as UTC."""
 
@@ -96,6 +103,15 @@ class VirtualKey(ConfigStruct, frozen=True):
     provider_configs: list[KeyProviderConfig] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     rate_limit: RateLimit | None = None
+    # When not empty, the only MCP clients (and their tools) the key's calls get; the x-bf-mcp-include-* headers
+    # are then ignored. Empty (the default): no restriction of the key's own.
+    mcp_configs: list[KeyMcpConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [config.mcp_client_name for config in self.mcp_configs]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:  # two entries for one client: which one holds would be a guess
+            raise ValueError(f"mcp_configs names the MCP client {', '.join(twice)} more than once")
 
     def expires(self) -> float | None:
         """Unix time of expiry; a datetime without a zone is UTC."""

@@ -24,7 +24,11 @@ class RequestHooks:
 
     @hookimpl
     def gw_admit_cached(self, ctx: CallContext) -> None:
-        self._governance.count_cached(ctx)
+        self._governance.count_request(ctx)
+
+    @hookimpl
+    def gw_admit_tool_call(self, ctx: CallContext) -> None:
+        self._governance.count_request(ctx)
 
     @hookimpl
     async def gw_admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:

@@ -13,6 +13,7 @@ from gateway import (
     AuthenticationFailed,
     CallContext,
     ChatCall,
+    McpClientGrant,
     PaymentRequired,
     PermissionDenied,
     Principal,
@@ -83,7 +84,7 @@ class Governance:
                 raise AuthenticationFailed("invalid virtual key")
         self._check_usable(key)
         ctx.state(CallState).key = key
-        return Principal(id=key.id, name=key.name, kind=KIND, team=key.team_id)
+        return Principal(id=key.id, name=key.name, kind=KIND, team=key.team_id, mcp_configs=_grants(key))
 
     def _check_usable(self, key: VirtualKey) -> None:
         if not key.is_active:
@@ -170,9 +171,9 @@ class Governance:
             state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt, max_out))
         ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
 
-    def count_cached(self, ctx: CallContext) -> None:
-        """A cache answered: the call counts against the request rate limits of its key, team and customer (429
-        when one is used up), and spends nothing."""
+    def count_request(self, ctx: CallContext) -> None:
+        """A cache answered, or the gateway runs a tool for the caller: the call counts against the request rate
+        limits of its key, team and customer (429 when one is used up), and spends nothing."""
         key = self.key_of(ctx)
         if key is None:
             return
@@ -231,6 +232,16 @@ def virtual_key_of(request: web.Request) -> str | None:
         if value.startswith(PREFIX):
             return value
     return None
+
+
+def _grants(key: VirtualKey) -> tuple[McpClientGrant, ...]:
+    """The key's mcp_configs as the principal carries them to the MCP plugin."""
+    if not key.mcp_configs:
+        return ()
+    return tuple(
+        McpClientGrant(mcp_client_name=c.mcp_client_name, tools_to_execute=tuple(c.tools_to_execute))
+        for c in key.mcp_configs
+    )
 
 
 def _worst_output(call: ChatCall, ctx: CallContext) -> int:

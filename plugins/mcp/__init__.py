@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway import hookimpl
 from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, remove_hooks
 
+from . import endpoint
 from .agent import Agent
 from .config import McpClientConfig, McpConfig
 from .connections import Connection
@@ -30,6 +31,7 @@ HOOKS_NAME = "mcp.inject"
 AGENT_HOOKS = "mcp.agent"
 CONNECTOR_HOOKS_NAME = "mcp.connector"
 CONNECTIONS = web.AppKey("mcp_connections", tuple[Connection, ...])
+ENDPOINT = web.AppKey("mcp_endpoint", endpoint.Endpoint)
 
 
 @hookimpl
@@ -40,6 +42,7 @@ def gw_register_config(registry: ConfigRegistry) -> None:
 @hookimpl
 def gw_register_routes(app: web.Application) -> None:
     add_route(app, CONNECTIONS)
+    endpoint.add_route(app, ENDPOINT)
 
 
 @hookimpl
@@ -49,6 +52,12 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
+    async with endpoint.serving(app, ENDPOINT, lambda: app.get(CONNECTIONS, ())), _connected(app):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _connected(app: web.Application) -> AsyncIterator[None]:
     config = plugin_config(app, McpConfig)
     # A request may bring its own servers (mcp_servers) whatever the config: the connector and the agent loop
     # that runs their tools are always there; the injector only with configured clients.

@@ -23,7 +23,7 @@ from .agent_stream import agent_stream
 from .config import McpConfig
 from .connections import Connection, McpTool
 from .connector import servers as connector_servers
-from .execute import _call, _texts
+from .execute import _texts, run_tool
 from .inject import Injected
 from .rounds import Limits, Outcome, Tools, decide, limits, next_messages, run_all, shown
 
@@ -41,18 +41,18 @@ class Looping:
 class ConfiguredTools:
     """`Tools` over the configured MCP clients: the auto-executable tools offered on one call."""
 
-    def __init__(self, connections: Sequence[Connection], offered: dict[str, McpTool]) -> None:
-        self._connections = {connection.config.name: connection for connection in connections}
+    def __init__(self, connections: Sequence[Connection], offered: dict[str, McpTool], ctx: CallContext) -> None:
+        self._connections = tuple(connections)
         self._offered = offered
+        self._ctx = ctx
 
     def server_of(self, name: str) -> tuple[str, str] | None:
         tool = self._offered.get(name)
         return None if tool is None else (tool.client, tool.tool)
 
     async def run(self, name: str, arguments: dict[str, Any]) -> Outcome:
-        tool = self._offered[name]
-        try:
-            result = await _call(self._connections[tool.client], tool.tool, arguments)
+        try:  # recorded (gw_record_tool_call) like any tool call; admitted with the inference call it is part of
+            result = await run_tool(self._connections, name, arguments, self._ctx, "agent", admit=False)
         except GatewayError as exc:  # timeout, server gone: the model hears of it and may recover
             return Outcome(texts=(exc.message,), is_error=True)
         return Outcome(texts=tuple(_texts(result)), is_error=bool(result.is_error))
@@ -88,7 +88,7 @@ class Agent:
         looping.tools = looping.bounds = None
         if not offered and listed is None:
             return
-        configured = ConfiguredTools(self.connections, offered) if offered else None
+        configured = ConfiguredTools(self.connections, offered, ctx) if offered else None
         tools = Combined(configured, listed)
         bounds = limits(call, ctx, self.depth, visible=listed is not None)
         if call.stream:

@@ -2,14 +2,18 @@
 
 The body is one OpenAI tool call (`{"id", "type": "function", "function": {"name", "arguments"}}`), answered as a
 `{"role": "tool", "tool_call_id", "content"}` message; with `?format=anthropic` it is a `tool_use` block, answered
-as a `tool_result` block. The caller is authenticated as for inference, and the same filters apply as to
-injection. A tool that reports an error (MCP's `isError`) ran: that is a 200 whose result says so; every failure to
-run it is a `tool_execution_error` with its own status.
+as a `tool_result` block. The caller is authenticated as for inference, the same filters apply as to injection
+(access.py), governance admits it (gw_admit_tool_call: a key's request rate limits) and observers see it
+(gw_record_tool_call). A tool that reports an error (MCP's `isError`) ran: that is a 200 whose result says so;
+every failure to run it is a `tool_execution_error` with its own status, in the format's dialect.
+
+`run_tool` is the part `/mcp` and agent mode share: find, check, admit, run, record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,10 +21,21 @@ import msgspec
 from aiohttp import web
 from mcp import types
 
-from gateway.api import GatewayError, InvalidRequest, decode_json, start_call
+from gateway.api import (
+    ERROR_DIALECT,
+    CallContext,
+    GatewayError,
+    InvalidRequest,
+    ToolCall,
+    ToolOutcome,
+    admit_tool_call,
+    decode_json,
+    record_tool_call,
+    start_call,
+)
 
+from .access import Access, access_of
 from .connections import Connection
-from .inject import INCLUDE_CLIENTS, INCLUDE_TOOLS, _names, _pattern
 
 ROUTE = "/v1/mcp/tool/execute"
 KIND = "tool_execution_error"
@@ -83,19 +98,21 @@ def add_route(app: web.Application, key: web.AppKey[tuple[Connection, ...]]) -> 
 
 
 async def _execute(request: web.Request, connections: Sequence[Connection]) -> web.Response:
-    await start_call(request, "")
     form = request.query.get("format", "openai")
+    if form == "anthropic":
+        request[ERROR_DIALECT] = "anthropic"  # its errors in the shape of the block it answers with
+    ctx = await start_call(request, "")
     if form not in ("openai", "anthropic"):
         raise InvalidRequest(f"format must be openai or anthropic, not {form!r}", param="format")
     body = await request.read()
+    arguments: dict[str, Any] | str
     if form == "anthropic":
         use = decode_json(_ANTHROPIC.decode, body)
         call_id, name, arguments = use.id, use.name, use.input
     else:
         call = decode_json(_OPENAI.decode, body)
-        call_id, name, arguments = call.id, call.function.name, _arguments(call.function.arguments)
-    connection, tool = _find(connections, name, request)
-    result = await _call(connection, tool, arguments)
+        call_id, name, arguments = call.id, call.function.name, call.function.arguments
+    result = await run_tool(connections, name, arguments, ctx, "execute")
     texts = _texts(result)
     if form == "anthropic":
         answer: msgspec.Struct = ToolResult(
@@ -107,6 +124,35 @@ async def _execute(request: web.Request, connections: Sequence[Connection]) -> w
     return web.Response(body=_ENCODER.encode(answer), content_type="application/json")
 
 
+async def run_tool(
+    connections: Sequence[Connection],
+    name: str,
+    arguments: dict[str, Any] | str,
+    ctx: CallContext,
+    via: Literal["execute", "mcp", "agent"],
+    admit: bool = True,
+) -> types.CallToolResult:
+    """Run the tool `name` (`{client}-{tool}`) for the call's caller, with `arguments` (an object, or its JSON text
+    as OpenAI sends it): checked against the caller's access, admitted by governance (unless `admit` is False: an
+    agent round belongs to an inference call already admitted), run with its timeout, and recorded however it
+    ends. Every failure is a `tool_execution_error` GatewayError; a tool's own error is a result with is_error."""
+    started = time.monotonic()
+    client, _, tool = name.partition("-")
+    record = ToolCall(name=name, client=client, tool=tool, via=via)
+    try:
+        connection = _find(connections, name, access_of(ctx.headers, ctx.principal))
+        parsed = _arguments(arguments) if isinstance(arguments, str) else arguments
+        if admit:
+            await admit_tool_call(record, ctx)
+        result = await _call(connection, tool, parsed)
+    except GatewayError as exc:
+        record_tool_call(record, ToolOutcome(duration_s=time.monotonic() - started, error=exc), ctx)
+        raise
+    outcome = ToolOutcome(duration_s=time.monotonic() - started, is_error=bool(result.is_error))
+    record_tool_call(record, outcome, ctx)
+    return result
+
+
 def _arguments(text: str) -> dict[str, Any]:
     try:
         return _ARGUMENTS.decode(text or "{}")
@@ -114,23 +160,22 @@ def _arguments(text: str) -> dict[str, Any]:
         raise failure("function.arguments: expected a JSON object (as a string)", 400) from None
 
 
-def _find(connections: Sequence[Connection], name: str, request: web.Request) -> tuple[Connection, str]:
-    """The connection and the server's own name of the tool `{client}-{tool}`, if this caller may run it."""
+def _find(connections: Sequence[Connection], name: str, access: Access) -> Connection:
+    """The connection of the tool `{client}-{tool}`, if this caller may run it."""
     client, _, tool = name.partition("-")
     connection = next((c for c in connections if c.config.name == client), None)
     if connection is None or not tool:
         raise failure(f"unknown tool {name!r}: no MCP client is named {client!r}", 404)
     if not connection.config.allows(tool):
         raise failure(f"tool {name!r} is not allowed (mcp client {client}'s tools_to_execute)", 403)
-    clients = _names(request.headers.get(INCLUDE_CLIENTS))
-    pattern = _pattern(request.headers.get(INCLUDE_TOOLS))
-    if (clients is not None and client not in clients) or (pattern is not None and not pattern.match(name)):
-        raise failure(f"tool {name!r} is not allowed by the x-bf-mcp-include-* headers", 403)
+    refusal = access.refusal(client, tool)
+    if refusal is not None:
+        raise failure(refusal, 403)
     if connection.client is None:
         raise failure(f"mcp client {client} is disconnected; try again later", 503)
     if all(listed.tool != tool for listed in connection.tools):
         raise failure(f"unknown tool {name!r}: mcp client {client} lists no tool {tool!r}", 404)
-    return connection, tool
+    return connection
 
 
 async def _call(connection: Connection, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:

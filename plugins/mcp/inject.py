@@ -1,15 +1,13 @@
 """Tool injection (gw_prepare_tools): the MCP tools a call may use are added to it, after the client's own.
 
-The order is stable (sorted by name) so that a prompt cache keyed on the tool list keeps hitting. Filters, all
-intersected: each client's `tools_to_execute` (applied when its tools are listed), and the request's headers
-`x-bf-mcp-include-clients: a,b` and `x-bf-mcp-include-tools: fs-*,web-search` (an empty value means none).
-With `client.mcp_disable_auto_tool_inject`, only a request that sends one of those headers gets tools.
+The order is stable (sorted by name) so that a prompt cache keyed on the tool list keeps hitting. Which tools a
+caller may use is access.py's rule (the clients' `tools_to_execute`, then the caller's `mcp_configs` or the
+x-bf-mcp-include-* headers). With `client.mcp_disable_auto_tool_inject`, only a call that sends one of those
+headers, or whose caller has `mcp_configs`, gets tools.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,11 +16,10 @@ import msgspec
 from gateway import CallContext, ChatCall, hookimpl
 from gateway.api import anthropic
 
+from .access import access_of
 from .config import ALL
 from .connections import Connection, McpTool
 
-INCLUDE_CLIENTS = "x-bf-mcp-include-clients"
-INCLUDE_TOOLS = "x-bf-mcp-include-tools"
 Offered = tuple[tuple[McpTool, anthropic.Tool], ...]
 
 
@@ -56,27 +53,22 @@ class Injector:
 
     @hookimpl
     def gw_prepare_tools(self, call: ChatCall, ctx: CallContext) -> list[anthropic.Tool] | None:
-        clients_header = ctx.headers.get(INCLUDE_CLIENTS)
-        tools_header = ctx.headers.get(INCLUDE_TOOLS)
-        unfiltered = clients_header is None and tools_header is None
-        if unfiltered and ctx.settings.client.mcp_disable_auto_tool_inject:
+        access = access_of(ctx.headers, ctx.principal)
+        if access.unfiltered and ctx.settings.client.mcp_disable_auto_tool_inject:
             return None
         if call.translation_error is not None:
             return None  # only the client's own body can serve this call: a changed request would not be sent
         offered = self.offered()
         own = call.request.tools
         taken = {tool.name for tool in own} if isinstance(own, list) else set()
-        if unfiltered and not taken:
+        if access.unfiltered and not taken:
             chosen = offered
         else:
-            clients = _names(clients_header)
-            pattern = _pattern(tools_header)
             chosen = tuple(
                 (mcp_tool, tool)
                 for mcp_tool, tool in offered
                 if tool.name not in taken  # the client's own tool of that name wins
-                and (clients is None or mcp_tool.client in clients)
-                and (pattern is None or pattern.match(mcp_tool.name))
+                and access.allows(mcp_tool.client, mcp_tool.tool)
             )
         if self._auto:
             ctx.state(Injected).auto = {tool.name: tool for tool, _ in chosen if self._runs(tool)}
@@ -93,21 +85,3 @@ def _wire(tool: McpTool) -> anthropic.Tool:
         description=tool.description or msgspec.UNSET,
         input_schema=msgspec.Raw(tool.input_schema),
     )
-
-
-def _names(header: str | None) -> set[str] | None:
-    """The header's comma-separated names; None (no filter) when absent or "*"; empty when the value is empty."""
-    if header is None:
-        return None
-    names = {name.strip() for name in header.split(",")} - {""}
-    return None if "*" in names else names
-
-
-def _pattern(header: str | None) -> re.Pattern[str] | None:
-    """Glob patterns of full tool names (`fs-*`), as one regex; one that matches nothing when the value is empty."""
-    if header is None:
-        return None
-    globs = [glob.strip() for glob in header.split(",") if glob.strip()]
-    if not globs:
-        return re.compile(r"(?!)")
-    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))

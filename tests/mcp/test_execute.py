@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.testing import FakeUpstream, assert_openai_error
+from gateway.testing import FakeUpstream, assert_anthropic_error, assert_openai_error
 from tests.conftest import Gateway, MakeGateway
 from tests.http.governance_helpers import VK_A, vk
 from tests.http.governance_helpers import config as governance_config
@@ -112,12 +112,24 @@ async def test_malformed_calls_are_400(gateway: Gateway) -> None:
     for body, form in [
         (b"{", ""),
         ({"id": "call_1", "type": "function"}, ""),
-        (tool_use("docs-echo", {}) | {"input": [1]}, "anthropic"),
-        (openai_call("docs-echo", "{}"), "anthropic"),  # not a tool_use block
         (openai_call("docs-echo", "{}"), "gemini"),
     ]:
         answer = await execute(gateway, body, form)
         assert_openai_error(answer, 400, "invalid_request_error")
+    for body in [tool_use("docs-echo", {}) | {"input": [1]}, openai_call("docs-echo", "{}")]:  # not a tool_use
+        answer = await execute(gateway, body, "anthropic")
+        assert_anthropic_error(answer, 400, "invalid_request_error")
+
+
+async def test_with_format_anthropic_errors_have_the_anthropic_shape(gateway: Gateway) -> None:
+    cases = [
+        (tool_use("nobody-echo", {}), 404, "unknown tool"),
+        (tool_use("docs-get_weather", {"city": "Oslo"}), 403, "tools_to_execute"),
+        (tool_use("local-slow", {"seconds": 30}), 504, "within 1s"),
+    ]
+    for body, status, words in cases:
+        answer = await execute(gateway, body, "anthropic")
+        assert_anthropic_error(answer, status, KIND, words)
 
 
 async def test_a_tool_slower_than_its_timeout_is_504_in_time(gateway: Gateway) -> None:

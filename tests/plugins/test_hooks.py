@@ -27,6 +27,8 @@ from gateway import (
     ProviderKey,
     RoutePlan,
     Target,
+    ToolCall,
+    ToolOutcome,
     UpstreamError,
     hookimpl,
 )
@@ -35,6 +37,7 @@ from gateway.providers.base import ProviderSetup
 from gateway.schemas import anthropic as a
 from gateway.testing import FakeUpstream, Reply, anthropic_message, anthropic_sse, anthropic_usage, get_once
 from tests.conftest import Gateway, MakeGateway, upstream_config
+from tests.mcp.helpers import mcp_config, stdio_client
 
 MOCK_ONLY: dict[str, Any] = {"providers": {"mock": {}}}
 HELLO: list[MessageParam] = [{"role": "user", "content": "hello"}]
@@ -288,6 +291,56 @@ async def test_hook_gw_record_error(make_gateway: MakeGateway, fake_upstream: Fa
     assert "sk-ant-upstream-secret" not in failed[1].message and "[REDACTED]" in failed[1].message
     await asyncio.sleep(0.05)
     assert errors.empty()
+
+
+async def execute_tool(gw: Gateway, name: str) -> int:
+    """POST /v1/mcp/tool/execute with one OpenAI tool call; the answer's status."""
+    call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"text": "hi"}'}}
+    async with gw.http() as http:
+        return (await http.post("/v1/mcp/tool/execute", call)).status
+
+
+async def test_hook_gw_admit_tool_call(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    admitted: list[ToolCall] = []
+
+    class Admit:
+        @hookimpl
+        def gw_admit_tool_call(self, tool: ToolCall, ctx: CallContext) -> None:
+            admitted.append(tool)
+            if tool.tool == "add":
+                raise PermissionDenied("no adding today")
+
+    gw = await make_gateway(mcp_config(fake_upstream, stdio_client()), [Admit()])
+    assert await execute_tool(gw, "local-echo") == 200
+    assert await execute_tool(gw, "local-add") == 403
+    assert await execute_tool(gw, "local-nothing") == 404  # an unknown tool is refused before admission
+    assert admitted == [
+        ToolCall(name="local-echo", client="local", tool="echo", via="execute"),
+        ToolCall(name="local-add", client="local", tool="add", via="execute"),
+    ]
+
+
+async def test_hook_gw_record_tool_call(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+    """Every tool call is recorded once, however it ended; a failure with the error the caller got."""
+    recorded = asyncio.Queue[tuple[ToolCall, ToolOutcome]]()
+
+    class Recorder:
+        @hookimpl
+        def gw_record_tool_call(self, tool: ToolCall, outcome: ToolOutcome) -> None:
+            recorded.put_nowait((tool, outcome))
+
+    gw = await make_gateway(mcp_config(fake_upstream, stdio_client()), [Recorder()])
+    assert await execute_tool(gw, "local-echo") == 200
+    assert await execute_tool(gw, "local-nothing") == 404
+    ran, ran_outcome = await asyncio.wait_for(recorded.get(), 5)
+    assert ran == ToolCall(name="local-echo", client="local", tool="echo", via="execute")
+    assert ran_outcome.error is None and ran_outcome.is_error is False and 0 < ran_outcome.duration_s < 5
+    unknown, unknown_outcome = await asyncio.wait_for(recorded.get(), 5)
+    assert unknown.name == "local-nothing"
+    assert unknown_outcome.error is not None and unknown_outcome.error.status == 404
+    assert unknown_outcome.error.kind == "tool_execution_error"
+    await asyncio.sleep(0.05)
+    assert recorded.empty()
 
 
 async def test_hook_gw_cache_store(make_gateway: MakeGateway) -> None:

@@ -3,7 +3,8 @@
 Config: {"plugins": [{"name": "audit_log", "config": {"path": "/var/log/gateway/audit.jsonl"}}]}
 
 It shows the observe path of the plugin API: `gw_record_usage` for calls that were served, `gw_record_error` for
-calls that were denied or failed; both run after the answer was sent, never delaying it. Its hooks are added at
+calls that were denied or failed, `gw_record_tool_call` for the MCP tools the gateway ran (or refused) for a
+caller; all run after the answer was sent, never delaying it. Its hooks are added at
 start-up only when a path is configured (`add_hooks`), so installed and unconfigured it costs nothing.
 """
 

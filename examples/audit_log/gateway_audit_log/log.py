@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 from msgspec.structs import replace
 
-from gateway.api import CallContext, ChatCall, GatewayError, PriceTable, Target, hookimpl
+from gateway.api import CallContext, ChatCall, GatewayError, PriceTable, Target, ToolCall, ToolOutcome, hookimpl
 from gateway.api import anthropic as a
 
 DENIED = frozenset({401, 402, 403, 429})  # the gateway said no (keys, budgets, permissions, limits)
@@ -42,6 +42,21 @@ class Entry(msgspec.Struct, frozen=True, omit_defaults=True):
     attempts: int = 0
 
 
+class ToolEntry(msgspec.Struct, frozen=True, omit_defaults=True, tag="tool_call", tag_field="kind"):
+    """One line of the log for a tool the gateway ran for a caller (no model: no tokens, no cost)."""
+
+    time: float
+    request_id: str
+    decision: str  # "allowed" | "denied" | "failed"
+    caller: Caller
+    tool: str  # `{client}-{tool}`
+    via: str  # "execute" | "mcp" | "agent"
+    duration_ms: float
+    status: int = 200
+    is_error: bool = False  # it ran and reported an error
+    error: str | None = None
+
+
 class AuditLog:
     """Appends entries to a JSON-lines file; each line is written whole and flushed, so a crash loses none."""
 
@@ -50,7 +65,7 @@ class AuditLog:
         self._file = path.open("ab")
         self._encoder = msgspec.json.Encoder()
 
-    def write(self, entry: Entry) -> None:
+    def write(self, entry: Entry | ToolEntry) -> None:
         self._file.write(self._encoder.encode(entry) + b"\n")
         self._file.flush()
 
@@ -88,20 +103,41 @@ class AuditHooks:
         )
         self._log.write(entry)
 
+    @hookimpl
+    def gw_record_tool_call(self, tool: ToolCall, outcome: ToolOutcome, ctx: CallContext) -> None:
+        error = outcome.error
+        decision = "allowed" if error is None else "denied" if error.status in DENIED else "failed"
+        entry = ToolEntry(
+            time=time.time(),
+            request_id=ctx.request_id,
+            decision=decision,
+            caller=_caller(ctx),
+            tool=tool.name,
+            via=tool.via,
+            duration_ms=round(outcome.duration_s * 1000, 3),
+            status=200 if error is None else error.status,
+            is_error=outcome.is_error,
+            error=None if error is None else f"{error.kind}: {error.message}",
+        )
+        self._log.write(entry)
 
-def _entry(call: ChatCall, ctx: CallContext, decision: str, target: Target | None) -> Entry:
+
+def _caller(ctx: CallContext) -> Caller:
     principal = ctx.principal
-    caller = Caller(
+    return Caller(
         id=principal.id if principal else None,
         name=principal.name if principal else None,
         kind=principal.kind if principal else None,
         team=principal.team if principal else None,
     )
+
+
+def _entry(call: ChatCall, ctx: CallContext, decision: str, target: Target | None) -> Entry:
     return Entry(
         time=time.time(),
         request_id=ctx.request_id,
         decision=decision,
-        caller=caller,
+        caller=_caller(ctx),
         model=call.model,
         provider=target.provider if target else None,
         upstream_model=target.model if target else None,

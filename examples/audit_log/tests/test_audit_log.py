@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,41 @@ async def test_denials_name_the_caller_and_the_reason(
     assert denied["decision"] == "denied" and denied["status"] == 403
     assert "not allowed for virtual key 'ci'" in denied["error"]
     assert value not in "\n".join(json.dumps(line) for line in lines(path))
+
+
+MCP_SERVER = textwrap.dedent("""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("audit-test")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    server.run("stdio")
+""")
+
+
+async def test_tool_calls_are_written_with_their_caller_tool_and_outcome(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    script = tmp_path / "server.py"
+    script.write_text(MCP_SERVER)
+    config = audited(fake_upstream.url, path)
+    stdio = {"command": sys.executable, "args": [str(script)]}
+    config["mcp"] = {"client_configs": [{"name": "local", "connection_type": "stdio", "stdio_config": stdio}]}
+    gw = await make_gateway(config)
+    async with gw.http() as http:
+        for name in ("local-echo", "local-nothing"):
+            call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"text": "hi"}'}}
+            await http.post("/v1/mcp/tool/execute", call)
+    ran, unknown = await _wait_for_lines(path, 2)
+    assert ran["kind"] == "tool_call" and ran["tool"] == "local-echo" and ran["via"] == "execute"
+    assert ran["decision"] == "allowed" and "error" not in ran and ran["caller"]["kind"] == "client_key"
+    assert ran["duration_ms"] > 0 and "is_error" not in ran  # omitted when false
+    assert unknown["tool"] == "local-nothing" and unknown["decision"] == "failed" and unknown["status"] == 404
+    assert unknown["error"].startswith("tool_execution_error: unknown tool")
 
 
 async def test_unconfigured_it_writes_nothing(make_gateway: MakeGateway, tmp_path: Path) -> None:
