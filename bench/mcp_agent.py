@@ -30,14 +30,12 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from bench import servers
-from bench.loadgen import CellSpec
-from bench.pairs import options, spawn_upstream
-from bench.run import ROOT, run_loadgen
+from bench.pairs import ANTHROPIC_HEADERS, anthropic_c1, options, spawn_upstream
+from bench.run import ROOT
 from bench.scenarios import gateway_config
 from bench.upstream import AGENT_TOOL
 
 ROUNDS = 3
-HEADERS = {"Content-Type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "bench"}
 
 
 def agent_config(upstream_origin: str) -> dict[str, Any]:
@@ -56,18 +54,7 @@ def body(rounds: int) -> str:
 
 
 def measure(gateway: servers.Server, rounds: int, requests: int) -> float:
-    spec = CellSpec(
-        url=gateway.origin + "/anthropic/v1/messages",
-        body=body(rounds),
-        headers=HEADERS,
-        concurrency=1,
-        requests=requests,
-        duration_s=20.0,
-        warmup_requests=50,
-        warmup_s=3.0,
-        expect_tail="",
-    )
-    result = run_loadgen(spec, pin=False)
+    result = anthropic_c1(gateway, body(rounds), requests, warmup=50)
     assert not result["errors"], result
     return float(result["p50_ms"])
 
@@ -86,7 +73,7 @@ async def model_call_ms(upstream: servers.Server, requests: int) -> float:
 
 
 async def _post(session: aiohttp.ClientSession, url: str, payload: bytes) -> None:
-    async with session.post(url, data=payload, headers=HEADERS) as response:
+    async with session.post(url, data=payload, headers=ANTHROPIC_HEADERS) as response:
         await response.read()
 
 

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import servers
-from bench.run import ROOT
+from bench.loadgen import CellSpec
+from bench.run import ROOT, run_loadgen
+
+ANTHROPIC_HEADERS = {"Content-Type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "bench"}
 
 Cells = dict[bool, list[dict[str, Any]]]
 
@@ -42,3 +45,24 @@ def spawn_upstream(log_dir: Path) -> servers.Server:
     port = servers.free_port()
     argv = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "8"]
     return servers.spawn("upstream", argv, port=port, log_dir=log_dir, cwd=ROOT)
+
+
+def anthropic_c1(gateway: servers.Server, body: str, requests: int, warmup: int = 100) -> dict[str, Any]:
+    """One cell: `body` to the gateway's /anthropic/v1/messages at concurrency 1, with the gateway's `cpu_us_per_req`
+    (its process group: an MCP server it started included)."""
+    spec = CellSpec(
+        url=gateway.origin + "/anthropic/v1/messages",
+        body=body,
+        headers=ANTHROPIC_HEADERS,
+        concurrency=1,
+        requests=requests,
+        duration_s=20.0,
+        warmup_requests=warmup,
+        warmup_s=3.0,
+        expect_tail="",
+    )
+    before = servers.group_cpu_seconds(gateway.proc.pid)
+    result = run_loadgen(spec, pin=False)
+    cpu = max(0.0, servers.group_cpu_seconds(gateway.proc.pid) - before)
+    result["cpu_us_per_req"] = cpu * 1e6 / max(1, result["issued_total"])
+    return result

@@ -19,9 +19,8 @@ from typing import Any
 import msgspec
 
 from bench import servers
-from bench.loadgen import CellSpec
-from bench.pairs import options, report, spawn_upstream
-from bench.run import ROOT, run_loadgen
+from bench.pairs import anthropic_c1, options, report, spawn_upstream
+from bench.run import ROOT
 from bench.scenarios import gateway_config
 from bench.upstream import JSON_MODEL_PREFIX, json_document
 
@@ -50,23 +49,7 @@ def body(validated: bool) -> str:
 
 
 def measure(gateway: servers.Server, validated: bool, requests: int) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "bench"}
-    spec = CellSpec(
-        url=gateway.origin + "/anthropic/v1/messages",
-        body=body(validated),
-        headers=headers,
-        concurrency=1,
-        requests=requests,
-        duration_s=20.0,
-        warmup_requests=100,
-        warmup_s=3.0,
-        expect_tail="",
-    )
-    before = servers.group_cpu_seconds(gateway.proc.pid)
-    result = run_loadgen(spec, pin=False)
-    cpu = max(0.0, servers.group_cpu_seconds(gateway.proc.pid) - before)
-    result["cpu_us_per_req"] = cpu * 1e6 / max(1, result["issued_total"])
-    return result
+    return anthropic_c1(gateway, body(validated), requests)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from anthropic.types.beta import BetaRequestMCPServerURLDefinitionParam
+
 from gateway.testing import FakeUpstream, Reply, anthropic_message, openai_completion, upstream_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +107,18 @@ def sent_tool_names(fake: FakeUpstream, path: str = MESSAGES) -> list[str]:
     """The tool names the last call to `path` carried (Anthropic's `name`, or OpenAI's `function.name`)."""
     body = fake.requests_to(path)[-1].json
     return [tool["function"]["name"] if "function" in tool else tool["name"] for tool in body.get("tools", [])]
+
+
+CONNECTOR_BETA = "mcp-client-2025-04-04"
+
+
+def connector_config(fake: FakeUpstream, allowed: list[str]) -> dict[str, Any]:
+    """`mcp_config` with no configured client, the given `mcp.allowed_server_urls` (the connector's servers)."""
+    config = mcp_config(fake)
+    config["mcp"]["allowed_server_urls"] = allowed
+    return config
+
+
+def server_entry(url: str, token: str = TOKEN, name: str = "docs") -> BetaRequestMCPServerURLDefinitionParam:
+    """One `mcp_servers[]` entry, as the anthropic SDK types it."""
+    return {"type": "url", "name": name, "url": url, "authorization_token": token}

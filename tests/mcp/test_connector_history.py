@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from anthropic.types.beta import BetaRequestMCPServerURLDefinitionParam
 
 from gateway.testing import FakeUpstream
 from tests.conftest import MakeGateway
-from tests.mcp.helpers import CHAT, MESSAGES, TOKEN, HttpServer, http_server, mcp_config
+from tests.mcp.helpers import CHAT, MESSAGES, HttpServer, connector_config, http_server, server_entry
 
 BETA = "mcp-client-2025-04-04"
 EARLIER: list[Any] = [
@@ -45,17 +44,9 @@ def server() -> Iterator[HttpServer]:
 
 
 async def ask(make_gateway: MakeGateway, fake: FakeUpstream, model: str, url: str) -> None:
-    config = mcp_config(fake)
-    config["mcp"]["allowed_server_urls"] = [url]
-    gateway = await make_gateway(config)
-    entry: BetaRequestMCPServerURLDefinitionParam = {
-        "type": "url",
-        "name": "docs",
-        "url": url,
-        "authorization_token": TOKEN,
-    }
+    gateway = await make_gateway(connector_config(fake, [url]))
     await gateway.anthropic().beta.messages.create(
-        model=model, max_tokens=16, messages=EARLIER, betas=[BETA], mcp_servers=[entry]
+        model=model, max_tokens=16, messages=EARLIER, betas=[BETA], mcp_servers=[server_entry(url)]
     )
 
 

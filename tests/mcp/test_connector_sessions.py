@@ -11,12 +11,19 @@ from typing import Any
 
 import anthropic
 import pytest
-from anthropic.types.beta import BetaRequestMCPServerURLDefinitionParam
 
 from gateway.testing import FakeUpstream
 from gateway_plugins.mcp.connector_sessions import Options, Server, Servers
 from tests.conftest import MakeGateway
-from tests.mcp.helpers import CHAT, TOKEN, HttpServer, free_port, http_server, mcp_config
+from tests.mcp.helpers import (
+    CHAT,
+    TOKEN,
+    HttpServer,
+    connector_config,
+    free_port,
+    http_server,
+    server_entry,
+)
 
 BETA = "mcp-client-2025-04-04"
 WRONG = "wrong-token-fedcba9876543210"
@@ -43,18 +50,10 @@ def gateway_logs(caplog: pytest.LogCaptureFixture) -> str:
 
 
 async def ask(make_gateway: MakeGateway, fake: FakeUpstream, url: str, token: str) -> Any:
-    config = mcp_config(fake)
-    config["mcp"]["allowed_server_urls"] = [url]
-    gateway = await make_gateway(config)
-    entry: BetaRequestMCPServerURLDefinitionParam = {
-        "type": "url",
-        "name": "docs",
-        "url": url,
-        "authorization_token": token,
-    }
+    gateway = await make_gateway(connector_config(fake, [url]))
     return await gateway.anthropic().beta.messages.create(
         model="openai/gpt-x", max_tokens=16, messages=[{"role": "user", "content": "Hi"}], betas=[BETA],
-        mcp_servers=[entry],
+        mcp_servers=[server_entry(url, token)],
     )  # fmt: skip
 
 

@@ -8,30 +8,21 @@ from typing import Any
 
 import anthropic
 import pytest
-from anthropic.types.beta import BetaRequestMCPServerURLDefinitionParam
 
 from gateway.testing import FakeUpstream, Reply
 from gateway_plugins.mcp.connector_ssrf import listed, public
 from tests.conftest import MakeGateway
-from tests.mcp.helpers import CHAT, TOKEN, free_port, mcp_config
+from tests.mcp.helpers import CHAT, TOKEN, connector_config, free_port, server_entry
 
 BETA = "mcp-client-2025-04-04"
 
 
 async def refusal(make_gateway: MakeGateway, fake: FakeUpstream, url: str, allowed: list[str]) -> str:
-    config = mcp_config(fake)
-    config["mcp"]["allowed_server_urls"] = allowed
-    gateway = await make_gateway(config)
-    entry: BetaRequestMCPServerURLDefinitionParam = {
-        "type": "url",
-        "name": "docs",
-        "url": url,
-        "authorization_token": TOKEN,
-    }
+    gateway = await make_gateway(connector_config(fake, allowed))
     with pytest.raises(anthropic.BadRequestError) as caught:
         await gateway.anthropic().beta.messages.create(
             model="openai/gpt-x", max_tokens=16, messages=[{"role": "user", "content": "Hi"}], betas=[BETA],
-            mcp_servers=[entry],
+            mcp_servers=[server_entry(url)],
         )  # fmt: skip
     assert fake.requests_to(CHAT) == []
     body: Any = caught.value.body
