@@ -58,6 +58,9 @@ class CallTrail:
     usage_recorded: bool = False  # gw_record_usage was scheduled
     extra_usage: list[Usage] = field(default_factory=list)  # of the calls plugins made with `ctx.call_target`
     holding: str | None = None  # the provider whose slot the call's open stream holds
+    upstream_seconds: float = 0.0  # waiting on providers: see CallContext.upstream_seconds
+    answered_at: float | None = None  # see CallContext.answered_at
+    first_token_at: float | None = None  # see CallContext.first_token_at
     unrecorded: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -197,6 +200,25 @@ class CallContext:
     def attempts(self) -> int:
         """Upstream attempts so far, retries and fallbacks included."""
         return self._trail.attempts
+
+    # Timing facts (time.monotonic(), like `started`), for metrics and logs: what the gateway itself added to a
+    # call is `answered_at - started - upstream_seconds`.
+    @property
+    def upstream_seconds(self) -> float:
+        """Seconds spent waiting on providers: every attempt (retries, their backoff and fallbacks included) until
+        its answer, or a stream's opening, plus the calls made with `call_target`."""
+        return self._trail.upstream_seconds
+
+    @property
+    def answered_at(self) -> float | None:
+        """When the engine had the answer: a complete one after gw_transform_response, a stream once it opened
+        (None: no answer, or a cache's)."""
+        return self._trail.answered_at
+
+    @property
+    def first_token_at(self) -> float | None:
+        """When a stream's first chunk with content came (None: not a stream, or none came)."""
+        return self._trail.first_token_at
 
 
 def trail(ctx: CallContext) -> CallTrail:

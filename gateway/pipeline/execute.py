@@ -8,6 +8,7 @@ the client then gets the primary target's error.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -80,6 +81,7 @@ class Engine:
         try:
             result = await self.pipeline.transform_response(attempt, result, ctx)
         finally:
+            trail(ctx).answered_at = time.monotonic()
             self.pipeline.record_usage(attempt, total_usage(usage, trail(ctx).extra_usage), ctx)
         self.pipeline.cache_store(attempt, result, ctx)
         return result
@@ -96,6 +98,7 @@ class Engine:
             return attempt, await self.providers.open_stream(attempt, ctx)
 
         attempt, opened = await self._first_success(call, ctx, run)
+        trail(ctx).answered_at = time.monotonic()
         return attempt, self._observed(attempt, opened, ctx)
 
     async def call_target(self, call: ChatCall, ctx: CallContext) -> ChatResult:
@@ -107,7 +110,11 @@ class Engine:
         provider = call.target.provider
         call = replace(call, native=None, stream=False, relay_stream=False)
         record = trail(ctx)
-        result = await self.providers.complete(call, ctx, gated=record.holding != provider)
+        began = time.monotonic()
+        try:
+            result = await self.providers.complete(call, ctx, gated=record.holding != provider)
+        finally:
+            record.upstream_seconds += time.monotonic() - began
         record.extra_usage.append(message_usage(result.message, lambda: self._prompt_estimate(call)))
         return result
 
@@ -128,7 +135,11 @@ class Engine:
             try:
                 attempt = await self.pipeline.transform_request(replace(call, target=target), ctx)
                 await self.pipeline.admit_attempt(attempt, ctx)
-                attempt, result = await run(attempt)
+                began = time.monotonic()
+                try:
+                    attempt, result = await run(attempt)
+                finally:
+                    trail(ctx).upstream_seconds += time.monotonic() - began
             except GatewayError as exc:
                 if index == 0 and not (isinstance(exc, UpstreamError) and _falls_back(exc)):
                     raise
@@ -235,8 +246,11 @@ class Engine:
         own = ctx.stream_transforms  # this call's (set by gw_transform_request for this attempt)
         chunk: Chunk | None = opened.first
         rest = opened.rest
+        record = trail(ctx)
         try:
             while chunk is not None:
+                if record.first_token_at is None and (chunk.events or chunk.frame):
+                    record.first_token_at = time.monotonic()
                 account.feed(chunk)  # the provider's own events: a transform may rewrite or hold them back
                 if transform:
                     chunk = await self.pipeline.transform_chunk(call, chunk, ctx)
