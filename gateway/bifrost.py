@@ -41,7 +41,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.client.disable_content_logging",
     "$.client.log_retention_days",
     "$.client.logging_headers",
-    "$.client.prometheus_labels",
     "$.client.allow_direct_keys",
     "$.client.enforce_governance_header",
     "$.client.enforce_scim_auth",

@@ -195,6 +195,9 @@ class ClientConfig(ConfigStruct, frozen=True):
     model_list_ttl_in_seconds: Annotated[float, Meta(ge=0)] = 600.0
     # Bifrost's: MCP tools are added to a call only when it asks for them with x-bf-mcp-include-* headers.
     mcp_disable_auto_tool_inject: bool = False
+    # Bifrost's: extra labels of every metric (the metrics plugin), each filled per request from its
+    # `x-bf-dim-<label>` header.
+    prometheus_labels: list[Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]] = field(default_factory=list)
 
 
 class PluginEntry(ConfigStruct, frozen=True):

@@ -1,0 +1,90 @@
+"""The request hooks: gw_authorize only arms the cache-hit count (the call's path); the rest is observed off it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway import hookimpl
+from gateway.api import CallContext, ChatCall, GatewayError, PriceTable, Target, anthropic
+
+from .series import Series
+
+CACHE_HIT_HEADER = "x-bf-cache-hit"  # set by the response cache on a hit: "direct" or "semantic"
+DIMENSION_PREFIX = "x-bf-dim-"
+
+
+class MetricsHooks:
+    def __init__(self, series: Series, prices: PriceTable) -> None:
+        self.series = series
+        self.prices = prices
+
+    @hookimpl
+    async def gw_authorize(self, call: ChatCall, ctx: CallContext) -> None:
+        # A call a cache answers records no usage; on_unrecorded is the one moment the engine tells of it.
+        ctx.on_unrecorded(lambda: self._unrecorded(call, ctx))
+
+    def _unrecorded(self, call: ChatCall, ctx: CallContext) -> None:
+        cache_type = ctx.response_headers.get(CACHE_HIT_HEADER)
+        if cache_type is not None:
+            labels = self.labels(ctx, Target(provider="", model=call.model))
+            cache_type = self.series.bounded("cache_type", cache_type)
+            self.series.cache_hits.labels(*labels, cache_type).inc()
+
+    @hookimpl
+    async def gw_record_usage(self, call: ChatCall, usage: anthropic.Usage, ctx: CallContext) -> None:
+        series = self.series
+        target = call.target or ctx.served_by
+        labels = self.labels(ctx, target)
+        series.upstream_requests.labels(*labels).inc()
+        series.success.labels(*labels).inc()
+        series.upstream_latency.labels(*labels).observe(ctx.upstream_seconds)
+        prompt = usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
+        series.input_tokens.labels(*labels).inc(prompt)
+        series.output_tokens.labels(*labels).inc(usage.output_tokens)
+        cost = self.prices.cost_of(target, usage) if target is not None else None
+        if cost:
+            series.cost.labels(*labels).inc(cost)
+        if ctx.first_token_at is not None:
+            series.first_token.labels(*labels).observe(ctx.first_token_at - ctx.started)
+        if ctx.answered_at is not None:
+            overhead = ctx.answered_at - ctx.started - ctx.upstream_seconds
+            series.overhead.labels(*labels).observe(max(overhead, 0.0) * 1_000_000)
+
+    @hookimpl
+    async def gw_record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
+        series = self.series
+        labels = self.labels(ctx, _tried(call, ctx))
+        if ctx.attempts:
+            series.upstream_requests.labels(*labels).inc()
+            series.upstream_latency.labels(*labels).observe(ctx.upstream_seconds)
+        kind = series.bounded("error_type", error.kind)
+        series.errors.labels(*labels, str(error.status), kind).inc()
+
+    def labels(self, ctx: CallContext, target: Target | None) -> tuple[str, ...]:
+        """The base labels, then the custom ones (from x-bf-dim-<label>), every value bounded."""
+        bounded = self.series.bounded
+        principal = ctx.principal
+        named = principal is not None and principal.kind == "virtual_key"
+        values = (
+            ("provider", target.provider if target is not None else ""),
+            ("model", target.model if target is not None else ""),
+            ("virtual_key_name", principal.name if named and principal is not None else ""),
+            ("team", (principal.team or "") if principal is not None else ""),
+            ("fallback_index", str(ctx.fallback_index)),
+        )
+        base = tuple(bounded(label, value) for label, value in values)
+        return base + custom_labels(self.series, ctx.headers)
+
+
+def custom_labels(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(series.bounded(name, headers.get(DIMENSION_PREFIX + name, "")) for name in series.custom)
+
+
+def _tried(call: ChatCall, ctx: CallContext) -> Target | None:
+    """The target the failed call was last on (None: it failed before routing)."""
+    if call.target is not None:
+        return call.target
+    plan = ctx.plan
+    if plan is not None and ctx.fallback_index < len(plan.targets):
+        return plan.targets[ctx.fallback_index]
+    return None

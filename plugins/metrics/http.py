@@ -1,0 +1,91 @@
+"""/metrics and the HTTP metrics: a middleware (outermost, so it sees the status every answer went out with)."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api import SETTINGS, AuthenticationFailed
+
+from .hooks import custom_labels
+from .series import Series
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+INFERENCE = ("/v1/messages", "/v1/chat/completions", "/anthropic/v1/messages", "/openai/v1/chat/completions")
+PATH = "/metrics"
+
+
+def middleware(series: Series) -> Middleware:
+    @web.middleware
+    async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.monotonic()
+        inference = request.path in INFERENCE
+        if inference:
+            series.active.inc()
+        try:
+            response = await handler(request)
+        finally:
+            if inference:
+                series.active.dec()
+        method = request.method if request.method in METHODS else "other"
+        labels = (_path(request), method, str(response.status), *custom_labels(series, request.headers))
+        series.http_requests.labels(*labels).inc()
+        series.http_duration.labels(*labels).observe(time.monotonic() - started)
+        return response
+
+    return measured
+
+
+def _path(request: web.Request) -> str:
+    """The route's template (`/v1/models/{model_id}`), never the path as sent: a bounded set."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def handler(series: Series, guarded: bool) -> Handler:
+    """`guarded`: on the main listener, where the governance admin token (when there is one) is required."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        if guarded:
+            _check_admin(request)
+        return web.Response(body=generate_latest(series.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
+def _check_admin(request: web.Request) -> None:
+    token = _admin_token(request.app)
+    if not token:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise AuthenticationFailed("/metrics needs Authorization: Bearer <admin token>")
+
+
+def _admin_token(app: web.Application) -> str:
+    """governance.auth_config.admin_token (the one admin credential of the gateway)."""
+    auth = app[SETTINGS].governance.get("auth_config")
+    token = auth.get("admin_token") if isinstance(auth, dict) else None
+    return token if isinstance(token, str) else ""
+
+
+@contextlib.asynccontextmanager
+async def own_listener(series: Series, host: str, port: int) -> AsyncIterator[str]:
+    """/metrics alone on a listener of its own (open: it is meant for a private network); yields its URL."""
+    app = web.Application()
+    app.router.add_get(PATH, handler(series, guarded=False))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0][1]
+        yield f"http://{host}:{bound}{PATH}"
+    finally:
+        await runner.cleanup()
