@@ -85,6 +85,7 @@ from .redaction import Redactor
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
 from .sse import END, SseBatch, SseFrame
+from .startup import StartupError
 from .streaming import EventWriter, MessageAssembler, UsageTracker, delta_usage, message_to_events
 from .structured_output import Mode as StructuredOutputMode
 from .structured_output import StructuredOutputConfig, StructuredOutputModel
@@ -117,7 +118,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.3.0"
+VERSION = "1.4.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -213,6 +214,7 @@ __all__ = [
     "Settings",
     "SseBatch",
     "SseFrame",
+    "StartupError",
     "StreamWrapper",
     "StructuredOutput",
     "StructuredOutputConfig",

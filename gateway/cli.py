@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from aiohttp import web
+from msgspec.structs import replace
 
-from .config import ConfigError
+from .config import ConfigError, PluginEntry, Settings
 from .keys import CATALOG
 from .loading import load_config
 from .startup import StartupError
@@ -47,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
         return EXIT_USAGE
     admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
-    return serve(args.config, args.host, args.port, args.app_dir, admin, strict=args.strict_config)
+    return serve(
+        args.config,
+        args.host,
+        args.port,
+        args.app_dir,
+        admin,
+        strict=args.strict_config,
+        metrics_port=args.metrics_port,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         "--admin-port", type=port_number, default=None, help="serve the admin API (/api/...) on this port only"
     )
     serve_cmd.add_argument("--admin-host", default=None, help="the admin listener's address (default: --host)")
+    serve_cmd.add_argument(
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve /metrics (the metrics plugin, enabled) on this port",
+    )
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
     for command in (serve_cmd, check):
@@ -167,6 +182,7 @@ def serve(
     admin: tuple[str, int] | None = None,
     *,
     strict: bool = False,
+    metrics_port: int | None = None,
 ) -> int:
     from .app import create_app
 
@@ -178,7 +194,8 @@ def serve(
         loaded = load_config(config_path, strict=strict)
         for line in loaded.warnings:
             logging.getLogger("gateway.config").warning("%s", line)
-        app = create_app(loaded.settings, app_dir=app_dir)
+        settings = loaded.settings if metrics_port is None else with_metrics_port(loaded.settings, host, metrics_port)
+        app = create_app(settings, app_dir=app_dir)
         app[CATALOG].load()  # now, not in the first call (about 0.15 s)
     except ConfigError as exc:
         print(
@@ -200,6 +217,15 @@ def serve(
     finally:
         loop.close()
     return 0
+
+
+def with_metrics_port(settings: Settings, host: str, port: int) -> Settings:
+    """`--metrics-port`: the metrics plugin enabled (its plugins[] entry added if missing), serving /metrics on
+    `port` (its `config.port`) on the main listener's --host."""
+    entries = [entry for entry in settings.plugins if entry.name != "metrics"]
+    entry = next((entry for entry in settings.plugins if entry.name == "metrics"), PluginEntry(name="metrics"))
+    config = {"host": host, **entry.config, "port": port}
+    return replace(settings, plugins=[*entries, replace(entry, enabled=True, config=config)])
 
 
 async def _serve_until_signalled(app: web.Application, host: str, port: int, admin: tuple[str, int] | None) -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.api import SETTINGS, AuthenticationFailed
+from gateway.api import SETTINGS, AuthenticationFailed, StartupError
 
 from .hooks import custom_labels
 from .series import Series
@@ -84,7 +84,10 @@ async def own_listener(series: Series, host: str, port: int) -> AsyncIterator[st
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise StartupError(f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}") from None
         bound = runner.addresses[0][1]
         yield f"http://{host}:{bound}{PATH}"
     finally:
