@@ -32,31 +32,31 @@ class MetricsHooks:
 
     @hookimpl
     async def gw_record_usage(self, call: ChatCall, usage: anthropic.Usage, ctx: CallContext) -> None:
-        series = self.series
         target = call.target or ctx.served_by
-        labels = self.labels(ctx, target)
-        series.upstream_requests.labels(*labels).inc()
-        series.success.labels(*labels).inc()
-        series.upstream_latency.labels(*labels).observe(ctx.upstream_seconds)
+        series = self.series.call(self.labels(ctx, target))
+        series.upstream_requests.inc()
+        series.success.inc()
+        series.upstream_latency.observe(ctx.upstream_seconds)
         prompt = usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
-        series.input_tokens.labels(*labels).inc(prompt)
-        series.output_tokens.labels(*labels).inc(usage.output_tokens)
+        series.input_tokens.inc(prompt)
+        series.output_tokens.inc(usage.output_tokens)
         cost = self.prices.cost_of(target, usage) if target is not None else None
         if cost:
-            series.cost.labels(*labels).inc(cost)
+            series.cost.inc(cost)
         if ctx.first_token_at is not None:
-            series.first_token.labels(*labels).observe(ctx.first_token_at - ctx.started)
+            series.first_token.observe(ctx.first_token_at - ctx.started)
         if ctx.answered_at is not None:
             overhead = ctx.answered_at - ctx.started - ctx.upstream_seconds
-            series.overhead.labels(*labels).observe(max(overhead, 0.0) * 1_000_000)
+            series.overhead.observe(max(overhead, 0.0) * 1_000_000)
 
     @hookimpl
     async def gw_record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
         series = self.series
         labels = self.labels(ctx, _tried(call, ctx))
         if ctx.attempts:
-            series.upstream_requests.labels(*labels).inc()
-            series.upstream_latency.labels(*labels).observe(ctx.upstream_seconds)
+            children = series.call(labels)
+            children.upstream_requests.inc()
+            children.upstream_latency.observe(ctx.upstream_seconds)
         kind = series.bounded("error_type", error.kind)
         series.errors.labels(*labels, str(error.status), kind).inc()
 

@@ -36,8 +36,9 @@ def middleware(series: Series) -> Middleware:
                 series.active.dec()
         method = request.method if request.method in METHODS else "other"
         labels = (_path(request), method, str(response.status), *custom_labels(series, request.headers))
-        series.http_requests.labels(*labels).inc()
-        series.http_duration.labels(*labels).observe(time.monotonic() - started)
+        children = series.http(labels)
+        children.requests.inc()
+        children.duration.observe(time.monotonic() - started)
         return response
 
     return measured

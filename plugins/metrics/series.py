@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 BASE_LABELS = ("provider", "model", "virtual_key_name", "team", "fallback_index")
@@ -22,7 +25,9 @@ class Bounded:
         self._seen: dict[str, set[str]] = {}
 
     def __call__(self, label: str, value: str) -> str:
-        seen = self._seen.setdefault(label, set())
+        seen = self._seen.get(label)
+        if seen is None:
+            seen = self._seen[label] = set()
         if value in seen:
             return value
         value = value[:MAX_VALUE_LENGTH]
@@ -34,6 +39,27 @@ class Bounded:
         return value
 
 
+@dataclass(slots=True, frozen=True)
+class CallSeries:
+    """The children of the call metrics for one set of base (and custom) labels: `labels()` validates and looks
+    up its arguments on every call, which costs more than the count itself, so each set is looked up once."""
+
+    upstream_requests: Any
+    success: Any
+    upstream_latency: Any
+    input_tokens: Any
+    output_tokens: Any
+    cost: Any
+    first_token: Any
+    overhead: Any
+
+
+@dataclass(slots=True, frozen=True)
+class HttpSeries:
+    requests: Any
+    duration: Any
+
+
 class Series:
     """Every metric the plugin reports, registered on `registry` (one per app: two apps never share a count)."""
 
@@ -41,6 +67,8 @@ class Series:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.custom = custom
         self.bounded = Bounded(limit)
+        self._calls: dict[tuple[str, ...], CallSeries] = {}
+        self._https: dict[tuple[str, ...], HttpSeries] = {}
         base = (*BASE_LABELS, *custom)
         http = (*HTTP_LABELS, *custom)
         self.http_requests = Counter("http_requests_total", "HTTP requests", http, registry=registry)
@@ -85,3 +113,28 @@ class Series:
             registry=registry,
             buckets=OVERHEAD_BUCKETS,
         )
+
+    def call(self, labels: tuple[str, ...]) -> CallSeries:
+        """The call metrics' children for `labels` (bounded values: the cache is as bounded as the series)."""
+        found = self._calls.get(labels)
+        if found is None:
+            metrics = (
+                self.upstream_requests,
+                self.success,
+                self.upstream_latency,
+                self.input_tokens,
+                self.output_tokens,
+                self.cost,
+                self.first_token,
+                self.overhead,
+            )
+            found = self._calls[labels] = CallSeries(*(metric.labels(*labels) for metric in metrics))
+        return found
+
+    def http(self, labels: tuple[str, ...]) -> HttpSeries:
+        found = self._https.get(labels)
+        if found is None:
+            found = self._https[labels] = HttpSeries(
+                self.http_requests.labels(*labels), self.http_duration.labels(*labels)
+            )
+        return found

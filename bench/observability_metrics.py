@@ -1,0 +1,83 @@
+"""What the metrics plugin costs the hot path, in one run.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.observability_metrics --uvloop --repeat 3
+
+Two gateways in front of the same fake upstream (0 ms latency), Anthropic JSON: one with the `metrics` plugin
+(and a custom label, filled by an `x-bf-dim-tenant` header), one without. Two cells each, interleaved: concurrency
+64 (req/s, the throughput cost) and concurrency 1 (p50 and `cpu us/req`, the latency cost). /metrics is scraped
+once at the end, to check the calls were counted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench import servers
+from bench.loadgen import CellSpec
+from bench.pairs import ANTHROPIC_HEADERS, anthropic_c1, options, report, spawn_upstream
+from bench.run import ROOT, run_loadgen
+from bench.scenarios import gateway_config
+
+BODY = '{"model":"claude-x","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
+HEADERS = {**ANTHROPIC_HEADERS, "x-bf-dim-tenant": "bench"}
+
+
+def with_metrics(upstream_origin: str) -> dict[str, Any]:
+    config = gateway_config(upstream_origin)
+    config["client"] = {"prometheus_labels": ["tenant"]}
+    config["plugins"] = [{"name": "metrics"}]
+    return config
+
+
+def c64(gateway: servers.Server, requests: int) -> dict[str, Any]:
+    spec = CellSpec(
+        url=gateway.origin + "/anthropic/v1/messages",
+        body=BODY,
+        headers=HEADERS,
+        concurrency=64,
+        requests=requests,
+        duration_s=20.0,
+        warmup_requests=500,
+        warmup_s=3.0,
+        expect_tail="",
+    )
+    return run_loadgen(spec, pin=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = options(__doc__, argv)
+    latency: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    throughput: dict[bool, list[float]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
+        upstream = spawn_upstream(Path(tmp))
+        spawned = {
+            on: servers.spawn_gateway(f"gateway-{on}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
+            for on, config in ((False, gateway_config(upstream.origin)), (True, with_metrics(upstream.origin)))
+        }
+        try:
+            for server in (upstream, *spawned.values()):
+                servers.wait_ready(server)
+            for _ in range(args.repeat):
+                for on in (False, True):  # interleaved: the machine's drift hits both alike
+                    throughput[on].append(c64(spawned[on], args.requests * 5)["rps"])
+                    latency[on].append(anthropic_c1(spawned[on], BODY, args.requests))
+            scraped = urllib.request.urlopen(spawned[True].origin + "/metrics", timeout=10).read().decode()
+        finally:
+            for server in (*spawned.values(), upstream):
+                servers.stop(server)
+    added, cpu = report("anthropic_json c1", latency, ("metrics off", "metrics on"))
+    off, on = statistics.median(throughput[False]), statistics.median(throughput[True])
+    print(f"anthropic_json c64 req/s: off {off:.0f}, on {on:.0f} ({(on - off) / off * 100:+.1f}%)")
+    print(f"metrics add {added:.0f} us to the c1 p50, {cpu:.0f} us of CPU per request")
+    counted = [line for line in scraped.splitlines() if line.startswith("bifrost_success_requests_total{")]
+    print("counted:", *counted, sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()
