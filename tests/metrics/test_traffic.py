@@ -10,6 +10,7 @@ import pytest
 from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
 
+from gateway.keys import PLUGINS
 from gateway.testing import (
     FakeUpstream,
     Reply,
@@ -19,6 +20,7 @@ from gateway.testing import (
     openai_sse,
     openai_usage,
 )
+from gateway_plugins.metrics import HOOKS_NAME, SERIES
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import ADMIN, providers, vk
 
@@ -132,7 +134,8 @@ async def test_unconfigured_there_is_no_metrics_route(make_gateway: MakeGateway,
     async with gw.http(None) as http:
         answer = await http.get("/metrics", {"Authorization": f"Bearer {ADMIN}"})
     assert answer.status == 404
-    assert len(gw.app.middlewares) == 1  # the core's errors middleware alone
+    assert SERIES not in gw.app  # no registry, no middleware
+    assert gw.app[PLUGINS].pm.get_plugin(HOOKS_NAME) is None  # no request hook
 
 
 async def test_an_openai_client_error_is_counted_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
