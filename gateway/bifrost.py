@@ -38,8 +38,6 @@ FIELDS: Final[tuple[str, ...]] = (
     # doc client, doc schema-reference `client`, ref section 9
     "$.client.initial_pool_size",
     "$.client.enable_logging",
-    "$.client.disable_content_logging",
-    "$.client.log_retention_days",
     "$.client.logging_headers",
     "$.client.prometheus_labels",
     "$.client.allow_direct_keys",
@@ -141,7 +139,7 @@ PROVIDERS: Final[tuple[str, ...]] = (
 # doc plugins, schema `plugins[].name`: Bifrost's built-in plugins that have no counterpart here. Such a
 # `plugins[]` entry is accepted and ignored (unless an installed plugin of ours has the name).
 PLUGINS: Final[tuple[str, ...]] = (
-    "telemetry", "logging", "semanticcache", "otel", "maxim", "datadog", "mocker", "jsonparser",
+    "telemetry", "semanticcache", "otel", "maxim", "datadog", "mocker", "jsonparser",
 )  # fmt: skip
 
 # doc plugins: built-ins that Bifrost configures through plugins[] but this gateway through its own sections;

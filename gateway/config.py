@@ -195,6 +195,10 @@ class ClientConfig(ConfigStruct, frozen=True):
     model_list_ttl_in_seconds: Annotated[float, Meta(ge=0)] = 600.0
     # Bifrost's: MCP tools are added to a call only when it asks for them with x-bf-mcp-include-* headers.
     mcp_disable_auto_tool_inject: bool = False
+    # The request log (plugin `logging`): false logs each call's messages and answer too (Bifrost's default);
+    # a request opts out with `x-bf-disable-content-logging: true`.
+    disable_content_logging: bool = False
+    log_retention_days: Annotated[int, Meta(ge=1)] = 365  # rows older than this are purged in the background
 
 
 class PluginEntry(ConfigStruct, frozen=True):
