@@ -104,7 +104,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.governance.teams[].claims",
     "$.governance.virtual_keys[].allow_all_providers",
     "$.governance.virtual_keys[].delete_after_expire",
-    "$.governance.virtual_keys[].disable_content_logging",
     "$.governance.virtual_keys[].calendar_aligned",
     "$.governance.virtual_keys[].provider_configs[].virtual_key_id",
     "$.governance.virtual_keys[].provider_configs[].key_ids",

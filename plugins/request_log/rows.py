@@ -104,6 +104,9 @@ def with_usage(row: Row, usage: a.Usage, target: Target | None, prices: PriceTab
 
 
 def wants_content(ctx: CallContext) -> bool:
+    """The request and its caller let content be logged (the client setting is checked once, at start)."""
+    if ctx.principal is not None and ctx.principal.disable_content_logging:
+        return False
     return ctx.headers.get(OPT_OUT, "").strip().lower() not in ("true", "1", "yes")
 
 

@@ -91,6 +91,20 @@ async def test_content_is_left_out_when_disabled_or_when_the_request_opts_out(
     assert answer.status == 400 and "content logging" in answer.json()["error"]["message"]
 
 
+async def test_a_virtual_key_that_opts_out_has_no_content_logged(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    quiet = VIRTUAL_KEY | {"id": "vk-2", "name": "quiet", "value": VK_VALUE + "q", "disable_content_logging": True}
+    governance = {"auth_config": {"admin_token": ADMIN}, "virtual_keys": [VIRTUAL_KEY, quiet]}
+    gw = await make_gateway(logged(fake_upstream.url) | {"governance": governance})
+    for value in (VK_VALUE + "q", VK_VALUE):
+        async with gw.anthropic(api_key=value) as client:
+            await client.messages.create(model="mock/m", max_tokens=10, messages=HI)
+    await written(gw, 2)
+    by_key = {row["virtual_key"]: row["content"] for row in await rows(gw)}
+    assert by_key["quiet"] is None and "hello there" in by_key["ci-bot"]
+
+
 async def test_an_error_is_logged_with_its_status_and_masked_message(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
