@@ -27,6 +27,7 @@ from .writer import RequestLog
 NAME = "logging"
 HOOKS = "logging.hooks"
 CONTENT_HOOKS = "logging.content"
+SHUTDOWN_WRITE_SECONDS = 10.0
 
 
 def enabled(app: web.Application) -> bool:
@@ -55,7 +56,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     client = app[SETTINGS].client
     path = Path(config.path) if config.path else app[APP_DIR] / "logs.db"
     store = await LogStore.open(path, clock=time.time)
-    log = app[api.LOG] = RequestLog(store, config.queue_size, config.batch_size)
+    log = app[api.LOG] = RequestLog(store, config.queue_size, config.batch_size, config.flush_interval_in_seconds)
     content = not client.disable_content_logging
     add_hooks(app, LogHooks(log, app[PRICES], content), HOOKS)
     if content:
@@ -69,6 +70,8 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     finally:
         remove_hooks(app, HOOKS)
         remove_hooks(app, CONTENT_HOOKS)
+        with contextlib.suppress(TimeoutError):  # the rows of the calls that just ended, written by the writer
+            await asyncio.wait_for(log.idle(), SHUTDOWN_WRITE_SECONDS)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

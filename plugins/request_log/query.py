@@ -27,7 +27,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     min_latency_ms: float | None = None
     min_cost: float | None = None
     search: str | None = None  # a substring of the logged content
-    before: int | None = None  # the cursor: rows with a smaller id (older)
+    before: tuple[float, int] | None = None  # the cursor: rows older than this (time, id)
     limit: int = 50
 
 
@@ -64,7 +64,7 @@ def parse_filters(query: MultiMapping[str], content_logged: bool) -> Filters:
         min_latency_ms=_number(query, "min_latency_ms", 0, None),
         min_cost=_number(query, "min_cost", 0, None),
         search=search,
-        before=_integer(query, "cursor", 1, None),
+        before=_cursor(query.get("cursor")),
         limit=_integer(query, "limit", 1, MAX_LIMIT) or 50,
     )
 
@@ -120,7 +120,6 @@ def where(filters: Filters) -> tuple[str, list[object]]:
         ("status = ?", filters.status),
         ("latency_ms >= ?", filters.min_latency_ms),
         ("cost_usd >= ?", filters.min_cost),
-        ("id < ?", filters.before),
         ("instr(lower(content), ?) > 0", filters.search.lower() if filters.search else None),
     ):
         if value is not None:
@@ -128,13 +127,32 @@ def where(filters: Filters) -> tuple[str, list[object]]:
             params.append(value)
     if filters.errors_only:
         clauses.append("status >= 400")
+    if filters.before is not None:
+        clauses.append("(time, id) < (?, ?)")
+        params.extend(filters.before)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def page_query(filters: Filters) -> tuple[str, list[object]]:
     sql, params = where(filters)
     # One row more than asked: whether it exists says if there is a next page.
-    return f"SELECT * FROM logs{sql} ORDER BY id DESC LIMIT ?", [*params, filters.limit + 1]
+    # Newest first by time (the indexes are (filter column, time): a page walks one backwards and stops), id
+    # breaking ties, so a cursor of both never skips or repeats a row.
+    return f"SELECT * FROM logs{sql} ORDER BY time DESC, id DESC LIMIT ?", [*params, filters.limit + 1]
+
+
+def cursor_of(row: Row) -> str:
+    return f"{row.time!r}_{row.id}"
+
+
+def _cursor(raw: str | None) -> tuple[float, int] | None:
+    if not raw:
+        return None
+    at, _, row_id = raw.partition("_")
+    try:
+        return float(at), int(row_id)
+    except ValueError:
+        raise InvalidRequest(f"cursor: {raw!r} is not a cursor this API gave", param="cursor") from None
 
 
 async def group_stats(db: aiosqlite.Connection, filters: Filters, by: str) -> list[Stats]:

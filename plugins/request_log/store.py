@@ -9,7 +9,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
-from .query import Filters, Page, Stats, group_stats, page_query
+from .query import Filters, Page, Stats, cursor_of, group_stats, page_query
 from .rows import Row
 
 SCHEMA = """
@@ -54,13 +54,16 @@ class LogStore:
         reader.row_factory = aiosqlite.Row
         return cls(writer, reader, clock)
 
-    async def insert(self, rows: Sequence[Row]) -> int:
-        """Write a batch in one transaction; answer the id of its last row (ids are given in order)."""
+    async def insert(self, rows: Sequence[Row], ids: bool = False) -> int | None:
+        """Write a batch in one transaction; with `ids`, answer the id of its last row (ids are given in order:
+        one writer), else None (asking costs a round trip to the database's thread)."""
         await self._writer.executemany(_INSERT, [_values(row) for row in rows])
         await self._writer.commit()
+        if not ids:
+            return None
         async with self._writer.execute("SELECT last_insert_rowid()") as cursor:
             last = await cursor.fetchone()
-        return int(last[0]) if last else 0
+        return int(last[0]) if last else None
 
     async def purge(self, retention_days: int) -> int:
         """Delete the rows older than the retention; answer how many went."""
@@ -74,7 +77,7 @@ class LogStore:
             found = [_row(dict(r)) for r in await cursor.fetchall()]
         more = len(found) > filters.limit
         found = found[: filters.limit]
-        return Page(data=found, next_cursor=str(found[-1].id) if more and found else None)
+        return Page(data=found, next_cursor=cursor_of(found[-1]) if more and found else None)
 
     async def stats(self, filters: Filters, by: str) -> list[Stats]:
         return await group_stats(self._reader, filters, by)

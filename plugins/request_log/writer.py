@@ -16,34 +16,45 @@ TAIL_BACKLOG = 1_000  # rows a slow tail may fall behind by before it misses som
 
 
 class RequestLog:
-    def __init__(self, store: LogStore, queue_size: int, batch_size: int) -> None:
+    def __init__(self, store: LogStore, queue_size: int, batch_size: int, flush_interval: float = 0.0) -> None:
         self.store = store
         self._queue: asyncio.Queue[Row] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
+        self._interval = flush_interval
+        self._pending = asyncio.Event()  # rows are queued
         self._tails: set[asyncio.Queue[Row]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self.dropped = 0  # rows lost: the queue was full, or their batch failed to write
         self.written = 0
 
+    @property
+    def backlog(self) -> int:
+        """Rows queued, not yet written."""
+        return self._queue.qsize()
+
     def add(self, row: Row) -> None:
         """Queue a row; with the queue full it is dropped and counted (a request never waits for the disk)."""
         try:
             self._queue.put_nowait(row)
             self._idle.clear()
+            self._pending.set()
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8...: warned about, without flooding the log
                 log.warning("request log queue full: %d rows dropped so far", self.dropped)
 
     async def run(self) -> None:
-        """Write batches until cancelled (owned by the plugin's lifespan)."""
+        """Write batches until cancelled (owned by the plugin's lifespan). Rows stay in the queue until they are
+        written, so a cancel while rows gather loses none: `flush` writes them."""
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._write(batch)
+            await self._pending.wait()
+            if self._interval and self._queue.qsize() < self._batch_size:
+                await asyncio.sleep(self._interval)
+            count = min(self._batch_size, self._queue.qsize())
+            await self._write([self._queue.get_nowait() for _ in range(count)])
             if self._queue.empty():
+                self._pending.clear()
                 self._idle.set()
 
     async def flush(self) -> None:
@@ -58,13 +69,13 @@ class RequestLog:
 
     async def _write(self, batch: list[Row]) -> None:
         try:
-            last = await self.store.insert(batch)
+            last = await self.store.insert(batch, ids=bool(self._tails))
         except Exception:
             self.dropped += len(batch)
             log.exception("request log: a batch of %d rows could not be written", len(batch))
             return
         self.written += len(batch)
-        if self._tails:
+        if self._tails and last is not None:
             first = last - len(batch) + 1
             self._publish([msgspec.structs.replace(row, id=first + i) for i, row in enumerate(batch)])
 

@@ -67,7 +67,13 @@ async def test_filters_and_cursor_pages(make_gateway: MakeGateway, fake_upstream
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"status": "2.5"}, "status"), ({"start": "soon"}, "start")],
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"status": "2.5"}, "status"),
+        ({"start": "soon"}, "start"),
+        ({"cursor": "abc"}, "cursor"),
+    ],
 )
 async def test_a_bad_filter_is_a_400_naming_it(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, params: dict[str, str], param: str
