@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from gateway.api import CallContext, ChatCall, ChatResult, GatewayError, PriceTable, hookimpl
+from gateway.api import (
+    CallContext,
+    ChatCall,
+    ChatResult,
+    Chunk,
+    ChunkTransform,
+    GatewayError,
+    MessageAssembler,
+    PriceTable,
+    hookimpl,
+)
 from gateway.api import anthropic as a
 
 from .rows import Answer, base_row, wants_content, with_usage
 from .writer import RequestLog
+
+STREAM_NAME = "logging"
 
 
 class LogHooks:
@@ -46,3 +58,23 @@ class ContentHooks:
     def gw_transform_response(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
         if wants_content(ctx):
             ctx.state(Answer).message = result.message
+
+    @hookimpl(trylast=True)
+    def gw_transform_request(self, call: ChatCall, ctx: CallContext) -> None:
+        """A stream whose content is logged is assembled as it passes (so it is decoded, not relayed as bytes:
+        the price of content logging on a stream). Set per attempt: a fallback's stream starts afresh."""
+        if call.stream and wants_content(ctx):
+            ctx.transform_stream(STREAM_NAME, _assembling(ctx.state(Answer)))
+
+
+def _assembling(answer: Answer) -> ChunkTransform:
+    assembler = MessageAssembler()
+
+    async def collect(call: ChatCall, chunk: Chunk) -> Chunk:
+        for event in chunk.events:
+            assembler.feed(event)
+        if chunk.events and (message := assembler.message()) is not None:
+            answer.message = message  # only a stream that ended: one cut short has no complete answer
+        return chunk
+
+    return collect

@@ -16,6 +16,7 @@ from gateway.testing import (
     Reply,
     anthropic_body,
     anthropic_message,
+    anthropic_sse,
     anthropic_usage,
     openai_completion,
 )
@@ -72,6 +73,20 @@ async def test_a_stream_from_an_openai_client_is_logged_with_its_usage(
         "mock",
     )
     assert row["output_tokens"] > 0 and row["status"] == 200
+
+
+async def test_a_streamed_answer_is_logged_as_content_when_content_logging_is_on(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default(UP_MESSAGES, Reply.sse(anthropic_sse(("str", "eamed"))))
+    gw = await make_gateway(logged(fake_upstream.url))
+    async with gw.anthropic() as client:
+        async with client.messages.stream(model="anthropic/claude-x", max_tokens=10, messages=HI) as stream:
+            assert await stream.get_final_text() == "streamed"
+    await written(gw, 1)
+    (row,) = await rows(gw)
+    assert row["stream"] is True and row["output_tokens"] > 0
+    assert json.loads(row["content"])["answer"] == [{"type": "text", "text": "streamed"}]
 
 
 async def test_content_is_left_out_when_disabled_or_when_the_request_opts_out(
