@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.api import SETTINGS, AuthenticationFailed, InvalidRequest
 
-from .query import GROUPS, parse_filters
+from .query import GROUPS, matches, parse_filters
 from .writer import RequestLog
 
 BASE = "/api/logs"
@@ -80,9 +80,11 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:
-    """Each row as it is written, one SSE `data:` frame a row; a comment line now and then keeps proxies from
+    """Each row as it is written (that passes /api/logs' filters: provider, model, virtual_key, status,
+    min_latency_ms, min_cost), one SSE `data:` frame a row; a comment line now and then keeps proxies from
     closing a quiet stream. Rows a client is too slow for are skipped (see writer.TAIL_BACKLOG)."""
     log = _admin(request)
+    filters = parse_filters(request.query, _content_logged(request))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     tail = log.subscribe()
@@ -94,7 +96,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
-            await response.write(b"data: " + _ENCODER.encode(row) + b"\n\n")
+            if matches(row, filters):
+                await response.write(b"data: " + _ENCODER.encode(row) + b"\n\n")
     except ConnectionResetError:  # the client left
         pass
     finally:

@@ -108,6 +108,19 @@ def _time(query: MultiMapping[str], name: str) -> float | None:
     return parsed.timestamp()
 
 
+def matches(row: Row, filters: Filters) -> bool:
+    """Whether a row passes the filters that a live tail applies (those of `where` but time, cursor, text)."""
+    return (
+        filters.provider in (None, row.provider)
+        and filters.model in (None, row.model)
+        and filters.virtual_key in (None, row.virtual_key)
+        and filters.status in (None, row.status)
+        and (not filters.errors_only or row.status >= 400)
+        and (filters.min_latency_ms is None or row.latency_ms >= filters.min_latency_ms)
+        and (filters.min_cost is None or (row.cost_usd or 0.0) >= filters.min_cost)
+    )
+
+
 def where(filters: Filters) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []

@@ -114,10 +114,13 @@ async def test_the_live_tail_sends_each_row_as_it_is_written(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     gw = await make_gateway(logged(fake_upstream.url))
-    async with aiohttp.ClientSession() as session, session.get(gw.url + "/api/logs/stream", headers=AUTH) as tail:
+    fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok")))
+    url = gw.url + "/api/logs/stream?provider=mock"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=AUTH) as tail:
         assert tail.headers["Content-Type"].startswith("text/event-stream")
         assert await asyncio.wait_for(tail.content.readline(), 5) == b": tailing\n"
-        async with Http(gw.url) as http:
+        async with Http(gw.url) as http:  # the first is filtered out: the frame read is the mock call's
+            assert (await http.post("/anthropic/v1/messages", anthropic_body("anthropic/claude-x"))).status == 200
             assert (await http.post("/anthropic/v1/messages", anthropic_body("mock/m"))).status == 200
         line = b""
         for _ in range(5):  # blank lines between frames
