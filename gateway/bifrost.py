@@ -38,8 +38,6 @@ FIELDS: Final[tuple[str, ...]] = (
     # doc client, doc schema-reference `client`, ref section 9
     "$.client.initial_pool_size",
     "$.client.enable_logging",
-    "$.client.disable_content_logging",
-    "$.client.log_retention_days",
     "$.client.logging_headers",
     "$.client.allow_direct_keys",
     "$.client.enforce_governance_header",
@@ -105,7 +103,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.governance.teams[].claims",
     "$.governance.virtual_keys[].allow_all_providers",
     "$.governance.virtual_keys[].delete_after_expire",
-    "$.governance.virtual_keys[].disable_content_logging",
     "$.governance.virtual_keys[].calendar_aligned",
     "$.governance.virtual_keys[].provider_configs[].virtual_key_id",
     "$.governance.virtual_keys[].provider_configs[].key_ids",
@@ -140,7 +137,7 @@ PROVIDERS: Final[tuple[str, ...]] = (
 # doc plugins, schema `plugins[].name`: Bifrost's built-in plugins that have no counterpart here. Such a
 # `plugins[]` entry is accepted and ignored (unless an installed plugin of ours has the name).
 PLUGINS: Final[tuple[str, ...]] = (
-    "telemetry", "logging", "semanticcache", "otel", "maxim", "datadog", "mocker", "jsonparser",
+    "telemetry", "semanticcache", "otel", "maxim", "datadog", "mocker", "jsonparser",
 )  # fmt: skip
 
 # doc plugins: built-ins that Bifrost configures through plugins[] but this gateway through its own sections;

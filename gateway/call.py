@@ -138,6 +138,8 @@ class Principal(Struct, frozen=True, kw_only=True):
     # ignored). On the principal, not in governance's own state, so that the MCP plugin reads it through the
     # plugin API and any authenticator (a JWT's claims, say) can grant tools the same way.
     mcp_configs: tuple[McpClientGrant, ...] = ()
+    # Bifrost's per-key opt-out: a request log keeps no content (messages, answer) of this caller's calls.
+    disable_content_logging: bool = False
 
 
 class ToolCall(Struct, frozen=True, kw_only=True):

@@ -198,6 +198,10 @@ class ClientConfig(ConfigStruct, frozen=True):
     # Bifrost's: extra labels of every metric (the metrics plugin), each filled per request from its
     # `x-bf-dim-<label>` header.
     prometheus_labels: list[Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]] = field(default_factory=list)
+    # The request log (plugin `logging`): false logs each call's messages and answer too (Bifrost's default);
+    # a request opts out with `x-bf-disable-content-logging: true`.
+    disable_content_logging: bool = False
+    log_retention_days: Annotated[int, Meta(ge=1)] = 365  # rows older than this are purged in the background
 
 
 class PluginEntry(ConfigStruct, frozen=True):

@@ -106,6 +106,7 @@ class VirtualKey(ConfigStruct, frozen=True):
     # When not empty, the only MCP clients (and their tools) the key's calls get; the x-bf-mcp-include-* headers
     # are then ignored. Empty (the default): no restriction of the key's own.
     mcp_configs: list[KeyMcpConfig] = field(default_factory=list)
+    disable_content_logging: bool = False  # the request log keeps none of this key's content
 
     def __post_init__(self) -> None:
         names = [config.mcp_client_name for config in self.mcp_configs]

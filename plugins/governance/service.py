@@ -84,7 +84,14 @@ class Governance:
                 raise AuthenticationFailed("invalid virtual key")
         self._check_usable(key)
         ctx.state(CallState).key = key
-        return Principal(id=key.id, name=key.name, kind=KIND, team=key.team_id, mcp_configs=_grants(key))
+        return Principal(
+            id=key.id,
+            name=key.name,
+            kind=KIND,
+            team=key.team_id,
+            mcp_configs=_grants(key),
+            disable_content_logging=key.disable_content_logging,
+        )
 
     def _check_usable(self, key: VirtualKey) -> None:
         if not key.is_active:

@@ -1,0 +1,79 @@
+"""Request log (`logging`, Bifrost's name): one row per call in SQLite (`logs.db` in the app dir), written off
+the request path in batches; `/api/logs` (filters, cursor pages), `/api/logs/stats` and a live tail.
+
+Enabled by an entry in `plugins[]`; unlisted, it registers no hook and no route and costs nothing. Content
+(messages and answer) is logged unless `client.disable_content_logging` is true or the request sends
+`x-bf-disable-content-logging: true`. See the README's "Observability: request log".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.api import APP_DIR, PRICES, SETTINGS, ConfigRegistry, add_hooks, hookimpl, plugin_config, remove_hooks
+
+from . import api
+from .config import LoggingConfig
+from .hooks import ContentHooks, LogHooks
+from .store import LogStore
+from .writer import RequestLog
+
+NAME = "logging"
+HOOKS = "logging.hooks"
+CONTENT_HOOKS = "logging.content"
+SHUTDOWN_WRITE_SECONDS = 10.0
+
+
+def enabled(app: web.Application) -> bool:
+    return any(entry.name == NAME and entry.enabled for entry in app[SETTINGS].plugins)
+
+
+@hookimpl
+def gw_register_config(registry: ConfigRegistry) -> None:
+    registry.add(NAME, LoggingConfig)
+
+
+@hookimpl
+def gw_register_routes(app: web.Application) -> None:
+    if enabled(app):
+        api.add_routes(app)
+
+
+@hookimpl
+def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None] | None:
+    return _running(app) if enabled(app) else None
+
+
+@contextlib.asynccontextmanager
+async def _running(app: web.Application) -> AsyncIterator[None]:
+    config = plugin_config(app, LoggingConfig)
+    client = app[SETTINGS].client
+    path = Path(config.path) if config.path else app[APP_DIR] / "logs.db"
+    store = await LogStore.open(path, clock=time.time)
+    log = app[api.LOG] = RequestLog(store, config.queue_size, config.batch_size, config.flush_interval_in_seconds)
+    content = not client.disable_content_logging
+    add_hooks(app, LogHooks(log, app[PRICES], content), HOOKS)
+    if content:
+        add_hooks(app, ContentHooks(), CONTENT_HOOKS)
+    tasks = [
+        asyncio.create_task(log.run()),
+        asyncio.create_task(log.purge_every(config.purge_interval_in_seconds, client.log_retention_days)),
+    ]
+    try:
+        yield
+    finally:
+        remove_hooks(app, HOOKS)
+        remove_hooks(app, CONTENT_HOOKS)
+        with contextlib.suppress(TimeoutError):  # the rows of the calls that just ended, written by the writer
+            await asyncio.wait_for(log.idle(), SHUTDOWN_WRITE_SECONDS)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await log.flush()  # the observers have run (the engine drained them first): their rows go in now
+        await store.close()

@@ -1,0 +1,105 @@
+"""`/api/logs` (a page of rows, newest first), `/api/logs/stats` and `/api/logs/stream` (a live tail, SSE).
+Every route needs the governance admin token (`Authorization: Bearer`), or its Basic username and password."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from gateway.api import SETTINGS, AuthenticationFailed, InvalidRequest
+
+from .query import GROUPS, matches, parse_filters
+from .writer import RequestLog
+
+BASE = "/api/logs"
+LOG = web.AppKey("request_log", RequestLog)
+_ENCODER = msgspec.json.Encoder()
+KEEPALIVE_SECONDS = 15.0
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(BASE, _logs)
+    app.router.add_get(f"{BASE}/stats", _stats)
+    app.router.add_get(f"{BASE}/stream", _stream)
+
+
+def _admin(request: web.Request) -> RequestLog:
+    auth: Any = request.app[SETTINGS].governance.get("auth_config") or {}
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    if not _accepted(auth if isinstance(auth, dict) else {}, scheme.lower(), given.strip()):
+        raise AuthenticationFailed(
+            "the logs API needs Authorization: Bearer <governance admin token> (or Basic with the admin username"
+            " and password)"
+        )
+    return request.app[LOG]
+
+
+def _accepted(auth: dict[str, Any], scheme: str, given: str) -> bool:
+    """Governance's admin credentials, compared in constant time (the same ones its admin API takes)."""
+    if scheme == "bearer":
+        token = str(auth.get("admin_token") or "")
+        return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+    user, password = str(auth.get("admin_username") or ""), str(auth.get("admin_password") or "")
+    if scheme != "basic" or not (auth.get("is_enabled") and user and password):
+        return False
+    try:
+        given_user, sep, given_password = base64.b64decode(given, validate=True).decode().partition(":")
+    except (binascii.Error, ValueError):
+        return False
+    user_ok = hmac.compare_digest(given_user.encode(), user.encode())
+    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
+    return bool(sep) and user_ok and password_ok
+
+
+def _content_logged(request: web.Request) -> bool:
+    return not request.app[SETTINGS].client.disable_content_logging
+
+
+def _json(data: object) -> web.Response:
+    return web.Response(body=_ENCODER.encode(data), content_type="application/json")
+
+
+async def _logs(request: web.Request) -> web.Response:
+    log = _admin(request)
+    return _json(await log.store.page(parse_filters(request.query, _content_logged(request))))
+
+
+async def _stats(request: web.Request) -> web.Response:
+    log = _admin(request)
+    by = request.query.get("group_by", "provider")
+    if by not in GROUPS:
+        raise InvalidRequest(f"group_by: must be one of {', '.join(GROUPS)}", param="group_by")
+    filters = parse_filters(request.query, _content_logged(request))
+    return _json({"group_by": by, "data": await log.store.stats(filters, by)})
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """Each row as it is written (that passes /api/logs' filters: provider, model, virtual_key, status,
+    min_latency_ms, min_cost), one SSE `data:` frame a row; a comment line now and then keeps proxies from
+    closing a quiet stream. Rows a client is too slow for are skipped (see writer.TAIL_BACKLOG)."""
+    log = _admin(request)
+    filters = parse_filters(request.query, _content_logged(request))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    tail = log.subscribe()
+    try:
+        await response.write(b": tailing\n\n")
+        while True:
+            try:
+                row = await asyncio.wait_for(tail.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if matches(row, filters):
+                await response.write(b"data: " + _ENCODER.encode(row) + b"\n\n")
+    except ConnectionResetError:  # the client left
+        pass
+    finally:
+        log.unsubscribe(tail)
+    return response

@@ -1,0 +1,100 @@
+"""The request log's SQLite file: WAL (readers never wait for the writer), batched inserts, indexes for the
+filters of `/api/logs`, and the retention purge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import aiosqlite
+import msgspec
+
+from .query import Filters, Page, Stats, cursor_of, group_stats, page_query
+from .rows import Row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL, request_id TEXT NOT NULL, route TEXT NOT NULL, dialect TEXT NOT NULL,
+    stream INTEGER NOT NULL, virtual_key TEXT, team TEXT, model TEXT NOT NULL, provider TEXT,
+    upstream_model TEXT, fallback_trail TEXT NOT NULL, fallback_index INTEGER NOT NULL, attempts INTEGER NOT NULL,
+    status INTEGER NOT NULL, error TEXT, latency_ms REAL NOT NULL, ttft_ms REAL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL, cost_usd REAL, cache_hit INTEGER NOT NULL, job_id TEXT, content TEXT
+);
+CREATE INDEX IF NOT EXISTS logs_time ON logs (time);
+CREATE INDEX IF NOT EXISTS logs_provider ON logs (provider, time);
+CREATE INDEX IF NOT EXISTS logs_model ON logs (model, time);
+CREATE INDEX IF NOT EXISTS logs_key ON logs (virtual_key, time);
+CREATE INDEX IF NOT EXISTS logs_status ON logs (status, time);
+"""
+COLUMNS = tuple(name for name in Row.__struct_fields__ if name != "id")
+_INSERT = f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_TRAIL = msgspec.json.Encoder()
+DAY = 86_400.0
+
+
+class LogStore:
+    """Two connections: one the writer inserts with, one queries read from (each aiosqlite runs in a thread)."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Callable[[], float]):
+        self._writer = writer
+        self._reader = reader
+        self.clock = clock  # Unix seconds; injectable so retention can be tested without waiting days
+
+    @classmethod
+    async def open(cls, path: Path, clock: Callable[[], float]) -> LogStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path)
+        await writer.execute("PRAGMA journal_mode=WAL")
+        await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch
+        await writer.executescript(SCHEMA)
+        await writer.commit()
+        reader = await aiosqlite.connect(path)
+        reader.row_factory = aiosqlite.Row
+        return cls(writer, reader, clock)
+
+    async def insert(self, rows: Sequence[Row], ids: bool = False) -> int | None:
+        """Write a batch in one transaction; with `ids`, answer the id of its last row (ids are given in order:
+        one writer), else None (asking costs a round trip to the database's thread)."""
+        await self._writer.executemany(_INSERT, [_values(row) for row in rows])
+        await self._writer.commit()
+        if not ids:
+            return None
+        async with self._writer.execute("SELECT last_insert_rowid()") as cursor:
+            last = await cursor.fetchone()
+        return int(last[0]) if last else None
+
+    async def purge(self, retention_days: int) -> int:
+        """Delete the rows older than the retention; answer how many went."""
+        cursor = await self._writer.execute("DELETE FROM logs WHERE time < ?", (self.clock() - retention_days * DAY,))
+        await self._writer.commit()
+        return cursor.rowcount
+
+    async def page(self, filters: Filters) -> Page:
+        sql, params = page_query(filters)
+        async with self._reader.execute(sql, params) as cursor:
+            found = [_row(dict(r)) for r in await cursor.fetchall()]
+        more = len(found) > filters.limit
+        found = found[: filters.limit]
+        return Page(data=found, next_cursor=cursor_of(found[-1]) if more and found else None)
+
+    async def stats(self, filters: Filters, by: str) -> list[Stats]:
+        return await group_stats(self._reader, filters, by)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+
+def _values(row: Row) -> tuple[object, ...]:
+    values = []
+    for name in COLUMNS:
+        value = getattr(row, name)
+        values.append(_TRAIL.encode(value).decode() if name == "fallback_trail" else value)
+    return tuple(values)
+
+
+def _row(data: dict[str, object]) -> Row:
+    data["fallback_trail"] = msgspec.json.decode(str(data["fallback_trail"]))
+    return msgspec.convert(data, Row, strict=False)
