@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
         return EXIT_USAGE
     admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
+    if args.log_level not in LEVELS:  # argparse checks a given --log-level, not its default from the environment
+        print(f"gateway: GATEWAY_LOG_LEVEL {args.log_level!r} is not one of {', '.join(LEVELS)}", file=sys.stderr)
+        return EXIT_USAGE
     logs = LogOptions(level=args.log_level, format=args.log_format)
     return serve(args.config, args.host, args.port, args.app_dir, admin, strict=args.strict_config, logs=logs)
 

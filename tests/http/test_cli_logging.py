@@ -153,3 +153,20 @@ def test_bad_log_level_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and time.monotonic() - started < 30
     assert result.stderr.startswith("gateway: argument --log-level: invalid choice: 'LOUD'"), result.stderr
+
+
+def test_bad_log_level_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_openai_config(tmp_path / "config.json", "http://127.0.0.1:9")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0"],
+        cwd=ROOT,
+        env=cli_env(GATEWAY_LOG_LEVEL="verbose"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "gateway: GATEWAY_LOG_LEVEL 'VERBOSE' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL\n"
+    )
