@@ -271,7 +271,13 @@ def make_app(chunks: int = 20, delay_ms: float = 0.0, fail_status: int | None = 
         app.router.add_post("/v1/messages", fail)
         app.router.add_post("/v1/chat/completions", fail)
     app.router.add_get("/health", upstream.health)
+    app.router.add_post("/v1/traces", _traces)  # an OTLP/HTTP sink for the gateway's spans (bench/otel.py)
     return app
+
+
+async def _traces(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(body=b"", content_type="application/x-protobuf")  # an empty ExportTraceServiceResponse
 
 
 def new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:

@@ -137,7 +137,7 @@ PROVIDERS: Final[tuple[str, ...]] = (
 # doc plugins, schema `plugins[].name`: Bifrost's built-in plugins that have no counterpart here. Such a
 # `plugins[]` entry is accepted and ignored (unless an installed plugin of ours has the name).
 PLUGINS: Final[tuple[str, ...]] = (
-    "telemetry", "semanticcache", "otel", "maxim", "datadog", "mocker", "jsonparser",
+    "telemetry", "semanticcache", "maxim", "datadog", "mocker", "jsonparser",
 )  # fmt: skip
 
 # doc plugins: built-ins that Bifrost configures through plugins[] but this gateway through its own sections;

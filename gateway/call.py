@@ -81,6 +81,10 @@ class ChatCall(Struct, frozen=True, kw_only=True):
     # client's own key is not forwarded: tenants share the upstream account its keys are scoped to.)
     idempotency_key: str | None = None
     output: StructuredOutput | None = None  # the structured output the client asked for, if any
+    # Headers every HTTP request of this attempt to its provider carries, whatever the provider and its wire
+    # (retries included): set by a plugin in gw_transform_request, e.g. a W3C `traceparent` (plugin `otel`).
+    # Provider keys and the provider's own headers win over a name set here.
+    upstream_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def model(self) -> str:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,12 +21,19 @@ from aiohttp import web
 from msgspec.structs import replace
 
 from .config import ConfigError, PluginEntry, Settings
-from .keys import CATALOG
+from .keys import APP_DIR, CATALOG, PLUGINS, SETTINGS
 from .loading import load_config
+from .logformat import LEVELS, LogFormat, configure, startup_fields, startup_line
 from .startup import StartupError
 
 EXIT_FAILED = 1  # could not start (or check-config found errors)
 EXIT_USAGE = 2  # bad arguments or config
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    level: str = "INFO"
+    format: LogFormat = "text"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print("gateway: --admin-host needs --admin-port", file=sys.stderr)
         return EXIT_USAGE
     admin = (args.admin_host or args.host, args.admin_port) if args.admin_port is not None else None
+    if args.log_level not in LEVELS:  # argparse checks a given --log-level, not its default from the environment
+        print(f"gateway: GATEWAY_LOG_LEVEL {args.log_level!r} is not one of {', '.join(LEVELS)}", file=sys.stderr)
+        return EXIT_USAGE
+    logs = LogOptions(level=args.log_level, format=args.log_format)
     return serve(
         args.config,
         args.host,
@@ -55,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         args.app_dir,
         admin,
         strict=args.strict_config,
+        logs=logs,
         metrics_port=args.metrics_port,
     )
 
@@ -77,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
         type=port_number,
         default=None,
         help="serve /metrics (the metrics plugin, enabled) on this port",
+    )
+    serve_cmd.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
+        help="the least severe log records written (default: $GATEWAY_LOG_LEVEL or INFO; access lines are INFO)",
+    )
+    serve_cmd.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="text lines, or one JSON object a line"
     )
     check = commands.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
@@ -183,13 +206,11 @@ def serve(
     *,
     strict: bool = False,
     metrics_port: int | None = None,
+    logs: LogOptions = LogOptions(),
 ) -> int:
     from .app import create_app
 
-    logging.basicConfig(
-        level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(logs.level, logs.format)
     try:
         loaded = load_config(config_path, strict=strict)
         for line in loaded.warnings:
@@ -210,7 +231,7 @@ def serve(
         return EXIT_USAGE
     loop = _event_loop()
     try:
-        loop.run_until_complete(_serve_until_signalled(app, host, port, admin))
+        loop.run_until_complete(_serve_until_signalled(app, host, port, admin, config_path, logs.format))
     except StartupError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -228,7 +249,9 @@ def with_metrics_port(settings: Settings, host: str, port: int) -> Settings:
     return replace(settings, plugins=[*entries, replace(entry, enabled=True, config=config)])
 
 
-async def _serve_until_signalled(app: web.Application, host: str, port: int, admin: tuple[str, int] | None) -> None:
+async def _serve_until_signalled(
+    app: web.Application, host: str, port: int, admin: tuple[str, int] | None, config_path: str, log_format: LogFormat
+) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (in-flight calls get the runner's grace)."""
     from .http.server import listen
 
@@ -237,9 +260,12 @@ async def _serve_until_signalled(app: web.Application, host: str, port: int, adm
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     admin_host, admin_port = admin if admin is not None else (None, None)
-    served = await listen(app, host, port, admin_host=admin_host, admin_port=admin_port)
+    served = await listen(app, host, port, admin_host=admin_host, admin_port=admin_port, access_log=True)
     try:
-        print(f"gateway listening on {served.url}", flush=True)
+        fields = startup_fields(
+            served.url, config_path, app[APP_DIR], app[SETTINGS].providers, app[PLUGINS].pm.list_name_plugin()
+        )
+        print(startup_line(fields, log_format), flush=True)
         if served.admin_url is not None:
             print(f"gateway admin API on {served.admin_url}", flush=True)
         await stop.wait()

@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ..errors import NotFound
 from ..keys import ADMIN_CONNECTIONS, SETTINGS
+from ..logformat import AccessLogger, access_logger
 from ..startup import bind_error
 from .middlewares import Handler
 
@@ -209,14 +210,23 @@ async def listen(
     admin_host: str | None = None,
     admin_port: int | None = None,
     shutdown_timeout: float = 60.0,
+    access_log: bool = False,
 ) -> Listening:
     """Start the app and its listeners (port 0: any free port); raises StartupError (a port in use, a bad host,
-    an app dir that cannot be used or is locked by another gateway). With an admin port, the admin API (`/api/...`)
+    an app dir that cannot be used or is locked by another gateway). `access_log`: a line per request on the
+    `gateway.access` logger (`gateway serve` turns it on). With an admin port, the admin API (`/api/...`)
     answers only there, and inference only on the main listener (see `gateway.app.ADMIN_PREFIX`)."""
     if admin_port is not None:  # before setup: then the app (its middlewares too) is frozen
         app[ADMIN_CONNECTIONS] = set()
         app.middlewares.append(_listener_split)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout)
+    logger = access_logger() if access_log else None
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=logger,
+        access_log_class=AccessLogger,
+        shutdown_timeout=shutdown_timeout,
+    )
     await runner.setup()
     gauge = ConnectionGauge(limit=connection_limit(app[SETTINGS].client.max_connections))
     try:

@@ -4,8 +4,9 @@ is worth retrying (up to `network_config.max_retries` times, exponential backoff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, TypeVar
@@ -21,6 +22,7 @@ from ..tokens import MediaRules
 from .body import relayable
 from .gate import Gate
 from .keys import SESSION, KeyChooser, Sessions, session_ttl
+from .upstream import ATTEMPT_HEADERS
 
 if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Dialect, Target
@@ -71,8 +73,9 @@ class Providers:
         """`gated=False`: the caller already holds a slot of this provider for the same call."""
         provider, target = self._resolve(call)
 
-        def attempt(key: ProviderKey) -> Awaitable[ChatResult]:
-            return provider.complete(_for_key(call, key), key, ctx)
+        async def attempt(key: ProviderKey) -> ChatResult:
+            with attempt_headers(call):
+                return await provider.complete(_for_key(call, key), key, ctx)
 
         if not gated:
             return await self._with_retries(provider, target, ctx, attempt)
@@ -101,7 +104,8 @@ class Providers:
         async def first_chunk(key: ProviderKey) -> tuple[Chunk, AsyncIterator[Chunk]]:
             stream = provider.stream(_for_key(call, key), key, ctx)
             try:
-                return await anext(stream), stream
+                with attempt_headers(call):  # the request goes out before the first chunk
+                    return await anext(stream), stream
             except BaseException:
                 await _close(stream)
                 raise
@@ -164,6 +168,19 @@ class Providers:
         if provider.requires_keys:
             raise InvalidRequest(f"no key of provider {target.provider!r} allows model {target.model!r}", param="model")
         return NO_KEY
+
+
+@contextlib.contextmanager
+def attempt_headers(call: ChatCall) -> Iterator[None]:
+    """`call.upstream_headers` on the requests made inside (see `upstream.ATTEMPT_HEADERS`); none: nothing set."""
+    if not call.upstream_headers:
+        yield
+        return
+    token = ATTEMPT_HEADERS.set(call.upstream_headers)
+    try:
+        yield
+    finally:
+        ATTEMPT_HEADERS.reset(token)
 
 
 def _for_key(call: ChatCall, key: ProviderKey) -> ChatCall:

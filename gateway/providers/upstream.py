@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import aiohttp
@@ -22,6 +23,10 @@ OPENED = SseBatch(raw=b"")  # the upstream accepted the stream; its events follo
 
 ErrorMapper = Callable[[int, CIMultiDictProxy[str], bytes], UpstreamError]  # an error answer as a typed error
 T = TypeVar("T")
+# The attempt's `ChatCall.upstream_headers`, set by the executor around its provider call. A context variable
+# (one per task, never shared between calls) rather than an argument: providers build their own headers, and
+# this way none of them has to know about it.
+ATTEMPT_HEADERS: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("attempt_headers", default=())
 
 
 class UpstreamReply(Struct, frozen=True):
@@ -44,7 +49,9 @@ class UpstreamClient:
     def _proxied(self, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
         """The request's headers and proxy options. Through a CONNECT tunnel (https) the proxy's credentials go
         in the CONNECT (`proxy_headers`); a plain-http request carries them itself, as aiohttp sends no
-        proxy_headers then."""
+        proxy_headers then. The attempt's own headers (ATTEMPT_HEADERS) go under the provider's."""
+        if added := ATTEMPT_HEADERS.get():
+            headers = {**dict(added), **headers}
         if self._proxy is None:
             return {"headers": headers}
         if self._proxy_headers and url.startswith("http:"):

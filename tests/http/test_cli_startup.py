@@ -159,7 +159,7 @@ def test_port_zero_serves_on_a_free_port_and_says_which(tmp_path: Path) -> None:
         line = proc.stdout.readline().strip()  # the process's first line, or "" if it died
         prefix = "gateway listening on http://127.0.0.1:"
         assert line.startswith(prefix), line
-        port = int(line.removeprefix(prefix))
+        port = int(line.removeprefix(prefix).split(" ")[0])  # then the config, app dir, providers, plugins
         assert 0 < port < 65536
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
