@@ -1,18 +1,21 @@
-"""What the metrics plugin costs the hot path, in one run.
+"""What the observability plugins cost the hot path, in one run.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.observability_metrics --uvloop --repeat 3
+    .venv/bin/python -m bench.observability --uvloop --repeat 3 [--plugins metrics,logging]
 
-Two gateways in front of the same fake upstream (0 ms latency), Anthropic JSON: one with the `metrics` plugin
-(and a custom label, filled by an `x-bf-dim-tenant` header), one without. Two cells each, interleaved: concurrency
+Two gateways in front of the same fake upstream (0 ms latency), Anthropic JSON: one with the plugins named by
+`--plugins` (default: `metrics`, with a custom label filled by an `x-bf-dim-tenant` header, and `logging`, the
+request log with content off), one without. Two cells each, interleaved: concurrency
 64 (req/s, the throughput cost) and concurrency 1 (p50 and `cpu us/req`, the latency cost). /metrics is scraped
 once at the end, to check the calls were counted.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -28,10 +31,10 @@ BODY = '{"model":"claude-x","max_tokens":16,"messages":[{"role":"user","content"
 HEADERS = {**ANTHROPIC_HEADERS, "x-bf-dim-tenant": "bench"}
 
 
-def with_metrics(upstream_origin: str) -> dict[str, Any]:
+def with_plugins(upstream_origin: str, names: list[str]) -> dict[str, Any]:
     config = gateway_config(upstream_origin)
-    config["client"] = {"prometheus_labels": ["tenant"]}
-    config["plugins"] = [{"name": "metrics"}]
+    config["client"] = {"prometheus_labels": ["tenant"], "disable_content_logging": True}
+    config["plugins"] = [{"name": name} for name in names]
     return config
 
 
@@ -51,14 +54,14 @@ def c64(gateway: servers.Server, requests: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = options(__doc__, argv)
+    args, names = _options(argv)
     latency: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     throughput: dict[bool, list[float]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         upstream = spawn_upstream(Path(tmp))
         spawned = {
             on: servers.spawn_gateway(f"gateway-{on}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
-            for on, config in ((False, gateway_config(upstream.origin)), (True, with_metrics(upstream.origin)))
+            for on, config in ((False, gateway_config(upstream.origin)), (True, with_plugins(upstream.origin, names)))
         }
         try:
             for server in (upstream, *spawned.values()):
@@ -67,16 +70,31 @@ def main(argv: list[str] | None = None) -> None:
                 for on in (False, True):  # interleaved: the machine's drift hits both alike
                     throughput[on].append(c64(spawned[on], args.requests * 5)["rps"])
                     latency[on].append(anthropic_c1(spawned[on], BODY, args.requests))
-            scraped = urllib.request.urlopen(spawned[True].origin + "/metrics", timeout=10).read().decode()
+            scraped = _scrape(spawned[True]) if "metrics" in names else ""
         finally:
             for server in (*spawned.values(), upstream):
                 servers.stop(server)
-    added, cpu = report("anthropic_json c1", latency, ("metrics off", "metrics on"))
+    label = "+".join(names)
+    added, cpu = report("anthropic_json c1", latency, (f"{label} off", f"{label} on"))
     off, on = statistics.median(throughput[False]), statistics.median(throughput[True])
     print(f"anthropic_json c64 req/s: off {off:.0f}, on {on:.0f} ({(on - off) / off * 100:+.1f}%)")
-    print(f"metrics add {added:.0f} us to the c1 p50, {cpu:.0f} us of CPU per request")
+    print(f"{label} add {added:.0f} us to the c1 p50, {cpu:.0f} us of CPU per request")
     counted = [line for line in scraped.splitlines() if line.startswith("bifrost_success_requests_total{")]
     print("counted:", *counted, sep="\n  ")
+
+
+def _options(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    names = ["metrics", "logging"]
+    if "--plugins" in argv:
+        at = argv.index("--plugins")
+        names = [name for name in argv[at + 1].split(",") if name]
+        del argv[at : at + 2]
+    return options(__doc__, argv), names
+
+
+def _scrape(gateway: servers.Server) -> str:
+    return str(urllib.request.urlopen(gateway.origin + "/metrics", timeout=10).read().decode())
 
 
 if __name__ == "__main__":
