@@ -13,15 +13,11 @@ re-encoded body: a call that gets tools is no longer relayed as the client's byt
 from __future__ import annotations
 
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from bench import servers
-from bench.pairs import options, report, spawn_upstream
-from bench.run import ROOT
+from bench.pairs import c1_pair, options, report
 from bench.scenarios import gateway_config
-from bench.structured_output import measure
+from bench.structured_output import body
 
 
 def with_tools(upstream_origin: str) -> dict[str, Any]:
@@ -33,22 +29,7 @@ def with_tools(upstream_origin: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = options(__doc__, argv)
-    cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory(prefix="bench-mcp-") as tmp:
-        upstream = spawn_upstream(Path(tmp))
-        spawned = {
-            tools: servers.spawn_gateway(f"gateway-{tools}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
-            for tools, config in ((False, gateway_config(upstream.origin)), (True, with_tools(upstream.origin)))
-        }
-        try:
-            for server in (upstream, *spawned.values()):
-                servers.wait_ready(server)
-            for _ in range(args.repeat):
-                for tools in (False, True):  # interleaved: the machine's drift hits both alike
-                    cells[tools].append(measure(spawned[tools], False, args.requests))
-        finally:
-            for server in (*spawned.values(), upstream):
-                servers.stop(server)
+    cells = c1_pair(args, gateway_config, with_tools, body(False))
     added, cpu = report("anthropic_json c1", cells, ("no MCP tools", "50 MCP tools injected"))
     print(f"injection adds {added:.0f} us to the p50, {cpu:.0f} us of CPU")
 

@@ -12,15 +12,11 @@ adds: a request span and an attempt span per call, the `traceparent` header upst
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from bench import servers
-from bench.pairs import options, report, spawn_upstream
-from bench.run import ROOT
+from bench.pairs import c1_pair, options, report
 from bench.scenarios import gateway_config
-from bench.structured_output import measure
+from bench.structured_output import body
 
 
 def traced(upstream_origin: str) -> dict[str, Any]:
@@ -32,22 +28,7 @@ def traced(upstream_origin: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = options(__doc__, argv)
-    cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory(prefix="bench-otel-") as tmp:
-        upstream = spawn_upstream(Path(tmp))
-        spawned = {
-            on: servers.spawn_gateway(f"gateway-{on}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
-            for on, config in ((False, gateway_config(upstream.origin)), (True, traced(upstream.origin)))
-        }
-        try:
-            for server in (upstream, *spawned.values()):
-                servers.wait_ready(server)
-            for _ in range(args.repeat):
-                for on in (False, True):  # interleaved: the machine's drift hits both alike
-                    cells[on].append(measure(spawned[on], False, args.requests))
-        finally:
-            for server in (*spawned.values(), upstream):
-                servers.stop(server)
+    cells = c1_pair(args, gateway_config, traced, body(False))
     added, cpu = report("anthropic_json c1", cells, ("otel off", "otel on (OTLP/HTTP export)"))
     print(f"tracing adds {added:.0f} us to the p50, {cpu:.0f} us of CPU per request")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,29 @@ def anthropic_c1(gateway: servers.Server, body: str, requests: int, warmup: int 
     cpu = max(0.0, servers.group_cpu_seconds(gateway.proc.pid) - before)
     result["cpu_us_per_req"] = cpu * 1e6 / max(1, result["issued_total"])
     return result
+
+
+def c1_pair(
+    args: argparse.Namespace, off: Callable[[str], dict[str, Any]], on: Callable[[str], dict[str, Any]], body: str
+) -> Cells:
+    """Two gateways in front of one fake upstream, their configs built from its origin by `off` and `on`; `body`
+    at concurrency 1 against each, interleaved `args.repeat` times (the machine's drift hits both alike)."""
+    cells: Cells = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="bench-pair-") as tmp:
+        upstream = spawn_upstream(Path(tmp))
+        spawned = {
+            flag: servers.spawn_gateway(
+                f"gateway-{flag}", make(upstream.origin), log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop
+            )
+            for flag, make in ((False, off), (True, on))
+        }
+        try:
+            for server in (upstream, *spawned.values()):
+                servers.wait_ready(server)
+            for _ in range(args.repeat):
+                for flag in (False, True):
+                    cells[flag].append(anthropic_c1(spawned[flag], body, args.requests))
+        finally:
+            for server in (*spawned.values(), upstream):
+                servers.stop(server)
+    return cells

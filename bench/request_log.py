@@ -24,11 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import servers
-from bench.pairs import options, report, spawn_upstream
-from bench.run import ROOT
+from bench.pairs import c1_pair, options, report
 from bench.scenarios import gateway_config
-from bench.structured_output import measure
+from bench.structured_output import body
 from gateway.testing import Http, serve_gateway
 from gateway_plugins.request_log.config import LoggingConfig
 from gateway_plugins.request_log.rows import Row
@@ -58,23 +56,7 @@ def with_logging(upstream_origin: str) -> dict[str, Any]:
 
 
 def hot_path(args: argparse.Namespace) -> None:
-    cells: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
-        upstream = spawn_upstream(Path(tmp))
-        configs = ((False, gateway_config(upstream.origin)), (True, with_logging(upstream.origin)))
-        spawned = {
-            on: servers.spawn_gateway(f"gateway-{on}", config, log_dir=Path(tmp), cwd=ROOT, uvloop=args.uvloop)
-            for on, config in configs
-        }
-        try:
-            for server in (upstream, *spawned.values()):
-                servers.wait_ready(server)
-            for _ in range(args.repeat):
-                for on in (False, True):  # interleaved: the machine's drift hits both alike
-                    cells[on].append(measure(spawned[on], False, args.requests))
-        finally:
-            for server in (*spawned.values(), upstream):
-                servers.stop(server)
+    cells = c1_pair(args, gateway_config, with_logging, body(False))
     added, cpu = report("anthropic_json c1", cells, ("no request log", "request log (content off)"))
     print(f"the request log adds {added:.0f} us to the p50, {cpu:.0f} us of CPU")
 
