@@ -23,9 +23,9 @@ from .agent_stream import agent_stream
 from .config import McpConfig
 from .connections import Connection, McpTool
 from .connector import servers as connector_servers
-from .execute import _texts, run_tool
+from .execute import run_tool
 from .inject import Injected
-from .rounds import Limits, Outcome, Tools, decide, limits, next_messages, run_all, shown
+from .rounds import Limits, Outcome, Tools, decide, limits, next_messages, outcome_of, run_all, shown
 
 NAME = "mcp.agent"
 
@@ -55,7 +55,7 @@ class ConfiguredTools:
             result = await run_tool(self._connections, name, arguments, self._ctx, "agent", admit=False)
         except GatewayError as exc:  # timeout, server gone: the model hears of it and may recover
             return Outcome(texts=(exc.message,), is_error=True)
-        return Outcome(texts=tuple(_texts(result)), is_error=bool(result.is_error))
+        return outcome_of(result)
 
 
 class Combined:

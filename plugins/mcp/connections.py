@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2
 import msgspec
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -28,7 +28,7 @@ from .config import McpClientConfig, McpConfig
 
 log = logging.getLogger("gateway.mcp")
 INITIAL_BACKOFF_S = 0.5
-MAX_PAGES = 100  # a server whose listing never ends cannot hold a connection attempt forever
+MAX_PAGES = 100  # a server whose listing never ends cannot hold a connection attempt (or a request) forever
 # What every provider accepts as a tool name (OpenAI's is the narrowest: 64 characters of these).
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -141,26 +141,33 @@ def _describe(exc: BaseException | None) -> str:
     return type(leaf).__name__ if leaf is exc else f"{type(exc).__name__}: {type(leaf).__name__}"
 
 
-async def _listing(client: Client, config: McpClientConfig) -> tuple[McpTool, ...]:
-    """Every tool the server lists that the config allows, sorted by name."""
-    found: dict[str, McpTool] = {}
+async def list_all(client: Client) -> list[types.Tool]:
+    """Every tool a server lists, page after page (at most MAX_PAGES)."""
+    found: list[types.Tool] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
         page = await client.list_tools(cursor=cursor)
-        for tool in page.tools:
-            if not config.allows(tool.name):
-                continue
-            name = f"{config.name}-{tool.name}"
-            if not TOOL_NAME.match(name):
-                log.warning("mcp client %s: tool %r skipped (%s is no valid tool name)", config.name, tool.name, name)
-                continue
-            schema = msgspec.json.encode(tool.input_schema or {"type": "object"})
-            found[name] = McpTool(
-                name=name, client=config.name, tool=tool.name, description=tool.description or "", input_schema=schema
-            )
+        found += page.tools
         cursor = page.next_cursor
         if cursor is None:
             break
+    return found
+
+
+async def _listing(client: Client, config: McpClientConfig) -> tuple[McpTool, ...]:
+    """Every tool the server lists that the config allows, sorted by name."""
+    found: dict[str, McpTool] = {}
+    for tool in await list_all(client):
+        if not config.allows(tool.name):
+            continue
+        name = f"{config.name}-{tool.name}"
+        if not TOOL_NAME.match(name):
+            log.warning("mcp client %s: tool %r skipped (%s is no valid tool name)", config.name, tool.name, name)
+            continue
+        schema = msgspec.json.encode(tool.input_schema or {"type": "object"})
+        found[name] = McpTool(
+            name=name, client=config.name, tool=tool.name, description=tool.description or "", input_schema=schema
+        )
     return tuple(found[name] for name in sorted(found))
 
 

@@ -24,11 +24,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gateway.api import GatewayError, InvalidRequest, anthropic
 
+from .connections import list_all
 from .connector_ssrf import GuardedTransport, Refused
-from .rounds import Outcome
+from .rounds import Outcome, outcome_of
 
 Transport = Literal["http", "sse"]
-MAX_PAGES = 100  # a listing that never ends cannot hold the request forever
 _INVALID = re.compile(r"[^A-Za-z0-9_-]")
 _ENCODER = msgspec.json.Encoder()
 # Statuses that mean the server refused the token (no point trying the other transport with it).
@@ -127,7 +127,7 @@ class Servers:
         except Exception as exc:  # the server or its connection failed: named by kind only (the text may hold secrets)
             reason = f"mcp server {server.name} failed to run {tool.tool} ({_kind(exc, guard)})"
             return Outcome(texts=(reason,), is_error=True)
-        return Outcome(texts=tuple(_texts(result)), is_error=bool(result.is_error))
+        return outcome_of(result)
 
 
 async def _list(server: Server, options: Options) -> tuple[Transport, list[types.Tool]]:
@@ -138,7 +138,7 @@ async def _list(server: Server, options: Options) -> tuple[Transport, list[types
         try:
             async with asyncio.timeout(options.connect_timeout):
                 async with _client(server, transport, guard, options) as client:
-                    return transport, await _listing(client)
+                    return transport, await list_all(client)
         except Exception as exc:
             if guard.refused is not None:
                 raise InvalidRequest(f"mcp_servers: {server.name}: url refused: {guard.refused}") from None
@@ -157,18 +157,6 @@ def _open_error(server: Server, exc: BaseException, guard: GuardedTransport) -> 
     if isinstance(exc, TimeoutError):
         return GatewayError(f"mcp server {server.name} did not answer in time", status=504, kind="timeout_error")
     return GatewayError(f"mcp server {server.name} could not be reached ({_kind(exc, guard)})", status=502)
-
-
-async def _listing(client: Client) -> list[types.Tool]:
-    found: list[types.Tool] = []
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        page = await client.list_tools(cursor=cursor)
-        found += page.tools
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return found
 
 
 @contextlib.asynccontextmanager
@@ -215,14 +203,6 @@ def _offered(server: str, tool: types.Tool, taken: set[str]) -> ServerTool:
     schema = msgspec.Raw(_ENCODER.encode(tool.input_schema or {"type": "object"}))
     wire = anthropic.Tool(name=name, description=tool.description or msgspec.UNSET, input_schema=schema)
     return ServerTool(offered=name, server=server, tool=tool.name, wire=wire)
-
-
-def _texts(result: types.CallToolResult) -> list[str]:
-    """The result's text blocks; other blocks (images, resources) by their kind, structured content as JSON."""
-    texts = [block.text if isinstance(block, types.TextContent) else f"[{block.type}]" for block in result.content]
-    if not texts and result.structured_content is not None:
-        texts.append(_ENCODER.encode(result.structured_content).decode())
-    return texts
 
 
 def _kind(exc: BaseException, guard: GuardedTransport) -> str:

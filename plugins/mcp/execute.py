@@ -36,6 +36,7 @@ from gateway.api import (
 
 from .access import Access, access_of
 from .connections import Connection
+from .rounds import outcome_of
 
 ROUTE = "/v1/mcp/tool/execute"
 KIND = "tool_execution_error"
@@ -112,15 +113,14 @@ async def _execute(request: web.Request, connections: Sequence[Connection]) -> w
     else:
         call = decode_json(_OPENAI.decode, body)
         call_id, name, arguments = call.id, call.function.name, call.function.arguments
-    result = await run_tool(connections, name, arguments, ctx, "execute")
-    texts = _texts(result)
+    outcome = outcome_of(await run_tool(connections, name, arguments, ctx, "execute"))
     if form == "anthropic":
         answer: msgspec.Struct = ToolResult(
-            tool_use_id=call_id, content=[Text(t) for t in texts], is_error=bool(result.is_error)
+            tool_use_id=call_id, content=[Text(t) for t in outcome.texts], is_error=outcome.is_error
         )
     else:
-        joined = "\n".join(texts)
-        answer = ToolMessage(tool_call_id=call_id, content=f"Error: {joined}" if result.is_error else joined)
+        joined = "\n".join(outcome.texts)
+        answer = ToolMessage(tool_call_id=call_id, content=f"Error: {joined}" if outcome.is_error else joined)
     return web.Response(body=_ENCODER.encode(answer), content_type="application/json")
 
 
@@ -191,11 +191,3 @@ async def _call(connection: Connection, tool: str, arguments: dict[str, Any]) ->
         raise failure(f"tool {config.name}-{tool} did not answer within {timeout:g}s", 504) from None
     except Exception as exc:  # the server or its connection failed: named by kind only (the text may hold secrets)
         raise failure(f"mcp client {config.name} failed to run {tool} ({type(exc).__name__})", 502) from None
-
-
-def _texts(result: types.CallToolResult) -> list[str]:
-    """The result's text blocks; other blocks (images, resources) by their kind, structured content as JSON."""
-    texts = [block.text if isinstance(block, types.TextContent) else f"[{block.type}]" for block in result.content]
-    if not texts and result.structured_content is not None:
-        texts.append(_ENCODER.encode(result.structured_content).decode())
-    return texts

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
+from mcp import types
 from msgspec.structs import replace
 
 from gateway import CallContext, ChatCall
@@ -34,6 +35,15 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
     texts: tuple[str, ...]
     is_error: bool
+
+
+def outcome_of(result: types.CallToolResult) -> Outcome:
+    """An MCP tool result as an Outcome: its text blocks; other blocks (images, resources) by their kind, and
+    structured content as JSON when it has no blocks."""
+    texts = [block.text if isinstance(block, types.TextContent) else f"[{block.type}]" for block in result.content]
+    if not texts and result.structured_content is not None:
+        texts.append(_ENCODER.encode(result.structured_content).decode())
+    return Outcome(texts=tuple(texts), is_error=bool(result.is_error))
 
 
 class Tools(Protocol):
