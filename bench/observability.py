@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import servers
-from bench.loadgen import CellSpec
 from bench.pairs import ANTHROPIC_HEADERS, anthropic_c1, options, report, spawn_upstream
-from bench.run import ROOT, run_loadgen
+from bench.run import ROOT
 from bench.scenarios import gateway_config
 
 BODY = '{"model":"claude-x","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
@@ -36,21 +35,6 @@ def with_plugins(upstream_origin: str, names: list[str]) -> dict[str, Any]:
     config["client"] = {"prometheus_labels": ["tenant"], "disable_content_logging": True}
     config["plugins"] = [{"name": name} for name in names]
     return config
-
-
-def c64(gateway: servers.Server, requests: int) -> dict[str, Any]:
-    spec = CellSpec(
-        url=gateway.origin + "/anthropic/v1/messages",
-        body=BODY,
-        headers=HEADERS,
-        concurrency=64,
-        requests=requests,
-        duration_s=20.0,
-        warmup_requests=500,
-        warmup_s=3.0,
-        expect_tail="",
-    )
-    return run_loadgen(spec, pin=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
                 servers.wait_ready(server)
             for _ in range(args.repeat):
                 for on in (False, True):  # interleaved: the machine's drift hits both alike
-                    throughput[on].append(c64(spawned[on], args.requests * 5)["rps"])
-                    latency[on].append(anthropic_c1(spawned[on], BODY, args.requests))
+                    c64 = anthropic_c1(spawned[on], BODY, args.requests * 5, 500, concurrency=64, headers=HEADERS)
+                    throughput[on].append(c64["rps"])
+                    latency[on].append(anthropic_c1(spawned[on], BODY, args.requests, headers=HEADERS))
             scraped = _scrape(spawned[True]) if "metrics" in names else ""
         finally:
             for server in (*spawned.values(), upstream):

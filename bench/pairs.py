@@ -49,14 +49,22 @@ def spawn_upstream(log_dir: Path) -> servers.Server:
     return servers.spawn("upstream", argv, port=port, log_dir=log_dir, cwd=ROOT)
 
 
-def anthropic_c1(gateway: servers.Server, body: str, requests: int, warmup: int = 100) -> dict[str, Any]:
-    """One cell: `body` to the gateway's /anthropic/v1/messages at concurrency 1, with the gateway's `cpu_us_per_req`
-    (its process group: an MCP server it started included)."""
+def anthropic_c1(
+    gateway: servers.Server,
+    body: str,
+    requests: int,
+    warmup: int = 100,
+    *,
+    concurrency: int = 1,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One cell: `body` to the gateway's /anthropic/v1/messages at `concurrency` (1 unless told), with the gateway's
+    `cpu_us_per_req` (its process group: an MCP server it started included)."""
     spec = CellSpec(
         url=gateway.origin + "/anthropic/v1/messages",
         body=body,
-        headers=ANTHROPIC_HEADERS,
-        concurrency=1,
+        headers=headers or ANTHROPIC_HEADERS,
+        concurrency=concurrency,
         requests=requests,
         duration_s=20.0,
         warmup_requests=warmup,
