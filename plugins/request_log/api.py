@@ -1,4 +1,5 @@
-"""`/api/logs` (a page of rows, newest first), `/api/logs/stats` and `/api/logs/stream` (a live tail, SSE).
+"""`/api/logs` (a page of rows, newest first), `/api/logs/stats`, `/api/logs/series` (sums per time bucket) and
+`/api/logs/stream` (a live tail, SSE).
 Every route needs the governance admin token (`Authorization: Bearer`), or its Basic username and password."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 from gateway.api import SETTINGS, AuthenticationFailed, InvalidRequest
 
 from .query import GROUPS, matches, parse_filters
+from .series import parse_span
 from .writer import RequestLog
 
 BASE = "/api/logs"
@@ -26,6 +28,7 @@ KEEPALIVE_SECONDS = 15.0
 def add_routes(app: web.Application) -> None:
     app.router.add_get(BASE, _logs)
     app.router.add_get(f"{BASE}/stats", _stats)
+    app.router.add_get(f"{BASE}/series", _series)
     app.router.add_get(f"{BASE}/stream", _stream)
 
 
@@ -77,6 +80,16 @@ async def _stats(request: web.Request) -> web.Response:
         raise InvalidRequest(f"group_by: must be one of {', '.join(GROUPS)}", param="group_by")
     filters = parse_filters(request.query, _content_logged(request))
     return _json({"group_by": by, "data": await log.store.stats(filters, by)})
+
+
+async def _series(request: web.Request) -> web.Response:
+    """Per bucket of `since`..`until`: requests, errors, latency p50/p99, overhead p50, cost and tokens (the
+    filters of /api/logs but time and text apply)."""
+    log = _admin(request)
+    span = parse_span(request.query, log.store.clock())
+    filters = parse_filters(request.query, _content_logged(request))
+    data = await log.store.series(span, msgspec.structs.replace(filters, search=None))
+    return _json({"since": span.since, "until": span.until, "bucket": span.bucket, "data": data})
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:

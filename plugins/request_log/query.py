@@ -54,8 +54,8 @@ def parse_filters(query: MultiMapping[str], content_logged: bool) -> Filters:
     if search is not None and not content_logged:
         raise InvalidRequest("q: text search needs content logging (client.disable_content_logging is true)", param="q")
     return Filters(
-        start=_time(query, "start"),
-        end=_time(query, "end"),
+        start=parse_time(query, "start"),
+        end=parse_time(query, "end"),
         provider=query.get("provider") or None,
         model=query.get("model") or None,
         virtual_key=query.get("virtual_key") or None,
@@ -90,7 +90,7 @@ def _number(query: MultiMapping[str], name: str, low: float, high: float | None)
     return value
 
 
-def _time(query: MultiMapping[str], name: str) -> float | None:
+def parse_time(query: MultiMapping[str], name: str) -> float | None:
     """Unix seconds, or an RFC 3339 time (without a zone: UTC)."""
     raw = query.get(name)
     if not raw:

@@ -34,6 +34,9 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # "kind: message", as the client got it (secrets masked by the gateway)
     latency_ms: float = 0.0
     ttft_ms: float | None = None  # streams: from the request to the first chunk with content
+    # Time spent in the gateway itself (the latency less the wait on providers, to the answer or a stream's
+    # opening), as the metrics plugin's bifrost_overhead_latency_microseconds; None without an upstream answer.
+    overhead_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -88,6 +91,7 @@ def base_row(call: ChatCall, ctx: CallContext, target: Target | None, content: b
         attempts=ctx.attempts,
         latency_ms=round((time.monotonic() - ctx.started) * 1000, 3),
         ttft_ms=_ttft_ms(ctx),
+        overhead_ms=_overhead_ms(ctx),
         job_id=job,
         content=_content(call, ctx) if content else None,
     )
@@ -96,6 +100,13 @@ def base_row(call: ChatCall, ctx: CallContext, target: Target | None, content: b
 def _ttft_ms(ctx: CallContext) -> float | None:
     first = ctx.first_token_at
     return None if first is None else round((first - ctx.started) * 1000, 3)
+
+
+def _overhead_ms(ctx: CallContext) -> float | None:
+    answered = ctx.answered_at
+    if answered is None:
+        return None
+    return round(max(answered - ctx.started - ctx.upstream_seconds, 0.0) * 1000, 3)
 
 
 def with_usage(row: Row, usage: a.Usage, target: Target | None, prices: PriceTable) -> Row:

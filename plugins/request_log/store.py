@@ -11,6 +11,7 @@ import msgspec
 
 from .query import Filters, Page, Stats, cursor_of, group_stats, page_query
 from .rows import Row
+from .series import Bucket, Span, bucket_series
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -18,7 +19,7 @@ CREATE TABLE IF NOT EXISTS logs (
     time REAL NOT NULL, request_id TEXT NOT NULL, route TEXT NOT NULL, dialect TEXT NOT NULL,
     stream INTEGER NOT NULL, virtual_key TEXT, team TEXT, model TEXT NOT NULL, provider TEXT,
     upstream_model TEXT, fallback_trail TEXT NOT NULL, fallback_index INTEGER NOT NULL, attempts INTEGER NOT NULL,
-    status INTEGER NOT NULL, error TEXT, latency_ms REAL NOT NULL, ttft_ms REAL,
+    status INTEGER NOT NULL, error TEXT, latency_ms REAL NOT NULL, ttft_ms REAL, overhead_ms REAL,
     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
     cache_write_tokens INTEGER NOT NULL, cost_usd REAL, cache_hit INTEGER NOT NULL, job_id TEXT, content TEXT
 );
@@ -28,6 +29,9 @@ CREATE INDEX IF NOT EXISTS logs_model ON logs (model, time);
 CREATE INDEX IF NOT EXISTS logs_key ON logs (virtual_key, time);
 CREATE INDEX IF NOT EXISTS logs_status ON logs (status, time);
 """
+# Columns added since the first schema: a logs.db written before them gains them at open (ALTER TABLE), its
+# old rows reading NULL.
+ADDED = {"overhead_ms": "REAL"}
 COLUMNS = tuple(name for name in Row.__struct_fields__ if name != "id")
 _INSERT = f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _TRAIL = msgspec.json.Encoder()
@@ -49,6 +53,7 @@ class LogStore:
         await writer.execute("PRAGMA journal_mode=WAL")
         await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch
         await writer.executescript(SCHEMA)
+        await _migrate(writer)
         await writer.commit()
         reader = await aiosqlite.connect(path)
         reader.row_factory = aiosqlite.Row
@@ -82,9 +87,20 @@ class LogStore:
     async def stats(self, filters: Filters, by: str) -> list[Stats]:
         return await group_stats(self._reader, filters, by)
 
+    async def series(self, span: Span, filters: Filters) -> list[Bucket]:
+        return await bucket_series(self._reader, span, filters)
+
     async def close(self) -> None:
         await self._writer.close()
         await self._reader.close()
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA table_info(logs)") as cursor:
+        present = {str(row[1]) for row in await cursor.fetchall()}
+    for name, kind in ADDED.items():
+        if name not in present:
+            await db.execute(f"ALTER TABLE logs ADD COLUMN {name} {kind}")
 
 
 def _values(row: Row) -> tuple[object, ...]:
