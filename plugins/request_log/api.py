@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.api import SETTINGS, AuthenticationFailed, InvalidRequest
 
 from .query import GROUPS, matches, parse_filters
-from .series import parse_span
+from .series import Span, parse_span
 from .writer import RequestLog
 
 BASE = "/api/logs"
@@ -83,13 +83,15 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _series(request: web.Request) -> web.Response:
-    """Per bucket of `since`..`until`: requests, errors, latency p50/p99, overhead p50, cost and tokens (the
-    filters of /api/logs but time and text apply)."""
+    """Per bucket of `since`..`until`, and over the whole range (`total`): requests, errors, latency p50/p99,
+    overhead p50, cost and tokens (the filters of /api/logs but time and text apply)."""
     log = _admin(request)
     span = parse_span(request.query, log.store.clock())
     filters = parse_filters(request.query, _content_logged(request))
-    data = await log.store.series(span, msgspec.structs.replace(filters, search=None))
-    return _json({"since": span.since, "until": span.until, "bucket": span.bucket, "data": data})
+    filters = msgspec.structs.replace(filters, search=None)
+    data = await log.store.series(span, filters)
+    whole = await log.store.series(Span(span.since, span.until, span.until - span.since), filters)
+    return _json({"since": span.since, "until": span.until, "bucket": span.bucket, "total": whole[0], "data": data})
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:

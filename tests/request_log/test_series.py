@@ -53,6 +53,9 @@ async def test_each_bucket_has_its_counts_sums_and_nearest_rank_percentiles(
     }  # fmt: skip
     assert (b["requests"], b["errors"], b["p50_latency_ms"], b["p99_latency_ms"]) == (2, 1, 3.0, 7.0)
     assert b["p50_overhead_ms"] is None  # rows without an overhead (an error, an old row) are left out
+    total = body["total"]  # the whole range as one bucket
+    assert (total["start"], total["requests"], total["errors"], total["p99_latency_ms"]) == (T0, 12, 1, 10.0)
+    assert total["cost_usd"] == pytest.approx(0.1) and total["p50_overhead_ms"] == pytest.approx(0.5)
     status, body = await _series(gw, since=T0, until=T0 + 180, bucket=60, provider="openai")
     assert status == 200 and sum(bucket["requests"] for bucket in body["data"]) == 0
 
