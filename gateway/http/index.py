@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from ..api import VERSION
-from .server import ADMIN_PREFIX
+from .server import is_admin_path
 
 PACKAGE = "llm-gateway"
 
@@ -21,7 +21,8 @@ def package_version() -> str:
 
 async def index(request: web.Request) -> web.Response:
     """The gateway's name, versions and public routes, read from the router (so plugins' routes show too);
-    the admin API is left out: it is not for clients, and a listing of it helps only someone probing."""
+    the admin API and its dashboard are left out: they are not for clients, and a listing of them helps only
+    someone probing."""
     return web.json_response(
         {
             "name": PACKAGE,
@@ -36,7 +37,7 @@ def public_routes(app: web.Application) -> list[str]:
     routes: list[str] = []
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if route.method in ("HEAD", "OPTIONS", "*") or path == "/" or path.startswith(ADMIN_PREFIX):
+        if route.method in ("HEAD", "OPTIONS", "*") or path == "/" or is_admin_path(path):
             continue
         routes.append(f"{route.method} {path}")
     return sorted(set(routes), key=lambda line: (line.split(" ", 1)[1], line))

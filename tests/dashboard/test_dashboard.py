@@ -4,11 +4,15 @@ on the overview, and the logs (filters, one request opened, the live tail, a hos
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
+from gateway.app import create_app
+from gateway.config import parse_settings
+from gateway.http.server import listen
 from gateway.testing import Http, Reply, anthropic_body, serve_gateway
 from tests.dashboard.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, Dashboard, dashboard_config
 
@@ -169,3 +173,19 @@ async def test_disabled_the_dashboard_serves_nothing(dashboard: Dashboard) -> No
     async with serve_gateway(config) as gw, Http(gw.url, None) as http:
         assert (await http.get("/ui")).status == 404
         assert (await http.get("/ui/assets/app.js")).status == 404
+
+
+async def test_with_an_admin_port_the_dashboard_answers_there_beside_the_api(
+    dashboard: Dashboard, tmp_path: Path
+) -> None:
+    app = create_app(parse_settings(dashboard_config(dashboard.upstream.url)), app_dir=tmp_path)
+    served = await listen(app, "127.0.0.1", 0, admin_port=0)
+    try:
+        assert served.admin_url is not None
+        async with Http(served.url, None) as main, Http(served.admin_url, None) as admin:
+            for path in ("/ui", "/ui/logs", "/ui/assets/app.js"):
+                assert (await admin.get(path)).status == 200, path
+                assert (await main.get(path)).status == 404, path
+            assert "GET /ui" not in (await main.get("/")).json()["routes"]
+    finally:
+        await served.close()
