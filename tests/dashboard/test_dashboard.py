@@ -125,6 +125,7 @@ async def test_logs_filter_and_one_request_shows_its_trail_usage_and_content(pag
     await expect(detail.locator(".conversation")).to_contain_text("fall back please")
     await expect(detail.locator(".message.answer")).to_be_visible()
     await expect(detail).to_contain_text("Input")
+    assert "null" not in await detail.inner_text() and "undefined" not in await detail.inner_text()
     await page.click("#detail-close")
     await page.fill("#filters [name=model]", "")
     await page.fill("#filters [name=q]", "UNRELATED")  # text search, case-blind

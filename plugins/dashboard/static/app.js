@@ -10,7 +10,7 @@ Object.assign(handlers, { overview, logs, keys, providers });
 for (const view of Object.values(handlers)) view.bind();
 
 $("#login-form").addEventListener("submit", signIn);
-$("#logout").addEventListener("click", () => signOut("Signed out."));
+$("#logout").addEventListener("click", () => signOut(""));
 $("#app").addEventListener("click", navigate);
 $("#menu").addEventListener("click", () => {
   const open = $("#nav").classList.toggle("open");

@@ -73,7 +73,7 @@ export function openDetail(entry) {
   $("#detail-title").replaceChildren(`${entry.model} `, statusBadge(entry.status));
   const tokens = [["Input", count(entry.input_tokens)], ["Output", count(entry.output_tokens)],
     ["Cache read", count(entry.cache_read_tokens)], ["Cache write", count(entry.cache_write_tokens)], ["Cost", usd(entry.cost_usd)]];
-  $("#detail-body").replaceChildren(
+  const parts = [
     entry.error ? el("p", { class: "error" }, entry.error) : null,
     facts([["Time", clock(entry.time, true)], ["Request id", entry.request_id], ["Route", entry.route],
       ["Dialect", `${entry.dialect}${entry.stream ? " · stream" : ""}`], ["Virtual key", entry.virtual_key],
@@ -82,7 +82,8 @@ export function openDetail(entry) {
     section("Timing", facts([["Latency", ms(entry.latency_ms)], ["Time to first token", ms(entry.ttft_ms)], ["Gateway overhead", ms(entry.overhead_ms)]])),
     section("Usage", facts(tokens)),
     section("Content", content(entry)),
-  );
+  ];
+  $("#detail-body").replaceChildren(...parts.filter(Boolean));
   const dialog = $("#detail");
   if (!dialog.open) dialog.showModal();
 }

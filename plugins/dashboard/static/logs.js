@@ -110,6 +110,8 @@ function toggleTail() {
 
 export const logs = {
   bind() {
+    // On a phone the filters start folded: the rows are what one came for.
+    if (matchMedia("(max-width: 760px)").matches) $("#filter-box").open = false;
     $("#filters").addEventListener("submit", (event) => {
       event.preventDefault();
       guarded("#logs-error", () => load()).then(toggleTail);
