@@ -4,6 +4,7 @@ on the overview, and the logs (filters, one request opened, the live tail, a hos
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from playwright.async_api import Page, expect
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
-from gateway.testing import Http, Reply, anthropic_body, serve_gateway
+from gateway.testing import Http, Reply, serve_gateway
+from gateway_plugins.request_log.rows import Row
 from tests.dashboard.conftest import ADMIN, ADMIN_PASSWORD, ADMIN_USER, Dashboard, dashboard_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,11 +30,12 @@ async def sign_in(page: Page, dashboard: Dashboard, path: str = "/ui") -> None:
 
 
 async def call(dashboard: Dashboard, text: str, model: str = "mock/m", **extra: Any) -> None:
-    """One call with the raw client; returns once its row is written."""
+    """One call with the official SDK (`extra`: more body fields); returns once its row is written."""
     written = dashboard.log.written
-    async with Http(dashboard.gw.url) as http:
-        answer = await http.post("/anthropic/v1/messages", anthropic_body(model, text, **extra))
-        assert answer.status == 200, answer
+    async with dashboard.gw.anthropic() as client:
+        await client.messages.create(
+            model=model, max_tokens=16, messages=[{"role": "user", "content": text}], extra_body=extra
+        )
     await dashboard.written(written + 1)
 
 
@@ -132,6 +135,24 @@ async def test_logs_filter_and_one_request_shows_its_trail_usage_and_content(pag
     await page.click("#filters button[type=submit]")
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("mock/m")
+
+
+async def test_older_pages_follow_the_cursor(page: Page, dashboard: Dashboard) -> None:
+    at = time.time() - 7200  # older than any other row of the module, inside the default 24 h
+    await dashboard.log.store.insert(
+        [Row(time=at + i, request_id=f"old-{i}", route="/v1/messages", dialect="anthropic", model=f"paged/{i}")
+         for i in range(60)]
+    )  # fmt: skip
+    await sign_in(page, dashboard, "/ui/logs")
+    rows = page.locator("#log-table tbody tr")
+    await expect(rows.first).to_be_visible()
+    shown = await rows.count()
+    assert shown == 50
+    await page.click("#older")
+    await expect(rows).not_to_have_count(shown)
+    await expect(page.locator("#log-table tbody")).to_contain_text("paged/0")  # the oldest row, on a later page
+    ids = await rows.evaluate_all("rows => rows.map(row => row.dataset.id)")
+    assert len(ids) > shown and len(set(ids)) == len(ids), "a row shown twice"
 
 
 async def test_a_hostile_prompt_is_shown_as_text_and_runs_nothing(page: Page, dashboard: Dashboard) -> None:
