@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .accounting import total_usage
+from .admin import Admin, AdminAuth, require_admin
 from .answer import admit_tool_call, record_tool_call, start_call
 from .call import (
     OPENED,
@@ -61,7 +62,7 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, SETTINGS
+from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .model_override import ModelOverride
 from .pricing import Price, PriceTable
@@ -118,7 +119,7 @@ from .translate.common import (
 if TYPE_CHECKING:
     from aiohttp import web
 
-VERSION = "1.4.0"
+VERSION = "1.5.0"
 T = TypeVar("T")
 ConfigRegistry = PluginConfigRegistry  # the registry gw_register_config receives
 
@@ -145,6 +146,7 @@ def remove_hooks(app: web.Application, name: str) -> None:
 
 
 __all__ = [
+    "ADMIN",
     "APP_DIR",
     "CATALOG",
     "CLAUDE",
@@ -164,6 +166,8 @@ __all__ = [
     "REDACTOR",
     "SETTINGS",
     "VERSION",
+    "Admin",
+    "AdminAuth",
     "AuthenticationFailed",
     "BaseProvider",
     "CallContext",
@@ -259,6 +263,7 @@ __all__ = [
     "relay_body",
     "relayable",
     "remove_hooks",
+    "require_admin",
     "resolve_target",
     "retry_after_seconds",
     "start_call",

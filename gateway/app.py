@@ -9,15 +9,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .admin import Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
-from .http import async_jobs, index, inference, models
+from .http import async_jobs, index, inference, models, provider_health
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, SETTINGS
+from .keys import ADMIN, APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
@@ -58,6 +59,7 @@ def create_app(
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
+    app[ADMIN] = Admin(admin_auth(settings.governance))
     # The app dir is locked first and released last: nothing opens its databases without holding it.
     app.cleanup_ctx.append(_app_dir_lock)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
@@ -87,6 +89,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/async/chat/completions", async_jobs.native_submit_chat)
     app.router.add_get("/v1/async/chat/completions/{job_id}", async_jobs.native_get_chat)
     app.router.add_get("/health", health)
+    app.router.add_get("/api/providers/health", provider_health.provider_health)
     app.router.add_get("/", index.index)  # HEAD / too (aiohttp adds it to every GET)
 
 

@@ -8,8 +8,9 @@ reports it) lives in `CallTrail`, which only the engine reaches, through `trail(
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -59,6 +60,7 @@ class CallTrail:
     extra_usage: list[Usage] = field(default_factory=list)  # of the calls plugins made with `ctx.call_target`
     holding: str | None = None  # the provider whose slot the call's open stream holds
     upstream_seconds: float = 0.0  # waiting on providers: see CallContext.upstream_seconds
+    outside_seconds: float = 0.0  # see CallContext.waiting_outside
     answered_at: float | None = None  # see CallContext.answered_at
     first_token_at: float | None = None  # see CallContext.first_token_at
     unrecorded: list[Callable[[], None]] = field(default_factory=list)
@@ -202,7 +204,29 @@ class CallContext:
         return self._trail.attempts
 
     # Timing facts (time.monotonic(), like `started`), for metrics and logs: what the gateway itself added to a
-    # call is `answered_at - started - upstream_seconds`.
+    # call is `overhead_seconds`.
+    @contextlib.contextmanager
+    def waiting_outside(self) -> Iterator[None]:
+        """Time spent inside is not the gateway's own (`overhead_seconds` leaves it out): a plugin waiting on
+        something outside it before the answer (MCP tools in agent mode, a policy service) says so. Wrap the
+        outermost wait once: parallel waits wrapped one by one would be counted more than once. Waits after the
+        answer (a stream's later rounds) are not part of the overhead anyway and are not counted."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            if self._trail.answered_at is None:
+                self._trail.outside_seconds += time.monotonic() - began
+
+    @property
+    def overhead_seconds(self) -> float | None:
+        """What the gateway itself added until the answer: `answered_at - started`, less the time waiting on
+        providers (`upstream_seconds`) and on what plugins declared with `waiting_outside` (None: no answer)."""
+        answered = self._trail.answered_at
+        if answered is None:
+            return None
+        return max(0.0, answered - self.started - self._trail.upstream_seconds - self._trail.outside_seconds)
+
     @property
     def upstream_seconds(self) -> float:
         """Seconds spent waiting on providers: every attempt (retries, their backoff and fallbacks included) until

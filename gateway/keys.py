@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .admin import Admin
     from .call import Dialect
     from .catalog import Catalog
     from .config import Settings
@@ -29,6 +30,7 @@ APP_DIR: web.AppKey[Path] = web.AppKey("app_dir")  # where the gateway keeps its
 REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the app; plugins add theirs
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")  # what each model takes and costs (models.dev + config)
 PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugins add prices (PriceTable.override)
+ADMIN: web.AppKey[Admin] = web.AppKey("admin")  # the admin credentials and the throttle of failed logins
 # Set by a route whose errors are to be answered in this dialect, whatever its path implies (a plugin's route that
 # speaks both, like /v1/mcp/tool/execute?format=anthropic).
 ERROR_DIALECT: web.RequestKey[Dialect] = web.RequestKey("error_dialect")

@@ -21,6 +21,7 @@ from ..tokens import DEFAULT as DEFAULT_MEDIA_RULES
 from ..tokens import MediaRules
 from .body import relayable
 from .gate import Gate
+from .health import Health, ProviderHealth
 from .keys import SESSION, KeyChooser, Sessions, session_ttl
 from .upstream import ATTEMPT_HEADERS
 
@@ -51,6 +52,11 @@ class Providers:
         self._rng = rng or random.Random()
         self._sessions = Sessions()
         self._gates = {name: Gate(name, p.setup.config.concurrency_and_buffer_size) for name, p in instances.items()}
+        self.health = Health({name: p.setup.config.keys for name, p in instances.items()})
+
+    def health_of(self, mask: Callable[[str], str]) -> list[ProviderHealth]:
+        """Every provider's health, as `GET /api/providers/health` shows it (`mask` hides secrets in errors)."""
+        return [self.health.snapshot(name, gate.state(), mask) for name, gate in self._gates.items()]
 
     def media_rules(self, target: Target) -> MediaRules:
         """How the target's upstream counts media (the gateway's default for providers that do not say)."""
@@ -138,7 +144,10 @@ class Providers:
         and backs off (retry-after honoured); 401/402/403 mark the key dead for this call and move on at once
         (none left: 502 naming the provider); other errors go back as they are."""
         network = provider.setup.config.network_config
-        keys = KeyChooser(provider.setup.config.keys, target.model, ctx.headers, self._rng)
+        name, health = target.provider, self.health
+        keys = KeyChooser(
+            provider.setup.config.keys, target.model, ctx.headers, self._rng, lambda k: health.is_dead(name, k)
+        )
         session = f"{target.provider}/{ctx.headers[SESSION]}" if SESSION in ctx.headers else None
         key = keys.first(self._sessions.get(session, monotonic()) if session else None) or self._no_key(
             provider, target
@@ -149,7 +158,9 @@ class Providers:
             try:
                 result = await attempt(key)
             except UpstreamError as exc:
-                if exc.status in REFUSED and provider.requires_keys:
+                refused = exc.status in REFUSED and provider.requires_keys
+                health.failed(name, key, exc.status, f"{exc.kind}: {exc.message}", refused=refused)
+                if refused:
                     key = keys.kill_current() or _all_refused(target, exc)
                     continue
                 delay = _retry_delay(exc, retry, network, self._rng)
@@ -160,6 +171,7 @@ class Providers:
                 retry += 1
                 await asyncio.sleep(delay)
                 continue
+            health.answered(name, key)
             if session is not None and key.name:
                 self._sessions.put(session, key.name, monotonic() + session_ttl(ctx.headers))
             return result

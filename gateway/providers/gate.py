@@ -13,6 +13,7 @@ from collections import deque
 
 from ..config import ConcurrencyAndBufferSize
 from ..errors import UpstreamError
+from .health import GateState
 
 BUSY_RETRY_AFTER_S = 1.0
 
@@ -20,6 +21,7 @@ BUSY_RETRY_AFTER_S = 1.0
 class Gate:
     def __init__(self, name: str, limits: ConcurrencyAndBufferSize) -> None:
         self._name = name
+        self._limit = limits.concurrency
         self._free = limits.concurrency
         self._buffer = limits.buffer_size
         self._wait_s = limits.queue_timeout_in_seconds
@@ -28,6 +30,9 @@ class Gate:
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    def state(self) -> GateState:
+        return GateState(self._limit - self._free, len(self._waiting), self._limit, self._buffer)
 
     async def acquire(self) -> None:
         if self._free > 0 and not self._waiting:

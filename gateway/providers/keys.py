@@ -1,11 +1,13 @@
 """Which provider key an attempt uses: weighted random among the keys that allow the model, unless the client
 pins one (`x-bf-api-key: <name>`) or a session sticks to one (`x-bf-session-id`, for `x-bf-session-ttl` seconds).
-Keys refused by the upstream (401/402/403) are dead for the rest of the call; a 429 moves on to another key."""
+Keys refused by the upstream (401/402/403) are dead for the rest of the call; a 429 moves on to another key. Keys
+an earlier call saw refused (`health.Health`) are tried only when no other key is left."""
 
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import Callable
 
 from multidict import CIMultiDictProxy
 
@@ -41,7 +43,14 @@ class Sessions:
 class KeyChooser:
     """The keys of one call to one provider, in the order to try them."""
 
-    def __init__(self, keys: list[ProviderKey], model: str, headers: CIMultiDictProxy[str], rng: random.Random):
+    def __init__(
+        self,
+        keys: list[ProviderKey],
+        model: str,
+        headers: CIMultiDictProxy[str],
+        rng: random.Random,
+        marked_dead: Callable[[ProviderKey], bool],
+    ):
         eligible = [k for k in keys if k.allows(model)]
         pinned = headers.get(PIN)
         if pinned is not None:
@@ -50,12 +59,14 @@ class KeyChooser:
                 raise InvalidRequest(f"{PIN}: no key named {pinned!r} serves model {model!r}")
         self.eligible = eligible
         self._rng = rng
+        self._marked_dead = marked_dead
         self._dead: set[int] = set()
         self._current: ProviderKey | None = None
 
     def first(self, sticky: str | None) -> ProviderKey | None:
-        stuck = next((k for k in self.eligible if sticky is not None and k.name == sticky), None)
-        self._current = stuck or self._pick(self.eligible)
+        usable = self._unmarked(self.eligible)
+        stuck = next((k for k in usable if sticky is not None and k.name == sticky), None)
+        self._current = stuck or self._pick(usable)
         return self._current
 
     def kill_current(self) -> ProviderKey | None:
@@ -68,8 +79,15 @@ class KeyChooser:
         """Another live key than the current one if there is one, else the current one (if alive)."""
         live = [k for k in self.eligible if id(k) not in self._dead]
         others = [k for k in live if k is not self._current]
-        self._current = self._pick(others) if others else (live[0] if live else None)
+        self._current = self._pick(self._unmarked(others)) if others else (live[0] if live else None)
         return self._current
+
+    def _unmarked(self, keys: list[ProviderKey]) -> list[ProviderKey]:
+        """The keys no earlier call saw refused lately, or all of them when every one was (one may be back)."""
+        if len(keys) <= 1:
+            return keys
+        fresh = [k for k in keys if not self._marked_dead(k)]
+        return fresh or keys
 
     def _pick(self, keys: list[ProviderKey]) -> ProviderKey | None:
         if len(keys) <= 1:

@@ -16,8 +16,7 @@ from gateway.api import PRICES, ConfigRegistry, plugin_config
 
 from . import admin
 from .config import GovernanceConfig
-from .guard import AdminGuard
-from .lifecycle import ADMIN_GUARD, GOVERNANCE, running
+from .lifecycle import GOVERNANCE, running
 from .service import Governance
 
 
@@ -35,5 +34,4 @@ def gw_register_routes(app: web.Application) -> None:
 def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
     config = plugin_config(app, GovernanceConfig).resolved()  # by-id budgets and rate limits attached
     app[GOVERNANCE] = Governance(config, enforce_auth=False, prices=app[PRICES])
-    app[ADMIN_GUARD] = AdminGuard()
     return running(app, config)

@@ -4,9 +4,6 @@ Basic with auth_config's admin_username and admin_password when its is_enabled (
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import secrets
 import uuid
 from typing import Any
@@ -14,11 +11,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from gateway import AuthenticationFailed, InvalidRequest, NotFound
-from gateway.api import REDACTOR, decode_json
+from gateway import InvalidRequest, NotFound
+from gateway.api import REDACTOR, decode_json, require_admin
 
-from .config import AuthConfig, Customer, Team, VirtualKey
-from .lifecycle import ADMIN_GUARD, GOVERNANCE, STORE
+from .config import Customer, Team, VirtualKey
+from .lifecycle import GOVERNANCE, STORE
 from .references import Resolver
 from .store import Entry, Kind, key_hash
 
@@ -42,41 +39,9 @@ def add_routes(app: web.Application) -> None:
 
 
 def _admin(request: web.Request) -> tuple[Kind, type[Entry]]:
-    """Check the admin credentials (in constant time) and say which collection the path names: the admin token
-    as `Bearer` (the scheme in any case), or Bifrost's auth_config username and password as HTTP Basic. A client
-    that keeps failing is throttled (429) before its next guess is even compared."""
-    guard = request.app[ADMIN_GUARD]
-    client = request.remote or ""
-    guard.check(client)
-    auth = request.app[GOVERNANCE].config.auth_config
-    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-    if not _accepted(auth, scheme.lower(), given.strip()):
-        guard.failed(client)
-        raise AuthenticationFailed(
-            "the governance admin API needs Authorization: Bearer <admin token> (or Basic with the admin"
-            " username and password)"
-        )
+    """Check the admin credentials (gateway.api.require_admin) and say which collection the path names."""
+    require_admin(request, "the governance admin API")
     return KINDS[request.path.removeprefix(BASE + "/").split("/")[0]]
-
-
-def _accepted(auth: AuthConfig, scheme: str, given: str) -> bool:
-    if scheme == "bearer":
-        return bool(auth.admin_token) and hmac.compare_digest(given.encode(), (auth.admin_token or "").encode())
-    if scheme != "basic" or not basic_auth_enabled(auth):
-        return False
-    try:
-        user, sep, password = base64.b64decode(given, validate=True).decode().partition(":")
-    except (binascii.Error, ValueError):
-        return False
-    # Both compared whatever the first gives, so the time does not tell which one was wrong.
-    user_ok = hmac.compare_digest(user.encode(), (auth.admin_username or "").encode())
-    password_ok = hmac.compare_digest(password.encode(), (auth.admin_password or "").encode())
-    return bool(sep) and user_ok and password_ok
-
-
-def basic_auth_enabled(auth: AuthConfig) -> bool:
-    """Bifrost's username/password login: on when is_enabled and both are set (an empty password never works)."""
-    return auth.is_enabled and bool(auth.admin_username) and bool(auth.admin_password)
 
 
 def _public(entry: Entry) -> dict[str, Any]:

@@ -15,14 +15,12 @@ from aiohttp import web
 from gateway.api import APP_DIR, REDACTOR, SETTINGS, add_hooks, remove_hooks
 
 from .config import GovernanceConfig
-from .guard import AdminGuard
 from .hooks import RequestHooks
 from .service import Governance
 from .store import GovernanceStore, key_hash
 
 log = logging.getLogger("gateway.governance")
 GOVERNANCE = web.AppKey("governance", Governance)
-ADMIN_GUARD = web.AppKey("governance_admin_guard", AdminGuard)
 STORE = web.AppKey("governance_store", GovernanceStore)
 DB_FILE = "config.db"
 FLUSH_INTERVAL_S = 0.5

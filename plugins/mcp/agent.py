@@ -115,7 +115,8 @@ async def complete(call: ChatCall, result: ChatResult, ctx: CallContext, tools: 
     messages = call.request.messages
     rounds = 0
     while True:
-        outcomes = await run_all(decided.auto, tools)
+        with ctx.waiting_outside():  # the tools' time is not the gateway's overhead
+            outcomes = await run_all(decided.auto, tools)
         decided.ran(bounds)
         content += shown(answer, decided, outcomes, tools, bounds.visible)
         if not decided.goes_on:  # calls left for the client, or no time for another model call

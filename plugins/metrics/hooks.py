@@ -45,9 +45,9 @@ class MetricsHooks:
             series.cost.inc(cost)
         if ctx.first_token_at is not None:
             series.first_token.observe(ctx.first_token_at - ctx.started)
-        if ctx.answered_at is not None:
-            overhead = ctx.answered_at - ctx.started - ctx.upstream_seconds
-            series.overhead.observe(max(overhead, 0.0) * 1_000_000)
+        overhead = ctx.overhead_seconds
+        if overhead is not None:
+            series.overhead.observe(overhead * 1_000_000)
 
     @hookimpl
     async def gw_record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:

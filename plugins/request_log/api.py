@@ -1,19 +1,15 @@
 """`/api/logs` (a page of rows, newest first), `/api/logs/stats`, `/api/logs/series` (sums per time bucket) and
-`/api/logs/stream` (a live tail, SSE).
-Every route needs the governance admin token (`Authorization: Bearer`), or its Basic username and password."""
+`/api/logs/stream` (a live tail, SSE). Every route needs the admin credentials (`gateway.api.require_admin`: the
+governance admin token as `Bearer`, or its Basic username and password), failed logins throttled."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
-from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from gateway.api import SETTINGS, AuthenticationFailed, InvalidRequest
+from gateway.api import SETTINGS, InvalidRequest, require_admin
 
 from .query import GROUPS, matches, parse_filters
 from .series import Span, parse_span
@@ -33,31 +29,8 @@ def add_routes(app: web.Application) -> None:
 
 
 def _admin(request: web.Request) -> RequestLog:
-    auth: Any = request.app[SETTINGS].governance.get("auth_config") or {}
-    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-    if not _accepted(auth if isinstance(auth, dict) else {}, scheme.lower(), given.strip()):
-        raise AuthenticationFailed(
-            "the logs API needs Authorization: Bearer <governance admin token> (or Basic with the admin username"
-            " and password)"
-        )
+    require_admin(request, "the logs API")
     return request.app[LOG]
-
-
-def _accepted(auth: dict[str, Any], scheme: str, given: str) -> bool:
-    """Governance's admin credentials, compared in constant time (the same ones its admin API takes)."""
-    if scheme == "bearer":
-        token = str(auth.get("admin_token") or "")
-        return bool(token) and hmac.compare_digest(given.encode(), token.encode())
-    user, password = str(auth.get("admin_username") or ""), str(auth.get("admin_password") or "")
-    if scheme != "basic" or not (auth.get("is_enabled") and user and password):
-        return False
-    try:
-        given_user, sep, given_password = base64.b64decode(given, validate=True).decode().partition(":")
-    except (binascii.Error, ValueError):
-        return False
-    user_ok = hmac.compare_digest(given_user.encode(), user.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
-    return bool(sep) and user_ok and password_ok
 
 
 def _content_logged(request: web.Request) -> bool:

@@ -34,8 +34,8 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # "kind: message", as the client got it (secrets masked by the gateway)
     latency_ms: float = 0.0
     ttft_ms: float | None = None  # streams: from the request to the first chunk with content
-    # Time spent in the gateway itself (the latency less the wait on providers, to the answer or a stream's
-    # opening), as the metrics plugin's bifrost_overhead_latency_microseconds; None without an upstream answer.
+    # Time spent in the gateway itself until the answer (ctx.overhead_seconds: less the waits on providers and on
+    # what plugins declare outside), as bifrost_overhead_latency_microseconds counts it; None without an answer.
     overhead_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
@@ -103,10 +103,8 @@ def _ttft_ms(ctx: CallContext) -> float | None:
 
 
 def _overhead_ms(ctx: CallContext) -> float | None:
-    answered = ctx.answered_at
-    if answered is None:
-        return None
-    return round(max(answered - ctx.started - ctx.upstream_seconds, 0.0) * 1000, 3)
+    overhead = ctx.overhead_seconds
+    return None if overhead is None else round(overhead * 1000, 3)
 
 
 def with_usage(row: Row, usage: a.Usage, target: Target | None, prices: PriceTable) -> Row:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from gateway.testing import Http
+from gateway.testing import Http, Reply
 from tests.dashboard.conftest import ADMIN, Dashboard, Problems, new_page
 from tests.dashboard.test_dashboard import call, sign_in
 
@@ -75,20 +76,28 @@ async def test_a_refused_create_shows_the_gateways_reason(page: Page, dashboard:
     await expect(page.locator("#created")).to_be_hidden()
 
 
-@pytest.mark.xfail(reason="GET /api/providers/health comes with the core's provider health (not on this branch)")
-async def test_the_providers_page_shows_health_as_the_api_tells_it(page: Page, dashboard: Dashboard) -> None:
-    await call(dashboard, "health check", "mock/m")
+async def test_the_providers_page_shows_health_and_a_dead_key(page: Page, dashboard: Dashboard) -> None:
+    dashboard.upstream.default(
+        "/v1/chat/completions", Reply.error(401, "authentication_error", "key revoked", dialect="openai")
+    )
+    async with dashboard.gw.openai() as client:  # the upstream refuses the openai key: it is marked dead
+        with pytest.raises(openai.APIStatusError):
+            await client.chat.completions.create(model="openai/gpt-x", messages=[{"role": "user", "content": "x"}])
     async with Http(dashboard.gw.url, None) as http:
         answer = await http.get("/api/providers/health", {"Authorization": f"Bearer {ADMIN}"})
     assert answer.status == 200, answer
-    health: list[dict[str, Any]] = answer.json()["providers"]
+    health = {provider["name"]: provider for provider in answer.json()["providers"]}
+    assert [key["state"] for key in health["openai"]["keys"]] == ["dead"]
     await sign_in(page, dashboard, "/ui/providers")
-    for provider in health:
-        card = page.locator(f"article[data-provider='{provider['name']}']")
-        await expect(card).to_contain_text(f"{provider['in_flight']} / {provider['concurrency']}")
+    for name, provider in health.items():
+        card = page.locator(f"article[data-provider='{name}']")
+        await expect(card).to_contain_text(f"{provider['in_flight']} / {provider['concurrency']:,}")
         for key in provider["keys"]:
-            await expect(card.locator("tbody")).to_contain_text(key["name"])
-            await expect(card.locator("tbody")).to_contain_text(key["state"])
+            await expect(card.locator("tbody tr", has_text=key["name"])).to_contain_text(key["state"])
+    openai_card = page.locator("article[data-provider='openai']")
+    await expect(openai_card.locator(".panel-head .badge")).to_have_text("down")  # its only key is dead
+    await expect(openai_card.locator(".last-error")).to_contain_text("key revoked")
+    await expect(page.locator("article[data-provider='mock'] .panel-head .badge")).to_have_text("healthy")
     await expect(page.locator("#providers-off")).to_be_hidden()
 
 

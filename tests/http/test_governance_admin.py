@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gateway.api import ADMIN as ADMIN_GUARD
 from gateway.config import ConfigError
 from gateway.testing import (
     FakeUpstream,
@@ -23,7 +24,6 @@ from gateway.testing import (
     assert_openai_error,
     serve_gateway,
 )
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.http.governance_helpers import (
     ADMIN,

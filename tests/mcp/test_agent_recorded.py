@@ -46,3 +46,31 @@ async def test_each_tool_the_loop_runs_is_recorded_and_not_admitted_again(
     assert tool == ToolCall(name="local-add", client="local", tool="add", via="agent")
     assert outcome.error is None and outcome.is_error is False
     assert watcher.admitted == []
+
+
+class Timing:
+    def __init__(self) -> None:
+        self.seen = asyncio.Queue[tuple[float | None, float]]()
+
+    @hookimpl
+    def gw_record_usage(self, ctx: CallContext) -> None:
+        self.seen.put_nowait((ctx.overhead_seconds, ctx.upstream_seconds))
+
+
+async def test_the_time_tools_take_is_not_the_gateways_overhead(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    timing = Timing()
+    gateway = await make_gateway(agent_config(fake_upstream), [timing])
+    fake_upstream.script(
+        MESSAGES,
+        Reply.json(anthropic_message(None, tool_uses=[ToolUse("toolu_1", "local-slow", {"seconds": 0.6})])),
+        Reply.json(anthropic_message("done.")),
+    )
+    started = asyncio.get_running_loop().time()
+    await gateway.anthropic().messages.create(
+        model="anthropic/claude-x", max_tokens=64, messages=[{"role": "user", "content": "wait"}]
+    )
+    assert asyncio.get_running_loop().time() - started >= 0.6  # the tool did take its time
+    overhead, upstream = await asyncio.wait_for(timing.seen.get(), 5)
+    assert overhead is not None and overhead < 0.3, (overhead, upstream)  # not the tool's 0.6 s

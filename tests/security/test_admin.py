@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from gateway.api import ADMIN as ADMIN_GUARD
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.http.server import listen
 from gateway.testing import FakeUpstream, assert_openai_error, get_once, post_once
-from gateway_plugins.governance.lifecycle import ADMIN_GUARD
 from tests.conftest import MakeGateway
 from tests.http.async_helpers import ROOT, free_port, read_log, reap, wait_healthy
 from tests.http.governance_helpers import (
