@@ -61,6 +61,8 @@ async def test_every_ui_answer_carries_the_security_headers_and_no_inline_code(d
 async def test_a_wrong_token_is_refused_and_the_right_one_signs_in_until_log_out(
     page: Page, dashboard: Dashboard
 ) -> None:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     await page.goto(dashboard.gw.url + "/ui")
     await page.fill("#login-token", "not-the-token")
     await page.click("#login-submit")
@@ -76,6 +78,8 @@ async def test_a_wrong_token_is_refused_and_the_right_one_signs_in_until_log_out
     await page.click("#logout")
     await expect(page.locator("#login")).to_be_visible()
     assert await page.evaluate("sessionStorage.length") == 0
+    assert any("/api/logs/series" in url for url in urls)  # the overview asked for its data...
+    assert not [url for url in urls if ADMIN in url or "not-the-token" in url]  # ...with the token in no URL
 
 
 async def test_the_admin_username_and_password_sign_in_too(page: Page, dashboard: Dashboard) -> None:
