@@ -59,22 +59,26 @@ class MetricsHooks:
 
     def labels(self, ctx: CallContext, target: Target | None) -> tuple[str, ...]:
         """The base labels, then the custom ones (from x-bf-dim-<label>), every value bounded."""
-        bounded = self.series.bounded
         principal = ctx.principal
         named = principal is not None and principal.kind == "virtual_key"
-        values = (
-            ("provider", target.provider if target is not None else ""),
-            ("model", target.model if target is not None else ""),
-            ("virtual_key_name", principal.name if named and principal is not None else ""),
-            ("team", (principal.team or "") if principal is not None else ""),
-            ("fallback_index", str(ctx.fallback_index)),
+        raw = (
+            target.provider if target is not None else "",
+            target.model if target is not None else "",
+            principal.name if named and principal is not None else "",
+            (principal.team or "") if principal is not None else "",
+            str(ctx.fallback_index),
+            *dimensions(self.series, ctx.headers),
         )
-        base = tuple(bounded(label, value) for label, value in values)
-        return base + custom_labels(self.series, ctx.headers)
+        return self.series.call_labels(raw)
+
+
+def dimensions(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The custom labels' values as sent (x-bf-dim-<label>; "" when absent), not yet bounded."""
+    return tuple(headers.get(DIMENSION_PREFIX + name, "") for name in series.custom)
 
 
 def custom_labels(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(series.bounded(name, headers.get(DIMENSION_PREFIX + name, "")) for name in series.custom)
+    return series.custom_labels(dimensions(series, headers)) if series.custom else ()
 
 
 def _tried(call: ChatCall, ctx: CallContext) -> Target | None:

@@ -50,6 +50,27 @@ class Bounded:
         return value
 
 
+class LabelValues:
+    """Raw label values bounded (Bounded), the answer remembered for the first MEMO raw tuples: a value's bounded
+    form never changes (Bounded admits a value for good or never), and one dict lookup costs less than a
+    Bounded call per label. Beyond MEMO distinct raw tuples (callers sending ever new values) it stops noting."""
+
+    MEMO = 10_000
+
+    def __init__(self, bounded: Bounded, names: tuple[str, ...]) -> None:
+        self._bounded = bounded
+        self._names = names
+        self._memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def __call__(self, raw: tuple[str, ...]) -> tuple[str, ...]:
+        found = self._memo.get(raw)
+        if found is None:
+            found = tuple(self._bounded(name, value) for name, value in zip(self._names, raw, strict=True))
+            if len(self._memo) < self.MEMO:
+                self._memo[raw] = found
+        return found
+
+
 class Histogram:
     """One labelled histogram: a count per bucket (not cumulative; the last is +Inf) and the sum."""
 
@@ -136,6 +157,8 @@ class Series:
     def __init__(self, custom: tuple[str, ...], limit: int) -> None:
         self.custom = custom
         self.bounded = Bounded(limit)
+        self.call_labels = LabelValues(self.bounded, (*BASE_LABELS, *custom))  # a call's: base, then custom
+        self.custom_labels = LabelValues(self.bounded, custom)
         self.calls: dict[tuple[str, ...], CallSeries] = {}
         self.https: dict[tuple[str, ...], HttpSeries] = {}
         self.errors = Tally()  # labels: base, status_code, error_type
