@@ -6,9 +6,10 @@ Run from the repository root::
 
 Two gateways in front of the same fake upstream (0 ms latency), Anthropic JSON: one with the plugins named by
 `--plugins` (default: `metrics`, with a custom label filled by an `x-bf-dim-tenant` header, and `logging`, the
-request log with content off), one without. Two cells each, interleaved: concurrency
-64 (req/s, the throughput cost) and concurrency 1 (p50 and `cpu us/req`, the latency cost). /metrics is scraped
-once at the end, to check the calls were counted.
+request log with content off), one without. Two cells each, interleaved: concurrency 64 (req/s, the throughput
+cost) and concurrency 1 (p50 and `cpu us/req`, the latency cost). The c64 cell's `cpu us/req` is printed too:
+there the gateway is CPU-bound, so req/s follows its CPU per request, which is steadier on a shared machine.
+/metrics is scraped once at the end, to check the calls were counted.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def with_plugins(upstream_origin: str, names: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args, names = _options(argv)
     latency: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    throughput: dict[bool, list[float]] = {True: [], False: []}
+    throughput: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         upstream = spawn_upstream(Path(tmp))
         spawned = {
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.repeat):
                 for on in (False, True):  # interleaved: the machine's drift hits both alike
                     c64 = anthropic_c1(spawned[on], BODY, args.requests * 5, 500, concurrency=64, headers=HEADERS)
-                    throughput[on].append(c64["rps"])
+                    throughput[on].append(c64)
                     latency[on].append(anthropic_c1(spawned[on], BODY, args.requests, headers=HEADERS))
             scraped = _scrape(spawned[True]) if "metrics" in names else ""
         finally:
@@ -61,8 +62,10 @@ def main(argv: list[str] | None = None) -> None:
                 servers.stop(server)
     label = "+".join(names)
     added, cpu = report("anthropic_json c1", latency, (f"{label} off", f"{label} on"))
-    off, on = statistics.median(throughput[False]), statistics.median(throughput[True])
+    off, on = (statistics.median(cell["rps"] for cell in throughput[flag]) for flag in (False, True))
     print(f"anthropic_json c64 req/s: off {off:.0f}, on {on:.0f} ({(on - off) / off * 100:+.1f}%)")
+    off, on = (statistics.median(cell["cpu_us_per_req"] for cell in throughput[flag]) for flag in (False, True))
+    print(f"anthropic_json c64 cpu us/req: off {off:.0f}, on {on:.0f} ({on - off:+.0f} us)")
     print(f"{label} add {added:.0f} us to the c1 p50, {cpu:.0f} us of CPU per request")
     counted = [line for line in scraped.splitlines() if line.startswith("bifrost_success_requests_total{")]
     print("counted:", *counted, sep="\n  ")

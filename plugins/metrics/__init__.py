@@ -2,8 +2,8 @@
 own. See the README's "Observability: metrics".
 
 Enabled by an entry in `plugins[]`; unlisted, it adds no route, middleware or request hook, and costs nothing.
-Enabled, the request's path gains a middleware (HTTP counts and durations) and one gw_authorize hook; the call
-metrics are counted by observers, off the request's path.
+Enabled, the request's path gains a middleware (HTTP counts and durations), and a cache hit's one gw_admit_cached
+hook; the call metrics are counted by observers, off the request's path.
 """
 
 from __future__ import annotations

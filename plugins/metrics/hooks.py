@@ -1,11 +1,12 @@
-"""The request hooks: gw_authorize only arms the cache-hit count (the call's path); the rest is observed off it."""
+"""The request hooks: gw_admit_cached counts a cache hit (on the path of cache hits only); the rest is observed
+off the call's path."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from gateway import hookimpl
-from gateway.api import CallContext, ChatCall, GatewayError, PriceTable, Target, anthropic
+from gateway.api import CallContext, ChatCall, ChatResult, GatewayError, PriceTable, Target, anthropic
 
 from .series import Series
 
@@ -18,31 +19,28 @@ class MetricsHooks:
         self.series = series
         self.prices = prices
 
-    @hookimpl
-    async def gw_authorize(self, call: ChatCall, ctx: CallContext) -> None:
-        # A call a cache answers records no usage; on_unrecorded is the one moment the engine tells of it.
-        ctx.on_unrecorded(lambda: self._unrecorded(call, ctx))
-
-    def _unrecorded(self, call: ChatCall, ctx: CallContext) -> None:
+    @hookimpl(trylast=True)
+    def gw_admit_cached(self, call: ChatCall, result: ChatResult, ctx: CallContext) -> None:
+        """A cache answered, and every other plugin admitted it (this runs last). A cache hit records no usage:
+        this is the one moment a plugin hears of it, and it costs the calls a cache does not answer nothing."""
         cache_type = ctx.response_headers.get(CACHE_HIT_HEADER)
         if cache_type is not None:
             labels = self.labels(ctx, Target(provider="", model=call.model))
-            cache_type = self.series.bounded("cache_type", cache_type)
-            self.series.cache_hits.labels(*labels, cache_type).inc()
+            self.series.cache_hits.inc((*labels, self.series.bounded("cache_type", cache_type)))
 
     @hookimpl
-    async def gw_record_usage(self, call: ChatCall, usage: anthropic.Usage, ctx: CallContext) -> None:
+    def gw_record_usage(self, call: ChatCall, usage: anthropic.Usage, ctx: CallContext) -> None:
         target = call.target or ctx.served_by
         series = self.series.call(self.labels(ctx, target))
-        series.upstream_requests.inc()
-        series.success.inc()
+        series.upstream_requests += 1
+        series.success += 1
         series.upstream_latency.observe(ctx.upstream_seconds)
         prompt = usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
-        series.input_tokens.inc(prompt)
-        series.output_tokens.inc(usage.output_tokens)
+        series.input_tokens += prompt
+        series.output_tokens += usage.output_tokens
         cost = self.prices.cost_of(target, usage) if target is not None else None
         if cost:
-            series.cost.inc(cost)
+            series.cost += cost
         if ctx.first_token_at is not None:
             series.first_token.observe(ctx.first_token_at - ctx.started)
         overhead = ctx.overhead_seconds
@@ -50,34 +48,37 @@ class MetricsHooks:
             series.overhead.observe(overhead * 1_000_000)
 
     @hookimpl
-    async def gw_record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
+    def gw_record_error(self, call: ChatCall, error: GatewayError, ctx: CallContext) -> None:
         series = self.series
         labels = self.labels(ctx, _tried(call, ctx))
         if ctx.attempts:
-            children = series.call(labels)
-            children.upstream_requests.inc()
-            children.upstream_latency.observe(ctx.upstream_seconds)
-        kind = series.bounded("error_type", error.kind)
-        series.errors.labels(*labels, str(error.status), kind).inc()
+            counts = series.call(labels)
+            counts.upstream_requests += 1
+            counts.upstream_latency.observe(ctx.upstream_seconds)
+        series.errors.inc((*labels, str(error.status), series.bounded("error_type", error.kind)))
 
     def labels(self, ctx: CallContext, target: Target | None) -> tuple[str, ...]:
         """The base labels, then the custom ones (from x-bf-dim-<label>), every value bounded."""
-        bounded = self.series.bounded
         principal = ctx.principal
         named = principal is not None and principal.kind == "virtual_key"
-        values = (
-            ("provider", target.provider if target is not None else ""),
-            ("model", target.model if target is not None else ""),
-            ("virtual_key_name", principal.name if named and principal is not None else ""),
-            ("team", (principal.team or "") if principal is not None else ""),
-            ("fallback_index", str(ctx.fallback_index)),
+        raw = (
+            target.provider if target is not None else "",
+            target.model if target is not None else "",
+            principal.name if named and principal is not None else "",
+            (principal.team or "") if principal is not None else "",
+            str(ctx.fallback_index),
+            *dimensions(self.series, ctx.headers),
         )
-        base = tuple(bounded(label, value) for label, value in values)
-        return base + custom_labels(self.series, ctx.headers)
+        return self.series.call_labels(raw)
+
+
+def dimensions(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The custom labels' values as sent (x-bf-dim-<label>; "" when absent), not yet bounded."""
+    return tuple(headers.get(DIMENSION_PREFIX + name, "") for name in series.custom)
 
 
 def custom_labels(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(series.bounded(name, headers.get(DIMENSION_PREFIX + name, "")) for name in series.custom)
+    return series.custom_labels(dimensions(series, headers)) if series.custom else ()
 
 
 def _tried(call: ChatCall, ctx: CallContext) -> Target | None:

@@ -27,17 +27,17 @@ def middleware(series: Series) -> Middleware:
         started = time.monotonic()
         inference = request.path in INFERENCE
         if inference:
-            series.active.inc()
+            series.active += 1
         try:
             response = await handler(request)
         finally:
             if inference:
-                series.active.dec()
+                series.active -= 1
         method = request.method if request.method in METHODS else "other"
         labels = (_path(request), method, str(response.status), *custom_labels(series, request.headers))
-        children = series.http(labels)
-        children.requests.inc()
-        children.duration.observe(time.monotonic() - started)
+        counts = series.http(labels)
+        counts.requests += 1
+        counts.duration.observe(time.monotonic() - started)
         return response
 
     return measured

@@ -47,16 +47,20 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
         raise RuntimeError("the otel plugin needs the `otel` extra: pip install 'llm-gateway[otel]'") from None
-    from .spans import Tracing
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from .spans import HashedResource, Spans, Tracing
 
     app[REDACTOR].add(*(value for value in config.headers.values() if value))  # e.g. a collector's token
     # Resource.create reads OTEL_RESOURCE_ATTRIBUTES too; service_name (ours) wins over its service.name.
-    provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+    created = Resource.create({"service.name": config.service_name})
+    provider = TracerProvider(resource=HashedResource(created.attributes, created.schema_url))
     exporter = OTLPSpanExporter(
         endpoint=config.traces_url, headers=dict(config.headers), certificate_file=config.tls_ca_cert or None
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* variables tune its batches
-    add_hooks(app, Tracing(provider.get_tracer(INSTRUMENTATION)), HOOKS_NAME)
+    processor = BatchSpanProcessor(exporter)  # OTEL_BSP_* variables tune its batches
+    provider.add_span_processor(processor)  # for its shutdown (a flush); spans go to `processor` directly
+    add_hooks(app, Tracing(Spans(provider, processor, InstrumentationScope(INSTRUMENTATION))), HOOKS_NAME)
     try:
         yield
     finally:

@@ -13,12 +13,16 @@ from .store import LogStore
 
 log = logging.getLogger("gateway.logging")
 TAIL_BACKLOG = 1_000  # rows a slow tail may fall behind by before it misses some
+BUSY_ROWS = 100  # rows that arrived within one flush interval: the gateway is busy, gather another interval
+BUSY_INTERVALS = 5  # intervals rows gather at most (1 s at the default 0.2 s) unless a batch fills first
 
 
 class RequestLog:
     def __init__(self, store: LogStore, queue_size: int, batch_size: int, flush_interval: float = 0.0) -> None:
         self.store = store
-        self._queue: asyncio.Queue[Row] = asyncio.Queue(queue_size)
+        # A plain list, not an asyncio.Queue: one writer takes whole batches, and a row is queued by every call.
+        self._rows: list[Row] = []
+        self._queue_size = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
         self._pending = asyncio.Event()  # rows are queued
@@ -27,41 +31,63 @@ class RequestLog:
         self._idle.set()
         self.dropped = 0  # rows lost: the queue was full, or their batch failed to write
         self.written = 0
+        self.batches = 0  # transactions written
 
     @property
     def backlog(self) -> int:
         """Rows queued, not yet written."""
-        return self._queue.qsize()
+        return len(self._rows)
 
     def add(self, row: Row) -> None:
         """Queue a row; with the queue full it is dropped and counted (a request never waits for the disk)."""
-        try:
-            self._queue.put_nowait(row)
-            self._idle.clear()
-            self._pending.set()
-        except asyncio.QueueFull:
+        if len(self._rows) >= self._queue_size:
             self.dropped += 1
             if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8...: warned about, without flooding the log
                 log.warning("request log queue full: %d rows dropped so far", self.dropped)
+            return
+        self._rows.append(row)
+        if not self._pending.is_set():
+            self._idle.clear()
+            self._pending.set()
 
     async def run(self) -> None:
-        """Write batches until cancelled (owned by the plugin's lifespan). Rows stay in the queue until they are
+        """Write batches until cancelled (owned by the plugin's lifespan). Rows stay queued until they are
         written, so a cancel while rows gather loses none: `flush` writes them."""
         while True:
             await self._pending.wait()
-            if self._interval and self._queue.qsize() < self._batch_size:
-                await asyncio.sleep(self._interval)
-            count = min(self._batch_size, self._queue.qsize())
-            await self._write([self._queue.get_nowait() for _ in range(count)])
-            if self._queue.empty():
+            await self._gather()
+            if batch := self._take():
+                await self._write(batch)
+            if not self._rows:
                 self._pending.clear()
                 self._idle.set()
 
+    async def _gather(self) -> None:
+        """Let rows gather for one interval; while they keep coming fast, for more (up to BUSY_INTERVALS), so
+        that a busy gateway writes big transactions: a row cost SQLite about 40 us of CPU in a transaction of
+        100 rows, 20 in one of 300, 11 in one of 3,000 (logs.db's 5 indexes, 2 cores). A quiet one writes after
+        one interval, as rows trickle in."""
+        for _ in range(BUSY_INTERVALS if self._interval else 0):
+            before = len(self._rows)
+            if before >= self._batch_size:
+                return
+            await asyncio.sleep(self._interval)
+            if len(self._rows) - before < BUSY_ROWS:
+                return
+
+    def _take(self) -> list[Row]:
+        rows = self._rows
+        if len(rows) <= self._batch_size:
+            self._rows = []
+            return rows
+        batch = rows[: self._batch_size]
+        del rows[: self._batch_size]
+        return batch
+
     async def flush(self) -> None:
         """Write what is queued now (at shutdown, after the observers have run)."""
-        while not self._queue.empty():
-            batch = [self._queue.get_nowait() for _ in range(min(self._batch_size, self._queue.qsize()))]
-            await self._write(batch)
+        while self._rows:
+            await self._write(self._take())
 
     async def idle(self) -> None:
         """Until every queued row is written."""
@@ -75,6 +101,7 @@ class RequestLog:
             log.exception("request log: a batch of %d rows could not be written", len(batch))
             return
         self.written += len(batch)
+        self.batches += 1
         if self._tails and last is not None:
             first = last - len(batch) + 1
             self._publish([msgspec.structs.replace(row, id=first + i) for i, row in enumerate(batch)])
