@@ -37,7 +37,6 @@ FIELDS: Final[tuple[str, ...]] = (
     "$.access_profiles",
     # doc client, doc schema-reference `client`, ref section 9
     "$.client.initial_pool_size",
-    "$.client.enable_logging",
     "$.client.logging_headers",
     "$.client.allow_direct_keys",
     "$.client.enforce_governance_header",
@@ -137,8 +136,12 @@ PROVIDERS: Final[tuple[str, ...]] = (
 # doc plugins, schema `plugins[].name`: Bifrost's built-in plugins that have no counterpart here. Such a
 # `plugins[]` entry is accepted and ignored (unless an installed plugin of ours has the name).
 PLUGINS: Final[tuple[str, ...]] = (
-    "telemetry", "semanticcache", "maxim", "datadog", "mocker", "jsonparser",
+    "semanticcache", "maxim", "datadog", "mocker", "jsonparser",
 )  # fmt: skip
+
+# Bifrost's plugins that a plugin of ours serves under another name: the entry is renamed (its Bifrost config,
+# which has no fields of ours, is dropped with a warning). `telemetry` is Bifrost's Prometheus /metrics.
+PLUGIN_ALIASES: Final[dict[str, str]] = {"telemetry": "metrics"}
 
 # doc plugins: built-ins that Bifrost configures through plugins[] but this gateway through its own sections;
 # their `config` is ignored (governance's `is_vk_mandatory` is our client.enforce_auth_on_inference).
@@ -155,9 +158,23 @@ def strip(data: Any) -> tuple[Any, list[str]]:
         for name in [n for n in providers if n in PROVIDERS]:
             del providers[name]
             lines.append(f"$.providers.{name}: {PROVIDER_NOT_IMPLEMENTED}")
+    _enable_logging(data)
     found = [path for pattern in FIELDS for path in _remove(data, _segments(pattern), "$")]
     found.extend(_plugin_entries(data.get("plugins")))
     return data, lines + [f"{path}: {NOT_IMPLEMENTED}" for path in found]
+
+
+def _enable_logging(data: dict[str, Any]) -> None:
+    """Bifrost's switch of its request log, `client.enable_logging`, turns on the `logging` plugin, unless
+    `plugins[]` has an entry of that name (which then decides)."""
+    client = data.get("client")
+    if not isinstance(client, dict) or "enable_logging" not in client:
+        return
+    on = client.pop("enable_logging")
+    plugins = data.setdefault("plugins", [])
+    if on is True and isinstance(plugins, list):
+        if not any(isinstance(e, dict) and e.get("name") == "logging" for e in plugins):
+            plugins.append({"name": "logging", "enabled": True})
 
 
 def _plugin_entries(plugins: Any) -> Iterator[str]:
@@ -169,14 +186,27 @@ def _plugin_entries(plugins: Any) -> Iterator[str]:
         name = entry.get("name")
         if name in PLUGINS:
             yield f"$.plugins[{i}] ({name})"
+        elif name in PLUGIN_ALIASES:
+            yield from _rename(plugins, i, entry, PLUGIN_ALIASES[name])
         elif name in PLUGIN_CONFIGS_IGNORED and entry.get("config"):
             entry["config"] = {}
             yield f"$.plugins[{i}].config"
 
 
+def _rename(plugins: list[Any], i: int, entry: dict[str, Any], ours: str) -> Iterator[str]:
+    """An alias entry becomes `ours`, unless the file lists `ours` itself (then the alias is ignored)."""
+    if any(isinstance(e, dict) and e.get("name") == ours for e in plugins):
+        yield f"$.plugins[{i}] ({entry['name']}, beside a `{ours}` entry)"
+        return
+    entry["name"] = ours
+    if entry.get("config"):
+        entry["config"] = {}
+        yield f"$.plugins[{i}].config ({ours} has settings of its own)"
+
+
 def ignored_plugin(name: str) -> bool:
-    """A `plugins[]` entry that is one of Bifrost's built-ins we accept and ignore."""
-    return name in PLUGINS
+    """A `plugins[]` entry that is one of Bifrost's built-ins we accept and ignore (an alias left as it was)."""
+    return name in PLUGINS or name in PLUGIN_ALIASES
 
 
 def _segments(pattern: str) -> list[str]:

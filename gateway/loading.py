@@ -63,7 +63,8 @@ def _convert(data: Any) -> Settings | None:
 
 def partial_support_warnings(settings: Settings) -> list[str]:
     """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
-    store, in sqlite at <app-dir>/config.db; there is no request log store yet) and socks5 proxies."""
+    store, in sqlite at <app-dir>/config.db; the `logging` plugin its log store, at <app-dir>/logs.db) and socks5
+    proxies."""
     found = []
     config_store = settings.config_store
     if config_store is not None and config_store.enabled:
@@ -74,8 +75,15 @@ def partial_support_warnings(settings: Settings) -> list[str]:
             )
         elif "path" in config_store.config:
             found.append("$.config_store.config.path: not honoured; the config store is <app-dir>/config.db")
-    if settings.logs_store is not None and settings.logs_store.enabled:
-        found.append("$.logs_store: a Bifrost setting this gateway does not implement yet (no log store); ignored")
+    logs_store = settings.logs_store
+    if logs_store is not None and logs_store.enabled:
+        if logs_store.type != "sqlite":
+            found.append(
+                f"$.logs_store.type: {logs_store.type!r} is not supported yet; the request log (plugin `logging`)"
+                " is kept in sqlite at <app-dir>/logs.db"
+            )
+        elif "path" in logs_store.config:
+            found.append("$.logs_store.config.path: not honoured; the request log is <app-dir>/logs.db")
     found += [
         f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
         for name, provider in settings.providers.items()

@@ -43,11 +43,14 @@ def gw_register_routes(app: web.Application) -> None:
     if not _enabled(app):
         return
     config = plugin_config(app, MetricsConfig)
-    custom = tuple(app[SETTINGS].client.prometheus_labels)
+    asked = app[SETTINGS].client.prometheus_labels
+    # Bifrost has no base `team` label (its are team_id/team_name), so its configs list `team` as a custom one:
+    # here x-bf-dim-team fills the base label of calls whose key has no team (the key's own team wins).
+    custom = tuple(name for name in asked if name != "team")
     clashing = sorted(RESERVED.intersection(custom))
     if clashing:
         raise ConfigError([f"$.client.prometheus_labels: {name!r} is a label of its own" for name in clashing])
-    app[SERIES] = series = Series(custom, config.label_value_limit)
+    app[SERIES] = series = Series(custom, config.label_value_limit, team_from_header="team" in asked)
     app.middlewares.insert(0, http.middleware(series))  # outermost: it sees the answer every request got
     if config.port is None:
         app.router.add_get(http.PATH, http.handler(series, guarded=True))

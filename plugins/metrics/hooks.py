@@ -12,6 +12,7 @@ from .series import Series
 
 CACHE_HIT_HEADER = "x-bf-cache-hit"  # set by the response cache on a hit: "direct" or "semantic"
 DIMENSION_PREFIX = "x-bf-dim-"
+TEAM_DIMENSION = DIMENSION_PREFIX + "team"
 
 
 class MetricsHooks:
@@ -65,11 +66,14 @@ class MetricsHooks:
             target.provider if target is not None else "",
             target.model if target is not None else "",
             principal.name if named and principal is not None else "",
-            (principal.team or "") if principal is not None else "",
+            (principal.team if principal is not None else None) or self._team_dimension(ctx),
             str(ctx.fallback_index),
             *dimensions(self.series, ctx.headers),
         )
         return self.series.call_labels(raw)
+
+    def _team_dimension(self, ctx: CallContext) -> str:
+        return ctx.headers.get(TEAM_DIMENSION, "") if self.series.team_from_header else ""
 
 
 def dimensions(series: Series, headers: Mapping[str, str]) -> tuple[str, ...]:

@@ -154,8 +154,9 @@ class Tally:
 class Series:
     """Every metric the plugin reports, registered on `registry` (one per app: two apps never share a count)."""
 
-    def __init__(self, custom: tuple[str, ...], limit: int) -> None:
+    def __init__(self, custom: tuple[str, ...], limit: int, team_from_header: bool = False) -> None:
         self.custom = custom
+        self.team_from_header = team_from_header  # `team` in client.prometheus_labels: see the plugin's module
         self.bounded = Bounded(limit)
         self.call_labels = LabelValues(self.bounded, (*BASE_LABELS, *custom))  # a call's: base, then custom
         self.custom_labels = LabelValues(self.bounded, custom)

@@ -22,7 +22,7 @@ def write(tmp_path: Path, config: dict[str, Any]) -> str:
 
 BROKEN: dict[str, Any] = {
     "encryption_key": "env.NOT_SET_ANYWHERE_FOR_THIS_TEST",  # ignored: its variable is not needed
-    "client": {"max_request_body_size_mb": 0, "enable_logging": True},
+    "client": {"max_request_body_size_mb": 0, "initial_pool_size": 300},
     "providers": {
         "openai": {"keys": [{"value": "sk-x", "wieght": 1}]},
         "mock": {"options": {"no_such_option": 1}},
@@ -62,16 +62,16 @@ def test_serve_counts_every_error_and_names_the_first(tmp_path: Path) -> None:
 
 
 def test_strict_config_refuses_bifrost_settings_on_serve_too(tmp_path: Path) -> None:
-    config = {"client": {"enable_logging": True}, "providers": {"mock": {}}}
+    config = {"client": {"initial_pool_size": 300}, "providers": {"mock": {}}}
     path = write(tmp_path, config)
     assert run_cli("check-config", path, env=ENV).returncode == 0
     result = run_cli("serve", "--strict-config", "--config", path, "--port", str(free_port()), env=ENV)
     assert result.returncode == 2
-    assert "$.client.enable_logging: a Bifrost setting this gateway does not implement yet" in result.stderr
+    assert "$.client.initial_pool_size: a Bifrost setting this gateway does not implement yet" in result.stderr
 
 
 def test_a_typo_next_to_bifrost_settings_stays_an_error(tmp_path: Path) -> None:
-    config = {"client": {"enable_logging": True, "enable_loging": True}, "providers": {"mock": {}}}
+    config = {"client": {"initial_pool_size": 300, "enable_loging": True}, "providers": {"mock": {}}}
     result = run_cli("check-config", write(tmp_path, config), env=ENV)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0].startswith("$.client.enable_loging: unknown key")

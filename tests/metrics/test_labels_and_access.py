@@ -11,7 +11,7 @@ from anthropic.types import MessageParam
 from gateway.api import ConfigError
 from gateway.testing import FakeUpstream, Reply, anthropic_message, assert_openai_error, get_once
 from tests.conftest import MakeGateway
-from tests.http.governance_helpers import ADMIN, bearer
+from tests.http.governance_helpers import ADMIN, bearer, vk
 
 from .helpers import VK_A, metrics_config, parse, scrape, scrape_until, total, values
 
@@ -32,6 +32,25 @@ async def test_custom_labels_from_dimension_headers(make_gateway: MakeGateway, f
     assert total(samples, "bifrost_success_requests_total", tenant="", env="") == 1
     assert total(samples, "http_requests_total", path="/anthropic/v1/messages", tenant="acme") == 2
     assert total(samples, "bifrost_output_tokens_total", tenant="globex") > 0
+
+
+async def test_team_in_prometheus_labels_fills_the_base_team_label_when_the_key_has_none(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    """Bifrost's configs list `team` as a custom label (Bifrost's base labels are team_id/team_name)."""
+    fake_upstream.default("/v1/messages", Reply.json(anthropic_message("hi")))
+    teamless = "sk-bf-test-key-metrics-bbbbbbbbbb"
+    keys = (vk("vk-a", VK_A, team_id="t-1"), vk("vk-b", teamless))
+    gw = await make_gateway(metrics_config(fake_upstream.url, *keys, prometheus_labels=["team", "tenant"]))
+    search = {"x-bf-dim-team": "search", "x-bf-dim-tenant": "acme"}
+    async with gw.anthropic(api_key=VK_A) as in_team, gw.anthropic(api_key=teamless) as alone, gw.http(None) as http:
+        await in_team.messages.create(model="anthropic/claude-x", max_tokens=16, messages=HI, extra_headers=search)
+        await alone.messages.create(model="anthropic/claude-x", max_tokens=16, messages=HI, extra_headers=search)
+        await alone.messages.create(model="anthropic/claude-x", max_tokens=16, messages=HI)
+        samples = await scrape_until(http, lambda s: total(s, "bifrost_success_requests_total") == 3)
+    assert total(samples, "bifrost_success_requests_total", virtual_key_name="vk-a", team="t-1", tenant="acme") == 1
+    assert total(samples, "bifrost_success_requests_total", virtual_key_name="vk-b", team="search") == 1
+    assert total(samples, "bifrost_success_requests_total", virtual_key_name="vk-b", team="", tenant="") == 1
 
 
 async def test_label_values_are_bounded(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
