@@ -43,6 +43,7 @@ from .config import (
     Settings,
     convert_config,
 )
+from .config_shared import RedisConfig
 from .context import CallContext, ChunkTransform, StreamWrapper
 from .dialects.base import decode_json
 from .errors import (
@@ -212,6 +213,7 @@ __all__ = [
     "ProviderSetup",
     "RateLimited",
     "Redactor",
+    "RedisConfig",
     "RequestTimeout",
     "RequestTooLarge",
     "RoutePlan",

@@ -20,6 +20,7 @@ from msgspec import Meta, Struct, field
 
 from . import bifrost
 from .config_base import ConfigStruct as ConfigStruct
+from .config_shared import RedisConfig
 from .errors import split_validation_message
 from .model_override import ModelOverride
 from .prompt_cache import PromptCacheConfig
@@ -218,6 +219,7 @@ class Settings(ConfigStruct, frozen=True):
     version: Literal[1, 2] | None = None
     config_store: StoreConfig | None = None
     logs_store: StoreConfig | None = None
+    redis: RedisConfig | None = None  # state shared by several gateways (gateway/config_shared.py)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     client: ClientConfig = field(default_factory=ClientConfig)
     plugins: list[PluginEntry] = field(default_factory=list)

@@ -1,0 +1,24 @@
+"""The config of state shared by several gateway processes and hosts: the top-level `redis` section.
+
+Without it, every store is the process's own (memory and SQLite in the app dir), which is right for one process
+on one machine and wrong for more: their budgets, rate limits, jobs and keys would diverge.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta
+
+from .config_base import ConfigStruct
+
+
+class RedisConfig(ConfigStruct, frozen=True):
+    url: str  # redis://[:password@]host:port/db or rediss://...; "env.REDIS_URL" keeps the password out of the file
+    key_prefix: str = "bf:"  # every key the gateway writes starts with it (several gateways, one Redis)
+    # What a call does while Redis cannot be reached: "deny" refuses what needs shared state (503), which keeps
+    # budgets and limits exact; "allow_local" falls back to this process's own counters until Redis is back.
+    on_failure: Literal["deny", "allow_local"] = "deny"
+    # One operation's deadline: a Redis that hangs must not hang the calls that wait on it.
+    timeout_in_seconds: Annotated[float, Meta(gt=0, le=30)] = 0.5
+    max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 200
