@@ -133,6 +133,11 @@ async def query(app_dir: Path, queries: int) -> dict[str, float]:
         start = time.perf_counter()
         assert (await http.get("/api/logs/stats", auth, params={"start": values["hour_ago"]})).status == 200
         p50s["stats per provider, last hour (once)"] = (time.perf_counter() - start) * 1000
+        for name, hours, bucket in (("last hour", 1, 60), ("last 24 h", 24, 900)):  # the dashboard's overview
+            start = time.perf_counter()
+            params = {"since": str(time.time() - hours * 3600), "bucket": str(bucket)}
+            assert (await http.get("/api/logs/series", auth, params=params)).status == 200
+            p50s[f"series, {name} (once)"] = (time.perf_counter() - start) * 1000
     return p50s
 
 

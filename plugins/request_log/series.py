@@ -14,6 +14,10 @@ from gateway.api import InvalidRequest
 from .query import Filters, parse_time, where
 
 MAX_BUCKETS = 1000  # a range and bucket giving more are refused: the answer's size stays bounded
+# Percentiles rank at most about this many rows: a range holding more is sampled (every k-th row id; ids follow
+# time, so the sample is spread evenly). Ranking all of a day's million rows took SQLite 4.6 s; counts and sums
+# stay exact.
+PERCENTILE_SAMPLE = 100_000
 DEFAULT_RANGE = 3600.0
 DEFAULT_BUCKET = 60.0
 
@@ -64,8 +68,11 @@ def parse_span(query: MultiMapping[str], now: float) -> Span:
     return span
 
 
-async def bucket_series(db: aiosqlite.Connection, span: Span, filters: Filters) -> list[Bucket]:
-    """Every bucket of the span, empty ones included (a chart needs its gaps)."""
+async def bucket_series(
+    db: aiosqlite.Connection, span: Span, filters: Filters, sample: int = PERCENTILE_SAMPLE
+) -> list[Bucket]:
+    """Every bucket of the span, empty ones included (a chart needs its gaps); percentiles of at most about
+    `sample` rows."""
     sql, params = where(msgspec.structs.replace(filters, start=span.since, end=span.until, before=None))
     index = "CAST((time - ?) / ? AS INTEGER)"
     totals = (
@@ -79,8 +86,9 @@ async def bucket_series(db: aiosqlite.Connection, span: Span, filters: Filters) 
                 span.since + int(b) * span.bucket, int(requests), int(errors), cost_usd=float(cost),
                 input_tokens=int(tokens_in), output_tokens=int(tokens_out),
             )  # fmt: skip
-    latency = await _percentiles(db, "latency_ms", sql, params, span)
-    overhead = await _percentiles(db, "overhead_ms", sql, params, span)
+    every = max(1, math.ceil(sum(b.requests for b in found.values()) / sample))
+    latency = await _percentiles(db, "latency_ms", sql, params, span, every)
+    overhead = await _percentiles(db, "overhead_ms", sql, params, span, every)
     series = []
     for b in range(span.count):
         bucket = found.get(b)
@@ -94,11 +102,12 @@ async def bucket_series(db: aiosqlite.Connection, span: Span, filters: Filters) 
 
 
 async def _percentiles(
-    db: aiosqlite.Connection, column: str, sql: str, params: list[object], span: Span
+    db: aiosqlite.Connection, column: str, sql: str, params: list[object], span: Span, every: int
 ) -> dict[int, tuple[float | None, float | None]]:
     """Per bucket, the nearest-rank p50 and p99 of `column` (its NULLs left out): each row ranked within its
-    bucket, and the rows at ceil(0.5 n) and ceil(0.99 n) kept."""
-    present = f"{column} IS NOT NULL"
+    bucket, and the rows at ceil(0.5 n) and ceil(0.99 n) kept; of every `every`-th row only (see
+    PERCENTILE_SAMPLE)."""
+    present = f"{column} IS NOT NULL" + (f" AND id % {int(every)} = 0" if every > 1 else "")
     clause = f"{sql} AND {present}" if sql else f" WHERE {present}"
     query = f"""
         WITH ranked AS (

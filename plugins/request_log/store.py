@@ -11,7 +11,7 @@ import msgspec
 
 from .query import Filters, Page, Stats, cursor_of, group_stats, page_query
 from .rows import Row
-from .series import Bucket, Span, bucket_series
+from .series import PERCENTILE_SAMPLE, Bucket, Span, bucket_series
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -95,8 +95,8 @@ class LogStore:
     async def stats(self, filters: Filters, by: str) -> list[Stats]:
         return await group_stats(self._reader, filters, by)
 
-    async def series(self, span: Span, filters: Filters) -> list[Bucket]:
-        return await bucket_series(self._reader, span, filters)
+    async def series(self, span: Span, filters: Filters, sample: int = PERCENTILE_SAMPLE) -> list[Bucket]:
+        return await bucket_series(self._reader, span, filters, sample)
 
     async def close(self) -> None:
         await self._writer.close()

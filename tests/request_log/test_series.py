@@ -14,6 +14,7 @@ from gateway.testing import FakeUpstream, Gateway, Http, MakeGateway, Reply, ant
 from gateway_plugins.request_log.api import LOG
 from gateway_plugins.request_log.query import Filters
 from gateway_plugins.request_log.rows import Row
+from gateway_plugins.request_log.series import Span
 from gateway_plugins.request_log.store import LogStore
 from tests.request_log.helpers import AUTH, logged, rows, written
 
@@ -135,3 +136,18 @@ async def test_a_logs_db_of_the_first_schema_gains_the_overhead_column(tmp_path:
         await store.close()
     reopened = await LogStore.open(path, clock=time.time)  # a second open finds the column and adds nothing
     await reopened.close()
+
+
+async def test_a_range_of_many_rows_ranks_a_sample_for_its_percentiles_and_counts_every_row(
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
+    gw = await make_gateway(logged(fake_upstream.url))
+    store = gw.app[LOG].store
+    await store.insert([_row(T0 + i * 0.01, latency=float(i + 1), cost=0.001) for i in range(1000)])
+    span = Span(T0, T0 + 60, 60)
+    exact, sampled = (await store.series(span, Filters()))[0], (await store.series(span, Filters(), sample=100))[0]
+    assert (exact.p50_latency_ms, exact.p99_latency_ms) == (500.0, 990.0)
+    assert sampled.requests == exact.requests == 1000 and sampled.cost_usd == pytest.approx(exact.cost_usd)
+    assert sampled.p50_latency_ms is not None and sampled.p99_latency_ms is not None
+    assert abs(sampled.p50_latency_ms - 500) <= 10 and abs(sampled.p99_latency_ms - 990) <= 10
+    assert sampled.p50_latency_ms % 10 == 0  # every 10th row only
