@@ -230,9 +230,27 @@ function start() {
 }
 
 // Refreshes a view every `seconds` while it is shown; answers the stop function.
+// `load` again `seconds` (a number, or a function giving it) after the last load ended: a slow answer (a day of
+// a big log) never piles up requests behind it.
 function every(seconds, load) {
-  const timer = setInterval(load, seconds * 1000);
-  return () => clearInterval(timer);
+  let timer = null;
+  let stopped = false;
+  const next = () => {
+    if (stopped) return;
+    const wait = typeof seconds === "function" ? seconds() : seconds;
+    timer = setTimeout(async () => {
+      try {
+        await load();
+      } finally {
+        next();
+      }
+    }, wait * 1000);
+  };
+  next();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 function pluginOff(page, off) {

@@ -96,6 +96,9 @@ export const overview = {
   },
   enter() {
     guarded("#overview-error", load);
-    return every(REFRESH_SECONDS, () => guarded("#overview-error", load));
+    // A longer range moves slower: refreshed at most four times a bucket (a day: every 225 s), and at least
+    // every REFRESH_SECONDS.
+    const period = () => Math.max(REFRESH_SECONDS, BUCKETS[Number($("#range").value)] / 4);
+    return every(period, () => guarded("#overview-error", load));
   },
 };
