@@ -23,11 +23,12 @@ import msgspec
 from aiohttp import web
 
 from .errors import AuthenticationFailed, RateLimited
-from .keys import ADMIN
+from .keys import ADMIN, ADMIN_PATHS
 
 MAX_FAILURES = 10  # per address and window
 WINDOW_S = 60.0
 MAX_ADDRESSES = 10_000
+ADMIN_API = "/api"  # the core's admin routes, and every plugin's under it
 
 
 class AdminAuth(msgspec.Struct, frozen=True):
@@ -105,6 +106,17 @@ class Admin:
         self._failures[address] = (start, count + 1)
         while len(self._failures) > MAX_ADDRESSES:
             self._failures.popitem(last=False)
+
+
+def add_admin_path(app: web.Application, prefix: str) -> None:
+    """At start-up (gw_register_routes): `prefix` and the paths under it are admin routes, like `/api/...`: with
+    `--admin-port` they answer only on the admin listener, and `GET /` does not list them. For a plugin's page that
+    calls the admin API from its own origin (the dashboard's `/ui`). Routes under `/api/` are admin routes already."""
+    app[ADMIN_PATHS].append(prefix.rstrip("/"))
+
+
+def is_admin_path(app: web.Application, path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in app[ADMIN_PATHS])
 
 
 def require_admin(request: web.Request, what: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .accounting import total_usage
-from .admin import Admin, AdminAuth, require_admin
+from .admin import Admin, AdminAuth, add_admin_path, require_admin
 from .answer import admit_tool_call, record_tool_call, start_call
 from .call import (
     OPENED,
@@ -236,6 +236,7 @@ __all__ = [
     "UpstreamReply",
     "UpstreamTimeout",
     "UsageTracker",
+    "add_admin_path",
     "add_hooks",
     "admit_tool_call",
     "anthropic",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .admin import Admin, admin_auth
+from .admin import ADMIN_API, Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
 from .http import async_jobs, index, inference, models, provider_health
@@ -18,7 +18,19 @@ from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import ADMIN, APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, SETTINGS
+from .keys import (
+    ADMIN,
+    ADMIN_PATHS,
+    APP_DIR,
+    CATALOG,
+    ENGINE,
+    INFLATIONS,
+    MODEL_LISTS,
+    PLUGINS,
+    PRICES,
+    REDACTOR,
+    SETTINGS,
+)
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
@@ -60,6 +72,7 @@ def create_app(
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
     app[ADMIN] = Admin(admin_auth(settings.governance))
+    app[ADMIN_PATHS] = [ADMIN_API]
     # The app dir is locked first and released last: nothing opens its databases without holding it.
     app.cleanup_ctx.append(_app_dir_lock)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and

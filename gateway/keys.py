@@ -31,6 +31,8 @@ REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the a
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")  # what each model takes and costs (models.dev + config)
 PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugins add prices (PriceTable.override)
 ADMIN: web.AppKey[Admin] = web.AppKey("admin")  # the admin credentials and the throttle of failed logins
+# Path prefixes of the admin routes (see gateway.admin.add_admin_path): "/api", and what plugins add.
+ADMIN_PATHS: web.AppKey[list[str]] = web.AppKey("admin_paths")
 # Set by a route whose errors are to be answered in this dialect, whatever its path implies (a plugin's route that
 # speaks both, like /v1/mcp/tool/execute?format=anthropic).
 ERROR_DIALECT: web.RequestKey[Dialect] = web.RequestKey("error_dialect")

@@ -6,8 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from ..admin import is_admin_path
 from ..api import VERSION
-from .server import is_admin_path
 
 PACKAGE = "llm-gateway"
 
@@ -37,7 +37,7 @@ def public_routes(app: web.Application) -> list[str]:
     routes: list[str] = []
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if route.method in ("HEAD", "OPTIONS", "*") or path == "/" or is_admin_path(path):
+        if route.method in ("HEAD", "OPTIONS", "*") or path == "/" or is_admin_path(app, path):
             continue
         routes.append(f"{route.method} {path}")
     return sorted(set(routes), key=lambda line: (line.split(" ", 1)[1], line))

@@ -21,21 +21,12 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
+from ..admin import is_admin_path
 from ..errors import NotFound
 from ..keys import ADMIN_CONNECTIONS, SETTINGS
 from ..logformat import AccessLogger, access_logger
 from ..startup import bind_error
 from .middlewares import Handler
-
-# With a separate admin listener, paths under this prefix answer only there (and nothing else does).
-ADMIN_PREFIX = "/api/"
-# ... and so does the dashboard (plugin `dashboard`): its page calls the admin API on its own origin.
-DASHBOARD = "/ui"
-
-
-def is_admin_path(path: str) -> bool:
-    return path.startswith(ADMIN_PREFIX) or path == DASHBOARD or path.startswith(DASHBOARD + "/")
-
 
 EVERYWHERE = frozenset({"/health"})
 # Descriptors kept back from the connection cap: one upstream connection per client call in flight, plus files.
@@ -191,7 +182,7 @@ async def _start(site: _Site, host: str, port: int, flag: str) -> None:
 async def _listener_split(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Admin routes only on the admin listener, the rest only on the main one (both: /health)."""
     on_admin = request.protocol in request.app[ADMIN_CONNECTIONS]
-    if is_admin_path(request.path) != on_admin and request.path not in EVERYWHERE:
+    if is_admin_path(request.app, request.path) != on_admin and request.path not in EVERYWHERE:
         raise NotFound(f"route not found: {request.method} {request.path}")
     return await handler(request)
 
@@ -222,8 +213,9 @@ async def listen(
 ) -> Listening:
     """Start the app and its listeners (port 0: any free port); raises StartupError (a port in use, a bad host,
     an app dir that cannot be used or is locked by another gateway). `access_log`: a line per request on the
-    `gateway.access` logger (`gateway serve` turns it on). With an admin port, the admin API (`/api/...`) and the
-    dashboard (`/ui`) answer only there, and inference only on the main listener (see `gateway.app.ADMIN_PREFIX`)."""
+    `gateway.access` logger (`gateway serve` turns it on). With an admin port, the admin routes (`/api/...`, and
+    the paths plugins add with `add_admin_path`, like the dashboard's `/ui`) answer only there, and inference only
+    on the main listener."""
     if admin_port is not None:  # before setup: then the app (its middlewares too) is frozen
         app[ADMIN_CONNECTIONS] = set()
         app.middlewares.append(_listener_split)

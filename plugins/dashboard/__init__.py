@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import hookimpl
+from gateway.api import add_admin_path
 
 from .assets import Assets, load_assets
 
@@ -36,6 +37,7 @@ PAGES = frozenset({"overview", "logs", "keys", "providers"})
 @hookimpl
 def gw_register_routes(app: web.Application) -> None:
     app[ASSETS] = load_assets()
+    add_admin_path(app, BASE)  # with --admin-port, beside the /api it calls from its own origin
     app.router.add_get(BASE, _shell)
     app.router.add_get(f"{BASE}/", _shell)
     app.router.add_get(f"{BASE}/assets/{{name}}", _asset)
