@@ -62,7 +62,7 @@ def config_problems(plan: Plan) -> list[str]:
     try:
         loaded = load_config(plan.config_path, strict=plan.strict)
     except ConfigError as exc:
-        return list(exc.errors)
+        return [f"invalid config {plan.config_path}: {error}" for error in exc.errors]
     if plan.count > 1 and loaded.settings.redis is None:
         return [NEEDS_REDIS.format(n=plan.count)]
     return []

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -72,6 +73,26 @@ def test_a_worker_count_that_is_not_a_count_is_a_usage_error(tmp_path: Path, cou
     result = run_cli("serve", "--config", "c.json", "--workers", count)
     assert result.returncode == 2
     assert f"argument --workers: {count!r} is not a number of workers" in result.stderr
+
+
+def test_a_supervisor_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", MOCK_ONLY)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ("serve", "--config", str(config), "--app-dir", str(tmp_path / "app"), "--workers", "1")
+        result = run_cli(*args, "--port", str(port))
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"gateway: port {port} on 127.0.0.1 is in use (another gateway? pass --port)\n",
+    )
+    bad = write_config(tmp_path / "bad.json", {**MOCK_ONLY, "client": {"max_request_body_size_mb": "x"}})
+    result = run_cli("serve", "--config", str(bad), "--port", "0", "--workers", "1")
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"gateway: invalid config {bad}: $.client.max_request_body_size_mb: Expected `int`, got `str`\n",
+    )
 
 
 async def test_two_workers_serve_one_port_and_a_dead_one_is_replaced(tmp_path: Path, redis_url: str) -> None:
@@ -158,8 +179,8 @@ async def _refused_reload(served: Served, config: Path, pid: int) -> None:
     served.signal(signal.SIGHUP)
     await served.wait_log("has errors; the workers keep the config they started with")
     log = served.log_text()
-    assert "reload refused: $.client.max_request_body_size_mb" in log
-    assert "reload refused: $.providers.openai.keys" in log
+    assert f"reload refused: invalid config {config}: $.client.max_request_body_size_mb" in log
+    assert f"reload refused: invalid config {config}: $.providers.openai.keys" in log
     assert await _ready_pids(served.url, 2, timeout=1.0) == {pid}
     status, body = await _post_chat(served.url, "openai/gpt-x")
     assert status == 200, body
