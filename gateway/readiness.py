@@ -28,6 +28,7 @@ log = logging.getLogger("gateway")
 
 Check = Callable[[], Awaitable[object]]
 DEFAULT_CHECK_TIMEOUT_S = 1.0
+DRAINING = "draining"  # the name /ready gives a drain (no check may take it)
 # aiohttp cancels handlers still running this long after the drain deadline: streams end themselves at the
 # deadline (with their error event), so the margin is theirs to write it.
 DRAIN_MARGIN_S = 2.0
@@ -79,7 +80,7 @@ def add_readiness_check(
     """Make `/ready` answer 503 while `check()` raises or takes longer than `timeout_s` (call it at start-up,
     from `gw_lifespan` or `gw_register_routes`). `name` is shown in the body; raise `NotReady(message)` to say
     why in words of your own (nothing secret)."""
-    if not name or any(c.name == name for c in app[DRAIN].checks):
+    if not name or name == DRAINING or any(c.name == name for c in app[DRAIN].checks):
         raise ValueError(f"readiness check name {name!r} is empty or already taken")
     app[DRAIN].checks.append(ReadinessCheck(name, check, timeout_s))
 
@@ -89,7 +90,7 @@ async def ready(request: web.Request) -> web.Response:
     drain = request.app[DRAIN]
     failing: dict[str, str] = {}
     if drain.draining:
-        failing["draining"] = "the gateway is shutting down"
+        failing[DRAINING] = "the gateway is shutting down"
     results = await asyncio.gather(*(_run(c) for c in drain.checks))
     failing.update({c.name: why for c, why in zip(drain.checks, results, strict=True) if why is not None})
     body: dict[str, object] = {"status": "not ready" if failing else "ready", "pid": os.getpid()}

@@ -73,17 +73,18 @@ async def test_ready_is_200_when_every_check_passes_and_503_naming_the_failing_o
     assert elapsed < HANG_TIMEOUT_S + 2.0  # the checks run at once, each under its timeout
 
 
-async def test_a_check_name_is_taken_once() -> None:
+async def test_a_check_name_is_taken_once_and_draining_is_the_gateway_s() -> None:
     class Twice:
         @hookimpl
         def gw_register_routes(self, app: web.Application) -> None:
             add_readiness_check(app, "db", Checks().fine)
-            try:
-                add_readiness_check(app, "db", Checks().fine)
-            except ValueError as exc:
-                assert "already taken" in str(exc)
-            else:
-                raise AssertionError("a second check named 'db' was accepted")
+            for name in ("db", "draining", ""):
+                try:
+                    add_readiness_check(app, name, Checks().fine)
+                except ValueError as exc:
+                    assert "is empty or already taken" in str(exc)
+                else:
+                    raise AssertionError(f"a check named {name!r} was accepted")
 
     async with serve_gateway(MOCK_ONLY, plugins=[Twice()]) as gateway, Http(gateway.url, key=None) as http:
         assert (await http.get("/ready")).status == 200
