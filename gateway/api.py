@@ -83,6 +83,7 @@ from .providers.body import patch_native, relay_body, relayable
 from .providers.registry import ProviderRegistry
 from .providers.upstream import OPENED as OPENED_BATCH
 from .providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply, read_error_body, retry_after_seconds
+from .readiness import NotReady, add_readiness_check
 from .redaction import Redactor
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
@@ -198,6 +199,7 @@ __all__ = [
     "NetworkConfig",
     "NoOptions",
     "NotFound",
+    "NotReady",
     "Overloaded",
     "PaymentRequired",
     "PermissionDenied",
@@ -238,6 +240,7 @@ __all__ = [
     "UsageTracker",
     "add_admin_path",
     "add_hooks",
+    "add_readiness_check",
     "admit_tool_call",
     "anthropic",
     "arguments_json",

@@ -23,6 +23,7 @@ from .keys import (
     ADMIN_PATHS,
     APP_DIR,
     CATALOG,
+    DRAIN,
     ENGINE,
     INFLATIONS,
     MODEL_LISTS,
@@ -38,6 +39,7 @@ from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .providers.listing import ModelLists
+from .readiness import Drain, ready
 from .redaction import Redactor, configured_secrets, install_log_redaction
 from .startup import app_dir_lock
 
@@ -45,9 +47,14 @@ DEFAULT_APP_DIR = Path("gateway-data")
 
 
 def create_app(
-    settings: Settings, *, app_dir: Path | None = None, extra_plugins: Iterable[object] = ()
+    settings: Settings,
+    *,
+    app_dir: Path | None = None,
+    extra_plugins: Iterable[object] = (),
+    lock_app_dir: bool = True,
 ) -> web.Application:
-    """Build the app; raises ConfigError (every problem, with its path) before anything starts."""
+    """Build the app; raises ConfigError (every problem, with its path) before anything starts. `lock_app_dir`
+    False: a worker of `gateway serve --workers`, whose supervisor holds the app dir for all of them."""
     loaded = load_plugins(settings, extra_plugins)
     client = settings.client
     app = web.Application(
@@ -71,10 +78,12 @@ def create_app(
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
+    app[DRAIN] = Drain()
     app[ADMIN] = Admin(admin_auth(settings.governance))
     app[ADMIN_PATHS] = [ADMIN_API]
     # The app dir is locked first and released last: nothing opens its databases without holding it.
-    app.cleanup_ctx.append(_app_dir_lock)
+    if lock_app_dir:
+        app.cleanup_ctx.append(_app_dir_lock)
     # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.
@@ -102,6 +111,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/async/chat/completions", async_jobs.native_submit_chat)
     app.router.add_get("/v1/async/chat/completions/{job_id}", async_jobs.native_get_chat)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
     app.router.add_get("/api/providers/health", provider_health.provider_health)
     app.router.add_get("/", index.index)  # HEAD / too (aiohttp adds it to every GET)
 

@@ -1,5 +1,8 @@
 """`gateway serve --config PATH` and `gateway check-config PATH` (also `python -m gateway ...`).
 
+`serve` is one process, as it always was, unless `--workers N` asks for a supervisor and N workers
+(`gateway.supervisor`); a worker is this very `serve` with `--worker-fds` (hidden: the supervisor's, not a user's).
+
 Exit codes (the README's "Command line"): 0 a clean stop, 1 the gateway could not start (a port in use, a bad
 host, an app dir it cannot use or another gateway holds; `check-config`: the file has errors), 2 a usage or
 config error. Every failure is one line on stderr, never a traceback.
@@ -12,6 +15,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,9 @@ from .startup import StartupError
 
 EXIT_FAILED = 1  # could not start (or check-config found errors)
 EXIT_USAGE = 2  # bad arguments or config
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
+MAX_DRAIN_TIMEOUT_S = 3600.0
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gateway: GATEWAY_LOG_LEVEL {args.log_level!r} is not one of {', '.join(LEVELS)}", file=sys.stderr)
         return EXIT_USAGE
     logs = LogOptions(level=args.log_level, format=args.log_format)
+    if args.workers is not None:
+        return _supervise(args, logs)
     return serve(
         args.config,
         args.host,
@@ -69,7 +78,31 @@ def main(argv: list[str] | None = None) -> int:
         strict=args.strict_config,
         logs=logs,
         metrics_port=args.metrics_port,
+        drain_timeout=args.drain_timeout,
+        worker_fds=args.worker_fds,
     )
+
+
+def _supervise(args: argparse.Namespace, logs: LogOptions) -> int:
+    """`--workers N`: the workers' command line is this one's, their ports the ones the supervisor bound."""
+    from .app import DEFAULT_APP_DIR
+    from .supervisor import Plan, supervise
+
+    if args.metrics_port is not None and args.workers > 1:
+        print("gateway: --metrics-port serves one process's metrics: not with --workers > 1", file=sys.stderr)
+        return EXIT_USAGE
+    configure(logs.level, logs.format)
+    app_dir = (args.app_dir or DEFAULT_APP_DIR).absolute()
+    argv = ["--config", args.config, "--host", args.host, "--app-dir", str(app_dir)]
+    argv += ["--log-level", logs.level, "--log-format", logs.format, "--drain-timeout", str(args.drain_timeout)]
+    argv += ["--strict-config"] if args.strict_config else []
+    argv += ["--metrics-port", str(args.metrics_port)] if args.metrics_port is not None else []
+    listeners = [(args.host, args.port, "--port")]
+    if args.admin_port is not None:
+        argv += ["--admin-host", args.admin_host or args.host]
+        listeners.append((args.admin_host or args.host, args.admin_port, "--admin-port"))
+    plan = Plan(args.config, args.workers, args.strict_config, args.drain_timeout, argv, listeners, app_dir)
+    return supervise(plan)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +124,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="serve /metrics (the metrics plugin, enabled) on this port",
     )
+    serve_cmd.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        help="run N worker processes on one port under a supervisor (SIGHUP reloads; N > 1 needs `redis`)",
+    )
+    serve_cmd.add_argument(
+        "--drain-timeout",
+        type=drain_seconds,
+        default=DEFAULT_DRAIN_TIMEOUT_S,
+        help="seconds a stopping gateway lets requests and streams in flight finish (default: 30)",
+    )
+    # The supervisor's: the listening sockets (inherited descriptors) a worker serves on.
+    serve_cmd.add_argument("--worker-fds", type=descriptors, default=(), help=argparse.SUPPRESS)
     serve_cmd.add_argument(
         "--log-level",
         type=str.upper,
@@ -125,6 +172,29 @@ def port_number(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0 for any free port)")
     return port
+
+
+def worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1-{MAX_WORKERS})")
+    return int(text)
+
+
+def descriptors(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of descriptors") from None
+
+
+def drain_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_DRAIN_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0-{MAX_DRAIN_TIMEOUT_S:g})")
+    return seconds
 
 
 def version_line() -> str:
@@ -207,6 +277,8 @@ def serve(
     strict: bool = False,
     metrics_port: int | None = None,
     logs: LogOptions = LogOptions(),
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S,
+    worker_fds: tuple[int, ...] = (),
 ) -> int:
     from .app import create_app
 
@@ -216,7 +288,7 @@ def serve(
         for line in loaded.warnings:
             logging.getLogger("gateway.config").warning("%s", line)
         settings = loaded.settings if metrics_port is None else with_metrics_port(loaded.settings, host, metrics_port)
-        app = create_app(settings, app_dir=app_dir)
+        app = create_app(settings, app_dir=app_dir, lock_app_dir=not worker_fds)
         app[CATALOG].load()  # now, not in the first call (about 0.15 s)
     except ConfigError as exc:
         print(
@@ -231,7 +303,8 @@ def serve(
         return EXIT_USAGE
     loop = _event_loop()
     try:
-        loop.run_until_complete(_serve_until_signalled(app, host, port, admin, config_path, logs.format))
+        how = Serving(config_path, logs.format, drain_timeout, worker_fds)
+        loop.run_until_complete(_serve_until_signalled(app, host, port, admin, how))
     except StartupError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -249,28 +322,59 @@ def with_metrics_port(settings: Settings, host: str, port: int) -> Settings:
     return replace(settings, plugins=[*entries, replace(entry, enabled=True, config=config)])
 
 
+@dataclass(frozen=True)
+class Serving:
+    config_path: str
+    log_format: LogFormat
+    drain_timeout: float
+    # A worker of `--workers`: it serves on the supervisor's sockets and stops when its supervisor is gone.
+    worker_fds: tuple[int, ...]
+
+
 async def _serve_until_signalled(
-    app: web.Application, host: str, port: int, admin: tuple[str, int] | None, config_path: str, log_format: LogFormat
+    app: web.Application, host: str, port: int, admin: tuple[str, int] | None, how: Serving
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully (in-flight calls get the runner's grace)."""
+    """Serve until SIGINT or SIGTERM, then drain: new connections refused, those in flight given
+    `how.drain_timeout` seconds (`gateway.readiness`)."""
     from .http.server import listen
+    from .readiness import DRAIN_MARGIN_S, drain
+    from .supervisor import stop_when_orphaned
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # A lone process has nobody to start a new one for it; a worker leaves reloads to its supervisor.
+    loop.add_signal_handler(signal.SIGHUP, _sighup_ignored, bool(how.worker_fds))
     admin_host, admin_port = admin if admin is not None else (None, None)
-    served = await listen(app, host, port, admin_host=admin_host, admin_port=admin_port, access_log=True)
+    served = await listen(
+        app,
+        host,
+        port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        access_log=True,
+        shutdown_timeout=how.drain_timeout + DRAIN_MARGIN_S,
+        sockets=[socket.socket(fileno=fd) for fd in how.worker_fds],
+    )
+    orphan = asyncio.create_task(stop_when_orphaned(stop)) if how.worker_fds else None
     try:
         fields = startup_fields(
-            served.url, config_path, app[APP_DIR], app[SETTINGS].providers, app[PLUGINS].pm.list_name_plugin()
+            served.url, how.config_path, app[APP_DIR], app[SETTINGS].providers, app[PLUGINS].pm.list_name_plugin()
         )
-        print(startup_line(fields, log_format), flush=True)
+        print(startup_line(fields, how.log_format), flush=True)
         if served.admin_url is not None:
             print(f"gateway admin API on {served.admin_url}", flush=True)
         await stop.wait()
     finally:
-        await served.close()
+        if orphan is not None:
+            orphan.cancel()
+        await drain(app, served.close, how.drain_timeout)
+
+
+def _sighup_ignored(worker: bool) -> None:
+    if not worker:
+        logging.getLogger("gateway").warning("SIGHUP: reloading the config needs `gateway serve --workers N`")
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:

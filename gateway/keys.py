@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .plugins import LoadedPlugins
     from .pricing import PriceTable
     from .providers.listing import ModelLists
+    from .readiness import Drain
     from .redaction import Redactor
 
 # Public (gateway.api): what plugins read.
@@ -42,5 +43,6 @@ ENGINE: web.AppKey[Engine] = web.AppKey("engine")
 MODEL_LISTS: web.AppKey[ModelLists] = web.AppKey("model_lists")  # the providers' live model lists (cached)
 JOBS: web.AppKey[JobService] = web.AppKey("jobs")
 ADMIN_CONNECTIONS: web.AppKey[set[object]] = web.AppKey("admin_connections")  # the admin listener's, if any
+DRAIN: web.AppKey[Drain] = web.AppKey("drain")  # /ready's checks and the drain of a stopping gateway
 INFLATIONS: web.AppKey[asyncio.Semaphore] = web.AppKey("inflations")  # compressed bodies being inflated at once
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

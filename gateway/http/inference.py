@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from contextlib import aclosing
@@ -14,8 +15,8 @@ from ..call import ChatCall, NativeBody
 from ..context import CallContext
 from ..dialects.base import ClientDialect, decode_json
 from ..dialects.registry import ANTHROPIC, OPENAI
-from ..errors import GatewayError
-from ..keys import ENGINE, REDACTOR
+from ..errors import GatewayError, Overloaded
+from ..keys import DRAIN, ENGINE, REDACTOR
 from ..routing import check_model_name
 from ..schemas import anthropic as a
 from . import async_jobs
@@ -77,7 +78,7 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
     sse = SseStream(request, {dialect.request_id_header: ctx.request_id, **served_headers(ctx)})
     deferred = ctx.defer_stream_headers  # a plugin holds chunks back: headers go with the first bytes
     failed: GatewayError | None = None  # before any byte of a deferred stream: answered as a plain HTTP error
-    async with aclosing(chunks):  # type: ignore[type-var]
+    async with aclosing(chunks), request.app[DRAIN].stream():  # type: ignore[type-var]
         if not deferred:
             await sse.open()
         try:
@@ -94,6 +95,12 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
                 await sse.write(encoder.error(request.app[REDACTOR].error(exc)))
         except ConnectionResetError:
             log.info("client went away during stream %s", ctx.request_id)
+        except asyncio.CancelledError:
+            if not _drain_deadline(request):
+                raise
+            if deferred:
+                deferred = await _open_late(sse, dialect, ctx)
+            await sse.write(encoder.error(Overloaded("the gateway shut down before the stream ended; retry it")))
         except Exception:
             log.exception("stream %s failed", ctx.request_id)
             if deferred:
@@ -108,6 +115,16 @@ async def _stream(request: web.Request, dialect: ClientDialect, call: ChatCall, 
     if failed is not None:
         raise failed
     return sse.response
+
+
+def _drain_deadline(request: web.Request) -> bool:
+    """Was the stream cancelled by the drain's deadline (it then ends with its error event, not cut)? The
+    cancellation is taken back: the task goes on to write the event and close the stream."""
+    task = asyncio.current_task()
+    if not request.app[DRAIN].expired or task is None:
+        return False
+    task.uncancel()
+    return True
 
 
 async def _open_late(sse: SseStream, dialect: ClientDialect, ctx: CallContext) -> bool:

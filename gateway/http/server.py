@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import resource
+import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,7 @@ from ..logformat import AccessLogger, access_logger
 from ..startup import bind_error
 from .middlewares import Handler
 
-EVERYWHERE = frozenset({"/health"})
+EVERYWHERE = frozenset({"/health", "/ready"})
 # Descriptors kept back from the connection cap: one upstream connection per client call in flight, plus files.
 RESERVED_FDS = 256
 DEFAULT_MAX_CONNECTIONS = 10_000
@@ -139,9 +141,18 @@ class _Refused(asyncio.Protocol):
 class _Site(web.BaseSite):
     """A TCP listener whose connections are counted against the process's cap."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, gauge: ConnectionGauge, admin: set[object] | None):
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        gauge: ConnectionGauge,
+        admin: set[object] | None,
+        sock: socket.socket | None = None,
+    ):
         super().__init__(runner, backlog=1024)
         self._host, self._port, self._gauge, self._admin = host, port, gauge, admin
+        self._sock = sock
 
     @property
     def name(self) -> str:
@@ -165,6 +176,9 @@ class _Site(web.BaseSite):
             return _Counted(server(), gauge, admin)
 
         loop = asyncio.get_running_loop()
+        if self._sock is not None:  # a listening socket the supervisor opened (gateway serve --workers)
+            self._server = await loop.create_server(protocol, sock=self._sock, backlog=self._backlog)
+            return
         self._server = await loop.create_server(
             protocol, self._host, self._port, backlog=self._backlog, reuse_address=True
         )
@@ -180,7 +194,7 @@ async def _start(site: _Site, host: str, port: int, flag: str) -> None:
 
 @web.middleware
 async def _listener_split(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Admin routes only on the admin listener, the rest only on the main one (both: /health)."""
+    """Admin routes only on the admin listener, the rest only on the main one (both: /health, /ready)."""
     on_admin = request.protocol in request.app[ADMIN_CONNECTIONS]
     if is_admin_path(request.app, request.path) != on_admin and request.path not in EVERYWHERE:
         raise NotFound(f"route not found: {request.method} {request.path}")
@@ -210,12 +224,15 @@ async def listen(
     admin_port: int | None = None,
     shutdown_timeout: float = 60.0,
     access_log: bool = False,
+    sockets: Sequence[socket.socket] = (),
 ) -> Listening:
     """Start the app and its listeners (port 0: any free port); raises StartupError (a port in use, a bad host,
     an app dir that cannot be used or is locked by another gateway). `access_log`: a line per request on the
     `gateway.access` logger (`gateway serve` turns it on). With an admin port, the admin routes (`/api/...`, and
     the paths plugins add with `add_admin_path`, like the dashboard's `/ui`) answer only there, and inference only
-    on the main listener."""
+    on the main listener.
+    `sockets`: listening sockets to serve on instead of opening them (the main one, then the admin one), a worker's
+    of `gateway serve --workers` (see `gateway.supervisor`)."""
     if admin_port is not None:  # before setup: then the app (its middlewares too) is frozen
         app[ADMIN_CONNECTIONS] = set()
         app.middlewares.append(_listener_split)
@@ -230,12 +247,13 @@ async def listen(
     await runner.setup()
     gauge = ConnectionGauge(limit=connection_limit(app[SETTINGS].client.max_connections))
     try:
-        main = _Site(runner, host, port, gauge, None)
+        main = _Site(runner, host, port, gauge, None, sockets[0] if sockets else None)
         await _start(main, host, port, "--port")
         sites: list[web.BaseSite] = [main]
         admin_url = None
         if admin_port is not None:
-            admin = _Site(runner, admin_host or host, admin_port, gauge, app[ADMIN_CONNECTIONS])
+            admin_sock = sockets[1] if len(sockets) > 1 else None
+            admin = _Site(runner, admin_host or host, admin_port, gauge, app[ADMIN_CONNECTIONS], admin_sock)
             await _start(admin, admin_host or host, admin_port, "--admin-port")
             sites.append(admin)
             admin_url = f"http://{admin_host or host}:{admin.port}"
