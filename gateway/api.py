@@ -63,7 +63,7 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, SETTINGS
+from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, REDIS, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .model_override import ModelOverride
 from .pricing import Price, PriceTable
@@ -86,6 +86,7 @@ from .providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply, read
 from .redaction import Redactor
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
+from .shared_redis import LuaScript, RedisUnavailable, SharedRedis
 from .sse import END, SseBatch, SseFrame
 from .startup import StartupError
 from .streaming import EventWriter, MessageAssembler, UsageTracker, delta_usage, message_to_events
@@ -165,6 +166,7 @@ __all__ = [
     "OPENED_BATCH",
     "PRICES",
     "REDACTOR",
+    "REDIS",
     "SETTINGS",
     "VERSION",
     "Admin",
@@ -189,6 +191,7 @@ __all__ = [
     "InjectionPoint",
     "InvalidRequest",
     "ListsModels",
+    "LuaScript",
     "McpClientGrant",
     "MediaRules",
     "MessageAssembler",
@@ -214,10 +217,12 @@ __all__ = [
     "RateLimited",
     "Redactor",
     "RedisConfig",
+    "RedisUnavailable",
     "RequestTimeout",
     "RequestTooLarge",
     "RoutePlan",
     "Settings",
+    "SharedRedis",
     "SseBatch",
     "SseFrame",
     "StartupError",

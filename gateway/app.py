@@ -18,7 +18,7 @@ from .http.cors import install_cors
 from .http.middlewares import errors_middleware
 from .http.server import protocol_log
 from .jobs.run import jobs_context
-from .keys import ADMIN, APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, SETTINGS
+from .keys import ADMIN, APP_DIR, CATALOG, ENGINE, INFLATIONS, MODEL_LISTS, PLUGINS, PRICES, REDACTOR, REDIS, SETTINGS
 from .pipeline.execute import Engine
 from .pipeline.stages import Pipeline
 from .plugins import load_plugins
@@ -27,6 +27,7 @@ from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .providers.listing import ModelLists
 from .redaction import Redactor, configured_secrets, install_log_redaction
+from .shared_redis import redis_secrets, shared_redis
 from .startup import app_dir_lock
 
 DEFAULT_APP_DIR = Path("gateway-data")
@@ -55,7 +56,7 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
-    app[REDACTOR] = Redactor(configured_secrets(settings))
+    app[REDACTOR] = Redactor([*configured_secrets(settings), *redis_secrets(settings.redis)])
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
@@ -66,6 +67,7 @@ def create_app(
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.
     app.cleanup_ctx.append(_log_redaction)
+    app.cleanup_ctx.append(_redis_client)  # plugins' stores use it: opened before them, closed after
     app.cleanup_ctx.append(_plugin_lifespans)
     app.cleanup_ctx.append(_engine_context)
     app.cleanup_ctx.append(jobs_context)
@@ -126,6 +128,16 @@ async def _log_redaction(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         uninstall()
+
+
+async def _redis_client(app: web.Application) -> AsyncIterator[None]:
+    config = app[SETTINGS].redis
+    if config is None:
+        yield
+        return
+    async with shared_redis(config) as client:
+        app[REDIS] = client
+        yield
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

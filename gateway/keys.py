@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .pricing import PriceTable
     from .providers.listing import ModelLists
     from .redaction import Redactor
+    from .shared_redis import SharedRedis
 
 # Public (gateway.api): what plugins read.
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -31,6 +32,8 @@ REDACTOR: web.AppKey[Redactor] = web.AppKey("redactor")  # every secret of the a
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")  # what each model takes and costs (models.dev + config)
 PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugins add prices (PriceTable.override)
 ADMIN: web.AppKey[Admin] = web.AppKey("admin")  # the admin credentials and the throttle of failed logins
+# The app's Redis client (the `redis` section), set only when configured: the state several gateways share.
+REDIS: web.AppKey[SharedRedis] = web.AppKey("redis")
 # Set by a route whose errors are to be answered in this dialect, whatever its path implies (a plugin's route that
 # speaks both, like /v1/mcp/tool/execute?format=anthropic).
 ERROR_DIALECT: web.RequestKey[Dialect] = web.RequestKey("error_dialect")
