@@ -30,6 +30,7 @@ from .nodes import MAX_TOKENS, Node, ask, node_config, nodes
 
 PASSWORD = "redis-password-for-tests-7f3a9c"
 KEY = "sk-bf-scale-key-aaaaaaaaaaaaaaaaaa"
+TOKENS_KEY = "sk-bf-scale-key-cccccccccccccccccc"
 USAGE = {"input_tokens": 1, "output_tokens": MAX_TOKENS}  # what the fake upstream reports for every call
 PRICE = PRICING["anthropic/claude-x"]
 COST = USAGE["input_tokens"] * PRICE["input_cost_per_token"] + MAX_TOKENS * PRICE["output_cost_per_token"]
@@ -52,8 +53,8 @@ def upstream(fake_upstream: FakeUpstream) -> FakeUpstream:
     return fake_upstream
 
 
-async def spread(cluster: list[Node], calls: int) -> list[Answer]:
-    return list(await asyncio.gather(*(ask(cluster[i % len(cluster)], KEY) for i in range(calls))))
+async def spread(cluster: list[Node], calls: int, key: str = KEY) -> list[Answer]:
+    return list(await asyncio.gather(*(ask(cluster[i % len(cluster)], key) for i in range(calls))))
 
 
 async def test_three_nodes_share_one_budget(tmp_path: Path, redis: RedisServer, upstream: FakeUpstream) -> None:
@@ -75,14 +76,19 @@ async def test_three_nodes_never_admit_more_than_the_rate_limit(
 ) -> None:
     await clear_of_window_edge(86_400)
     rate = {"request_max_limit": 50, "request_reset_duration": "1d"}
-    settings = node_config(upstream.url, vk("k", KEY, rate_limit=rate))
-    async with nodes(tmp_path, NODES, settings, redis.url) as cluster:
+    per_call = USAGE["input_tokens"] + USAGE["output_tokens"]
+    tokens = {"token_max_limit": 30 * per_call, "token_reset_duration": "1d"}  # 30 calls' worth, at most
+    keys = vk("k", KEY, rate_limit=rate), vk("t", TOKENS_KEY, rate_limit=tokens)
+    async with nodes(tmp_path, NODES, node_config(upstream.url, *keys), redis.url) as cluster:
         answers = await spread(cluster, CALLS)
         statuses = Counter(a.status for a in answers)
         assert statuses == {200: 50, 429: CALLS - 50}, statuses
         assert len(upstream.requests) == 50
         for node in cluster:  # every node now refuses: the count is one
             assert_anthropic_error(await ask(node, KEY), 429, "rate_limit_error", "request rate limit")
+        # Tokens: each call holds its worst case until its real count replaces it, on all nodes together.
+        statuses = Counter(a.status for a in await spread(cluster, CALLS, TOKENS_KEY))
+        assert set(statuses) == {200, 429} and 1 <= statuses[200] <= 30, statuses
 
 
 async def test_redis_down_under_deny_is_a_503_then_calls_again(
