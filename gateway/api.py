@@ -63,7 +63,7 @@ from .errors import (
     kind_for_status,
 )
 from .hookspecs import hookimpl
-from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, SETTINGS
+from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, REDIS, SETTINGS
 from .keys import PLUGINS as _PLUGINS
 from .model_override import ModelOverride
 from .pricing import Price, PriceTable
@@ -87,6 +87,7 @@ from .readiness import NotReady, add_readiness_check
 from .redaction import Redactor
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
+from .shared_redis import LuaScript, RedisUnavailable, SharedRedis
 from .sse import END, SseBatch, SseFrame
 from .startup import StartupError
 from .streaming import EventWriter, MessageAssembler, UsageTracker, delta_usage, message_to_events
@@ -166,6 +167,7 @@ __all__ = [
     "OPENED_BATCH",
     "PRICES",
     "REDACTOR",
+    "REDIS",
     "SETTINGS",
     "VERSION",
     "Admin",
@@ -190,6 +192,7 @@ __all__ = [
     "InjectionPoint",
     "InvalidRequest",
     "ListsModels",
+    "LuaScript",
     "McpClientGrant",
     "MediaRules",
     "MessageAssembler",
@@ -216,10 +219,12 @@ __all__ = [
     "RateLimited",
     "Redactor",
     "RedisConfig",
+    "RedisUnavailable",
     "RequestTimeout",
     "RequestTooLarge",
     "RoutePlan",
     "Settings",
+    "SharedRedis",
     "SseBatch",
     "SseFrame",
     "StartupError",

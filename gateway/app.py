@@ -30,6 +30,7 @@ from .keys import (
     PLUGINS,
     PRICES,
     REDACTOR,
+    REDIS,
     SETTINGS,
 )
 from .pipeline.execute import Engine
@@ -39,8 +40,9 @@ from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .providers.listing import ModelLists
-from .readiness import Drain, ready
+from .readiness import Drain, NotReady, add_readiness_check, ready
 from .redaction import Redactor, configured_secrets, install_log_redaction
+from .shared_redis import redis_secrets, shared_redis
 from .startup import app_dir_lock
 
 DEFAULT_APP_DIR = Path("gateway-data")
@@ -74,7 +76,7 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
-    app[REDACTOR] = Redactor(configured_secrets(settings))
+    app[REDACTOR] = Redactor([*configured_secrets(settings), *redis_secrets(settings.redis)])
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)
@@ -88,6 +90,7 @@ def create_app(
     # only then do plugins close what those observers write to. Log redaction is on before anything starts
     # and off after everything stopped.
     app.cleanup_ctx.append(_log_redaction)
+    app.cleanup_ctx.append(_redis_client)  # plugins' stores use it: opened before them, closed after
     app.cleanup_ctx.append(_plugin_lifespans)
     app.cleanup_ctx.append(_engine_context)
     app.cleanup_ctx.append(jobs_context)
@@ -149,6 +152,22 @@ async def _log_redaction(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         uninstall()
+
+
+async def _redis_client(app: web.Application) -> AsyncIterator[None]:
+    config = app[SETTINGS].redis
+    if config is None:
+        yield
+        return
+    async with shared_redis(config) as client:
+        app[REDIS] = client
+
+        async def answers() -> None:
+            if not await client.ping():
+                raise NotReady("Redis (the redis section) does not answer")
+
+        add_readiness_check(app, "redis", answers, timeout_s=config.timeout_in_seconds * 2 + 0.5)
+        yield
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

@@ -6,7 +6,9 @@ on one machine and wrong for more: their budgets, rate limits, jobs and keys wou
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from msgspec import Meta
 
@@ -22,3 +24,10 @@ class RedisConfig(ConfigStruct, frozen=True):
     # One operation's deadline: a Redis that hangs must not hang the calls that wait on it.
     timeout_in_seconds: Annotated[float, Meta(gt=0, le=30)] = 0.5
     max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 200
+
+    def __post_init__(self) -> None:
+        # The messages never quote the URL: it may hold a password.
+        if urlsplit(self.url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("url: a redis://, rediss:// or unix:// URL is expected")
+        if importlib.util.find_spec("redis") is None:
+            raise ValueError("needs the redis package (pip install 'llm-gateway[redis]')")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .providers.listing import ModelLists
     from .readiness import Drain
     from .redaction import Redactor
+    from .shared_redis import SharedRedis
 
 # Public (gateway.api): what plugins read.
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -34,6 +35,8 @@ PRICES: web.AppKey[PriceTable] = web.AppKey("prices")  # what calls cost; plugin
 ADMIN: web.AppKey[Admin] = web.AppKey("admin")  # the admin credentials and the throttle of failed logins
 # Path prefixes of the admin routes (see gateway.admin.add_admin_path): "/api", and what plugins add.
 ADMIN_PATHS: web.AppKey[list[str]] = web.AppKey("admin_paths")
+# The app's Redis client (the `redis` section), set only when configured: the state several gateways share.
+REDIS: web.AppKey[SharedRedis] = web.AppKey("redis")
 # Set by a route whose errors are to be answered in this dialect, whatever its path implies (a plugin's route that
 # speaks both, like /v1/mcp/tool/execute?format=anthropic).
 ERROR_DIALECT: web.RequestKey[Dialect] = web.RequestKey("error_dialect")

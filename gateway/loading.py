@@ -84,8 +84,6 @@ def partial_support_warnings(settings: Settings) -> list[str]:
             )
         elif "path" in logs_store.config:
             found.append("$.logs_store.config.path: not honoured; the request log is <app-dir>/logs.db")
-    if settings.redis is not None:  # the section is read; the stores that will use it are still being written
-        found.append("$.redis: accepted, not used yet: every store is still this process's own")
     found += [
         f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
         for name, provider in settings.providers.items()

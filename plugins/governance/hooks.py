@@ -23,12 +23,12 @@ class RequestHooks:
         return self._governance.route(call, ctx)
 
     @hookimpl
-    def gw_admit_cached(self, ctx: CallContext) -> None:
-        self._governance.count_request(ctx)
+    async def gw_admit_cached(self, ctx: CallContext) -> None:
+        await self._governance.count_request(ctx)
 
     @hookimpl
-    def gw_admit_tool_call(self, ctx: CallContext) -> None:
-        self._governance.count_request(ctx)
+    async def gw_admit_tool_call(self, ctx: CallContext) -> None:
+        await self._governance.count_request(ctx)
 
     @hookimpl
     async def gw_admit_attempt(self, call: ChatCall, ctx: CallContext) -> None:

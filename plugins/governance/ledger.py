@@ -4,12 +4,16 @@ A call is admitted only if, at every level, used + reserved + its reservation st
 check and the reservation happen with no `await` between them, so concurrent calls of this process cannot both
 take the last of a budget. Settling replaces the reservation by the real amount, so a budget is overspent by at
 most what one call used beyond its reservation. What was used is persisted by the store (see `dirty`).
+
+The Ledger is this process's `Counters`; with the `redis` section, SharedCounters (shared.py) holds the same
+amounts in Redis for every gateway process, and keeps these meters as its mirror of the shared values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway import PaymentRequired, RateLimited
 
@@ -52,6 +56,19 @@ class Reservation:
 
     amounts: list[tuple[Meter, float]]
     open: bool = True
+    shared: bool = False  # held in Redis (SharedCounters), not in this process's ledger
+
+
+class Counters(Protocol):
+    """Where admissions are decided and amounts held: this process (Ledger) or Redis (SharedCounters)."""
+
+    async def admit(self, amounts: list[tuple[Meter, float]]) -> Reservation:
+        """Reserve every amount, or raise (402/429 naming the meter, 503 when shared counters are out of reach)."""
+        ...
+
+    def settle(self, reservation: Reservation, actual: Callable[[Meter], float]) -> None: ...
+
+    def release(self, reservation: Reservation) -> None: ...
 
 
 @dataclass
@@ -75,6 +92,9 @@ class Ledger:
             live.roll(self.clock())
         return live
 
+    async def admit(self, amounts: list[tuple[Meter, float]]) -> Reservation:
+        return self.reserve(amounts)
+
     def reserve(self, amounts: list[tuple[Meter, float]]) -> Reservation:
         """Hold `amount` on each meter, or raise (402 for a budget, 429 for a rate limit) naming the first
         meter that cannot take it, holding nothing."""
@@ -82,7 +102,7 @@ class Ledger:
         for meter, amount in amounts:
             meter.roll(now)
             if meter.used + meter.reserved + amount > meter.limit:
-                raise _denial(meter, now)
+                raise denial(meter, now)
         held = []
         for meter, amount in amounts:
             if meter.counts_at_admission:
@@ -117,7 +137,7 @@ class Ledger:
         return meter.used + meter.reserved >= meter.limit
 
 
-def _denial(meter: Meter, now: float) -> PaymentRequired | RateLimited:
+def denial(meter: Meter, now: float) -> PaymentRequired | RateLimited:
     if meter.is_budget:
         return PaymentRequired(
             f"{meter.label} is exhausted: ${meter.used:.6f} of ${meter.limit:.6f} used, with calls in flight"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import APP_DIR, REDACTOR, SETTINGS, add_hooks, remove_hooks
+from gateway.api import APP_DIR, REDACTOR, REDIS, SETTINGS, add_hooks, remove_hooks
 
 from .config import GovernanceConfig
 from .hooks import RequestHooks
 from .service import Governance
+from .shared import SharedCounters
 from .store import GovernanceStore, key_hash
 
 log = logging.getLogger("gateway.governance")
@@ -39,6 +40,9 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     await load(store, governance)
     app[REDACTOR].add(*governance.directory.key_hashes.values())  # API-created keys' hashes too
     _warn_if_open(governance, config)
+    shared = None
+    if settings.redis is not None:  # budgets and rate limits held in Redis, for every gateway process on it
+        shared = governance.counters = SharedCounters(app[REDIS], governance.ledger, settings.redis.on_failure)
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
         add_hooks(app, RequestHooks(governance), HOOKS_NAME)
     flusher = asyncio.create_task(_flush_forever(store, governance))
@@ -46,6 +50,8 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
         yield
     finally:
         remove_hooks(app, HOOKS_NAME)
+        if shared is not None:
+            await shared.close()
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher

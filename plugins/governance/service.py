@@ -26,7 +26,7 @@ from gateway.api import anthropic as a
 
 from .config import GovernanceConfig, KeyProviderConfig, VirtualKey
 from .directory import Directory
-from .ledger import Clock, Ledger, Meter, Reservation
+from .ledger import Clock, Counters, Ledger, Meter, Reservation
 from .meters import MeterSet, key_request_meters, meter_set
 from .store import key_hash
 
@@ -56,6 +56,7 @@ class Governance:
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.now)
+        self.counters: Counters = self.ledger  # SharedCounters over it when the `redis` section is set
         self.prices.override(self.config.pricing)
         self._meter_sets: dict[tuple[int, str, int], MeterSet] = {}
 
@@ -164,21 +165,22 @@ class Governance:
             return
         first_attempt = state.reservation is None
         if state.reservation is not None:  # a fallback: the previous attempt failed and used nothing
-            self.ledger.release(state.reservation)
+            self.counters.release(state.reservation)
         meters = self._meters(key, self._config_allowing(key, target.provider, target.model))
         price = state.price = self._price(target) if meters.budgets else None
         size, rules = prompt_size(call), ctx.media_rules(target)
         max_out = _worst_output(call, ctx)
         try:
-            state.reservation = self.ledger.reserve(
+            state.reservation = await self.counters.admit(
                 _amounts(call, meters, price, upper_bound(size, rules), first_attempt, max_out)
             )
         except (PaymentRequired, RateLimited):
             counted = await asyncio.to_thread(estimate, size, rules)
-            state.reservation = self.ledger.reserve(_amounts(call, meters, price, counted, first_attempt, max_out))
-        ctx.on_unrecorded(lambda: self.ledger.release(state.reservation) if state.reservation else None)
+            amounts = _amounts(call, meters, price, counted, first_attempt, max_out)
+            state.reservation = await self.counters.admit(amounts)
+        ctx.on_unrecorded(lambda: self.counters.release(state.reservation) if state.reservation else None)
 
-    def count_request(self, ctx: CallContext) -> None:
+    async def count_request(self, ctx: CallContext) -> None:
         """A cache answered, or the gateway runs a tool for the caller: the call counts against the request rate
         limits of its key, team and customer (429 when one is used up), and spends nothing."""
         key = self.key_of(ctx)
@@ -186,7 +188,7 @@ class Governance:
             return
         meters = key_request_meters(self.ledger, self.directory, key)
         if meters:
-            self.ledger.settle(self.ledger.reserve([(m, 1.0) for m in meters]), lambda meter: 1.0)
+            await self.counters.admit([(m, 1.0) for m in meters])  # counted at admission: nothing to settle
 
     def settle(self, usage: a.Usage, ctx: CallContext) -> None:
         state = ctx.state(CallState)
@@ -195,7 +197,7 @@ class Governance:
         tokens = usage.input_tokens + (usage.cache_read_input_tokens or 0)
         tokens += (usage.cache_creation_input_tokens or 0) + usage.output_tokens
         cost = self.prices.cost(state.price, usage) if state.price is not None else 0.0
-        self.ledger.settle(state.reservation, lambda meter: cost if meter.is_budget else float(tokens))
+        self.counters.settle(state.reservation, lambda meter: cost if meter.is_budget else float(tokens))
 
     # --- helpers -----------------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A real `redis-server` on 127.0.0.1 and a free port, for the cache's Redis store (started and stopped per test)."""
+"""A real `redis-server` on 127.0.0.1 and a free port, for the cache's Redis store and the shared counters (started
+and stopped per test; stopped and started again on the same port to play an outage)."""
 
 from __future__ import annotations
 
@@ -15,21 +16,23 @@ START_TIMEOUT_S = 10.0
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
         self.port = free_port()
         self.directory = directory
+        self.password = password
         self.process: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary is not None, "redis-server is not installed (.ci/run installs it with apt-get)"
         self.process = await asyncio.create_subprocess_exec(
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory),
+            "--dir", str(self.directory), *(("--requirepass", self.password) if self.password else ()),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -44,9 +47,13 @@ class RedisServer:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         except OSError:
             return False
+        if self.password:
+            writer.write(f"AUTH {self.password}\r\n".encode())
         writer.write(b"PING\r\n")
         await writer.drain()
         line = await reader.readline()
+        if self.password and line.startswith(b"+OK"):
+            line = await reader.readline()
         writer.close()
         await writer.wait_closed()
         return line.startswith(b"+PONG")
@@ -59,8 +66,8 @@ class RedisServer:
 
 
 @contextlib.asynccontextmanager
-async def redis_server(directory: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(directory)
+async def redis_server(directory: Path, password: str | None = None) -> AsyncIterator[RedisServer]:
+    server = RedisServer(directory, password)
     try:
         await server.start()
         yield server
