@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from .config import ConfigError, Settings, collect_errors, decode_config, prepare
+from .config import ConfigError, Settings, StoreConfig, collect_errors, decode_config, prepare
 
 _TOP = re.compile(r"^\$\.([^.\[:]+)(?:\.([^.\[:]+))?")
 
@@ -65,31 +65,25 @@ def partial_support_warnings(settings: Settings) -> list[str]:
     """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
     store, in sqlite at <app-dir>/config.db; the `logging` plugin its log store, at <app-dir>/logs.db) and socks5
     proxies."""
-    found = []
-    config_store = settings.config_store
-    if config_store is not None and config_store.enabled:
-        if config_store.type != "sqlite":
-            found.append(
-                f"$.config_store.type: {config_store.type!r} is not supported yet; governance state is kept in"
-                " sqlite at <app-dir>/config.db"
-            )
-        elif "path" in config_store.config:
-            found.append("$.config_store.config.path: not honoured; the config store is <app-dir>/config.db")
-    logs_store = settings.logs_store
-    if logs_store is not None and logs_store.enabled:
-        if logs_store.type != "sqlite":
-            found.append(
-                f"$.logs_store.type: {logs_store.type!r} is not supported yet; the request log (plugin `logging`)"
-                " is kept in sqlite at <app-dir>/logs.db"
-            )
-        elif "path" in logs_store.config:
-            found.append("$.logs_store.config.path: not honoured; the request log is <app-dir>/logs.db")
+    found = _store_warnings("config_store", settings.config_store, "governance state", "config.db")
+    found += _store_warnings("logs_store", settings.logs_store, "the request log (plugin `logging`)", "logs.db")
     found += [
         f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
         for name, provider in settings.providers.items()
         if provider.proxy_config.type == "socks5"
     ]
     return found
+
+
+def _store_warnings(section: str, store: StoreConfig | None, what: str, file: str) -> list[str]:
+    """A Bifrost store is served by SQLite in the app dir: a warning for a type or path that is not honoured."""
+    if store is None or not store.enabled:
+        return []
+    if store.type != "sqlite":
+        return [f"$.{section}.type: {store.type!r} is not supported yet; {what} is kept in sqlite at <app-dir>/{file}"]
+    if "path" in store.config:
+        return [f"$.{section}.config.path: not honoured; {what} is kept in <app-dir>/{file}"]
+    return []
 
 
 def _partial(data: Any, schema_errors: list[str]) -> Settings | None:

@@ -18,6 +18,7 @@ from tests.http.async_helpers import free_port, read_log, reap, spawn_gateway, w
 from tests.http.governance_helpers import CLAUDE, MESSAGES, bearer, config
 
 MAX_TOKENS = 16
+PASSWORD = "redis-password-for-tests-7f3a9c"  # the tests' Redis asks for it: a URL that holds a secret
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,11 @@ from gateway.testing import (
     assert_openai_error,
     openai_body,
 )
-from tests.cache.redis_server import RedisServer, redis_server
+from tests.cache.redis_server import RedisServer
 from tests.http.governance_helpers import CHAT, GPT, PRICING, UP_MESSAGES, bearer, budget, vk
 
-from .nodes import MAX_TOKENS, Node, ask, node_config, nodes
+from .nodes import MAX_TOKENS, PASSWORD, Node, ask, node_config, nodes
 
-PASSWORD = "redis-password-for-tests-7f3a9c"
 KEY = "sk-bf-scale-key-aaaaaaaaaaaaaaaaaa"
 TOKENS_KEY = "sk-bf-scale-key-cccccccccccccccccc"
 USAGE = {"input_tokens": 1, "output_tokens": MAX_TOKENS}  # what the fake upstream reports for every call
@@ -39,12 +37,6 @@ WORST = 100 * PRICE["input_cost_per_token"] + MAX_TOKENS * PRICE["output_cost_pe
 CALLS = 200
 NODES = 3
 RECOVERY_S = 5.0
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path, password=PASSWORD) as server:
-        yield server
 
 
 @pytest.fixture

@@ -16,21 +16,14 @@ import pytest
 
 from gateway.api import REDACTOR, REDIS
 from gateway.testing import FakeUpstream, MakeGateway, Reply, anthropic_message, assert_anthropic_error
-from tests.cache.redis_server import RedisServer, redis_server
+from tests.cache.redis_server import RedisServer
 from tests.cli_helpers import cli_env, run_cli
 from tests.http.governance_helpers import UP_MESSAGES, budget, config, vk
 
-from .nodes import ask_app
+from .nodes import PASSWORD, ask_app
 
-PASSWORD = "redis-password-for-tests-51d0e2"
 KEY = "sk-bf-scale-key-bbbbbbbbbbbbbbbbbb"
 TIMEOUT_S = 0.2
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path, password=PASSWORD) as server:
-        yield server
 
 
 @contextlib.asynccontextmanager
