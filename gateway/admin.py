@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from .config_base import ConfigStruct
 from .errors import AuthenticationFailed, RateLimited
 from .keys import ADMIN, ADMIN_PATHS
 
@@ -31,10 +32,12 @@ MAX_ADDRESSES = 10_000
 ADMIN_API = "/api"  # the core's admin routes, and every plugin's under it
 
 
-class AdminAuth(msgspec.Struct, frozen=True):
-    """`governance.auth_config` (Bifrost's names); without a token or a username and password, no one is admin."""
+class AdminAuth(ConfigStruct, frozen=True):
+    """`governance.auth_config` (Bifrost's names; the governance plugin validates the section with this Struct):
+    without a token or a username and password, no one is admin."""
 
-    admin_token: str | None = None
+    admin_token: str | None = None  # "env.NAME" allowed
+    # Bifrost's: the admin routes also take HTTP Basic with these, when is_enabled.
     admin_username: str | None = None
     admin_password: str | None = None
     is_enabled: bool = False

@@ -8,6 +8,7 @@ from typing import Annotated
 from msgspec import Meta, field
 
 from gateway import ConfigStruct, Price
+from gateway.api import AdminAuth
 
 from .durations import Duration
 
@@ -141,14 +142,6 @@ class Customer(ConfigStruct, frozen=True):
     rate_limit: RateLimit | None = None
 
 
-class AuthConfig(ConfigStruct, frozen=True):
-    admin_token: str | None = None  # "env.NAME" allowed; without it (and a username/password) the API is closed
-    # Bifrost's: the admin API also takes HTTP Basic with these, when is_enabled.
-    admin_username: str | None = None
-    admin_password: str | None = None
-    is_enabled: bool = False
-
-
 class GovernanceConfig(ConfigStruct, frozen=True):
     virtual_keys: list[VirtualKey] = field(default_factory=list)
     teams: list[Team] = field(default_factory=list)
@@ -156,7 +149,7 @@ class GovernanceConfig(ConfigStruct, frozen=True):
     budgets: list[BudgetEntry] = field(default_factory=list)  # Bifrost's by-id form (see references.py)
     rate_limits: list[RateLimitEntry] = field(default_factory=list)
     pricing: dict[str, Price] = field(default_factory=dict)  # "provider/model" -> price
-    auth_config: AuthConfig = field(default_factory=AuthConfig)
+    auth_config: AdminAuth = field(default_factory=AdminAuth)  # the gateway's admin credentials (gateway.admin)
     # The id of the virtual key that governs calls carrying none (unless client.enforce_auth_on_inference
     # refuses them first). Without either, such calls are not governed at all: start-up says so.
     default_virtual_key: str | None = None

@@ -1,18 +1,17 @@
 """Invalidation: `DELETE /api/cache/clear/{cache_id}` and `DELETE /api/cache/clear-by-key/{key}` (Bifrost's routes).
 
-Both need `Authorization: Bearer <governance.auth_config.admin_token>`: without an admin token configured they are
-closed (401), as governance's admin API is.
+Both need the admin credentials (`gateway.api.require_admin`, as every admin route): without any configured they
+are closed (401), as governance's admin API is.
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from gateway.api import SETTINGS, AuthenticationFailed, NotFound
+from gateway.api import NotFound, require_admin
 
 from .keys import key_digest
 
@@ -54,19 +53,8 @@ async def _clear_key(request: web.Request) -> web.Response:
 def _admin(request: web.Request) -> Runtime:
     from . import RUNTIME
 
+    require_admin(request, "the cache admin API")
     runtime = request.app.get(RUNTIME)
-    token = _admin_token(request.app)
-    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-    ok = bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-    if not ok:
-        raise AuthenticationFailed("the cache admin API needs Authorization: Bearer <admin token>")
     if runtime is None:
         raise NotFound("the semantic_cache plugin is not enabled (plugins[] of the config)")
     return runtime
-
-
-def _admin_token(app: web.Application) -> str:
-    """governance.auth_config.admin_token (the one admin credential of the gateway)."""
-    auth = app[SETTINGS].governance.get("auth_config")
-    token = auth.get("admin_token") if isinstance(auth, dict) else None
-    return token if isinstance(token, str) else ""
