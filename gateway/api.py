@@ -136,6 +136,12 @@ def plugin_config(app: web.Application, config_type: type[T]) -> T:
     return value  # type: ignore[return-value]
 
 
+def plugin_enabled(app: web.Application, name: str) -> bool:
+    """Whether `plugins[]` lists `name`, enabled: how an opt-in plugin (metrics, logging, otel, semantic_cache)
+    knows it was asked for."""
+    return any(entry.name == name and entry.enabled for entry in app[SETTINGS].plugins)
+
+
 def add_hooks(app: web.Application, impl: object, name: str) -> None:
     """Register hook impls while the app starts (in gw_lifespan), before the engine reads the hook table: a
     plugin can add its request hooks only when it has something to do, so that unused it costs nothing."""
@@ -268,6 +274,7 @@ __all__ = [
     "openai",
     "patch_native",
     "plugin_config",
+    "plugin_enabled",
     "prompt_size",
     "read_error_body",
     "record_tool_call",

@@ -173,7 +173,7 @@ def _enable_logging(data: dict[str, Any]) -> None:
     on = client.pop("enable_logging")
     plugins = data.setdefault("plugins", [])
     if on is True and isinstance(plugins, list):
-        if not any(isinstance(e, dict) and e.get("name") == "logging" for e in plugins):
+        if not _listed(plugins, "logging"):
             plugins.append({"name": "logging", "enabled": True})
 
 
@@ -195,13 +195,17 @@ def _plugin_entries(plugins: Any) -> Iterator[str]:
 
 def _rename(plugins: list[Any], i: int, entry: dict[str, Any], ours: str) -> Iterator[str]:
     """An alias entry becomes `ours`, unless the file lists `ours` itself (then the alias is ignored)."""
-    if any(isinstance(e, dict) and e.get("name") == ours for e in plugins):
+    if _listed(plugins, ours):
         yield f"$.plugins[{i}] ({entry['name']}, beside a `{ours}` entry)"
         return
     entry["name"] = ours
     if entry.get("config"):
         entry["config"] = {}
         yield f"$.plugins[{i}].config ({ours} has settings of its own)"
+
+
+def _listed(plugins: list[Any], name: str) -> bool:
+    return any(isinstance(entry, dict) and entry.get("name") == name for entry in plugins)
 
 
 def ignored_plugin(name: str) -> bool:

@@ -15,7 +15,17 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import hookimpl
-from gateway.api import PRICES, SETTINGS, ConfigError, ConfigRegistry, NotFound, add_hooks, plugin_config, remove_hooks
+from gateway.api import (
+    PRICES,
+    SETTINGS,
+    ConfigError,
+    ConfigRegistry,
+    NotFound,
+    add_hooks,
+    plugin_config,
+    plugin_enabled,
+    remove_hooks,
+)
 
 from . import http
 from .config import MetricsConfig
@@ -34,13 +44,9 @@ def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add(NAME, MetricsConfig)
 
 
-def _enabled(app: web.Application) -> bool:
-    return any(entry.name == NAME and entry.enabled for entry in app[SETTINGS].plugins)
-
-
 @hookimpl
 def gw_register_routes(app: web.Application) -> None:
-    if not _enabled(app):
+    if not plugin_enabled(app, NAME):
         return
     config = plugin_config(app, MetricsConfig)
     asked = app[SETTINGS].client.prometheus_labels

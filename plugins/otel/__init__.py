@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import hookimpl
-from gateway.api import REDACTOR, SETTINGS, ConfigRegistry, add_hooks, plugin_config, remove_hooks
+from gateway.api import REDACTOR, ConfigRegistry, add_hooks, plugin_config, plugin_enabled, remove_hooks
 
 from .config import OtelConfig
 
@@ -36,7 +36,7 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
-    config = plugin_config(app, OtelConfig) if _enabled(app) else None
+    config = plugin_config(app, OtelConfig) if plugin_enabled(app, NAME) else None
     if config is None or not config.collector_url:
         yield
         return
@@ -67,7 +67,3 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         remove_hooks(app, HOOKS_NAME)
         # Flushes what is queued (a blocking HTTP export): in a thread, so the loop's other shutdowns go on.
         await asyncio.to_thread(provider.shutdown)
-
-
-def _enabled(app: web.Application) -> bool:
-    return any(entry.name == NAME and entry.enabled for entry in app[SETTINGS].plugins)

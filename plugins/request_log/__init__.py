@@ -16,7 +16,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import APP_DIR, PRICES, SETTINGS, ConfigRegistry, add_hooks, hookimpl, plugin_config, remove_hooks
+from gateway.api import (
+    APP_DIR,
+    PRICES,
+    SETTINGS,
+    ConfigRegistry,
+    add_hooks,
+    hookimpl,
+    plugin_config,
+    plugin_enabled,
+    remove_hooks,
+)
 
 from . import api
 from .config import LoggingConfig
@@ -30,10 +40,6 @@ CONTENT_HOOKS = "logging.content"
 SHUTDOWN_WRITE_SECONDS = 10.0
 
 
-def enabled(app: web.Application) -> bool:
-    return any(entry.name == NAME and entry.enabled for entry in app[SETTINGS].plugins)
-
-
 @hookimpl
 def gw_register_config(registry: ConfigRegistry) -> None:
     registry.add(NAME, LoggingConfig)
@@ -41,13 +47,13 @@ def gw_register_config(registry: ConfigRegistry) -> None:
 
 @hookimpl
 def gw_register_routes(app: web.Application) -> None:
-    if enabled(app):
+    if plugin_enabled(app, NAME):
         api.add_routes(app)
 
 
 @hookimpl
 def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[None] | None:
-    return _running(app) if enabled(app) else None
+    return _running(app) if plugin_enabled(app, NAME) else None
 
 
 @contextlib.asynccontextmanager

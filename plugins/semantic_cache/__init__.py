@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway import hookimpl
-from gateway.api import SETTINGS, ConfigRegistry, add_hooks, plugin_config, remove_hooks
+from gateway.api import SETTINGS, ConfigRegistry, add_hooks, plugin_config, plugin_enabled, remove_hooks
 
 from . import admin
 from .config import SemanticCacheConfig
@@ -53,7 +53,7 @@ def gw_lifespan(app: web.Application) -> contextlib.AbstractAsyncContextManager[
 
 @contextlib.asynccontextmanager
 async def _running(app: web.Application) -> AsyncIterator[None]:
-    if not any(entry.name == NAME and entry.enabled for entry in app[SETTINGS].plugins):
+    if not plugin_enabled(app, NAME):
         yield
         return
     config = plugin_config(app, SemanticCacheConfig)
