@@ -26,7 +26,7 @@ from msgspec.structs import replace
 
 from .config import ConfigError, PluginEntry, Settings
 from .keys import APP_DIR, CATALOG, PLUGINS, SETTINGS
-from .loading import load_config
+from .loading import first_problem, invalid, load_config
 from .logformat import LEVELS, LogFormat, configure, startup_fields, startup_line
 from .startup import StartupError
 
@@ -291,15 +291,7 @@ def serve(
         app = create_app(settings, app_dir=app_dir, lock_app_dir=not worker_fds)
         app[CATALOG].load()  # now, not in the first call (about 0.15 s)
     except ConfigError as exc:
-        print(
-            f"gateway: invalid config {config_path}: {exc.errors[0]}"
-            + (
-                f" (and {len(exc.errors) - 1} more; run `gateway check-config {config_path}`)"
-                if len(exc.errors) > 1
-                else ""
-            ),
-            file=sys.stderr,
-        )
+        print(first_problem(config_path, invalid(config_path, exc)), file=sys.stderr)
         return EXIT_USAGE
     loop = _event_loop()
     try:

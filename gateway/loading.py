@@ -61,6 +61,17 @@ def _convert(data: Any) -> Settings | None:
         return None
 
 
+def first_problem(path: str, problems: list[str]) -> str:
+    """What `serve` prints when it cannot start: the first problem, and how many more with the command that lists
+    them all."""
+    more = f" (and {len(problems) - 1} more; run `gateway check-config {path}`)" if len(problems) > 1 else ""
+    return f"gateway: {problems[0]}{more}"
+
+
+def invalid(path: str, error: ConfigError) -> list[str]:
+    return [f"invalid config {path}: {line}" for line in error.errors]
+
+
 def partial_support_warnings(settings: Settings) -> list[str]:
     """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
     store, in sqlite at <app-dir>/config.db; the `logging` plugin its log store, at <app-dir>/logs.db) and socks5

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError
-from .loading import load_config
+from .loading import first_problem, invalid, load_config
 from .startup import StartupError, app_dir_lock, bind_error
 
 log = logging.getLogger("gateway.supervisor")
@@ -62,7 +62,7 @@ def config_problems(plan: Plan) -> list[str]:
     try:
         loaded = load_config(plan.config_path, strict=plan.strict)
     except ConfigError as exc:
-        return [f"invalid config {plan.config_path}: {error}" for error in exc.errors]
+        return invalid(plan.config_path, exc)
     if plan.count > 1 and loaded.settings.redis is None:
         return [NEEDS_REDIS.format(n=plan.count)]
     return []
@@ -71,8 +71,7 @@ def config_problems(plan: Plan) -> list[str]:
 def supervise(plan: Plan) -> int:
     """Run the workers until SIGTERM or SIGINT; the exit code of `gateway serve --workers`."""
     if problems := config_problems(plan):
-        more = f" (and {len(problems) - 1} more; run `gateway check-config {plan.config_path}`)"
-        print(f"gateway: {problems[0]}" + (more if len(problems) > 1 else ""), file=sys.stderr)
+        print(first_problem(plan.config_path, problems), file=sys.stderr)
         return EXIT_USAGE
     try:
         with app_dir_lock(plan.app_dir), _listening(plan.listeners, plan.count) as slots:
