@@ -43,7 +43,7 @@ from .config import (
     Settings,
     convert_config,
 )
-from .config_shared import RedisConfig
+from .config_shared import PostgresStoreConfig, RedisConfig, StoreConfig
 from .context import CallContext, ChunkTransform, StreamWrapper
 from .dialects.base import decode_json
 from .errors import (
@@ -90,6 +90,7 @@ from .schemas import anthropic, openai
 from .shared_redis import LuaScript, RedisUnavailable, SharedRedis
 from .sse import END, SseBatch, SseFrame
 from .startup import StartupError
+from .stores.postgres import MigrationFailed, PostgresUnavailable, SchemaTooNew, migrate, postgres_pool
 from .streaming import EventWriter, MessageAssembler, UsageTracker, delta_usage, message_to_events
 from .structured_output import Mode as StructuredOutputMode
 from .structured_output import StructuredOutputConfig, StructuredOutputModel
@@ -202,6 +203,7 @@ __all__ = [
     "McpClientGrant",
     "MediaRules",
     "MessageAssembler",
+    "MigrationFailed",
     "ModelInfo",
     "ModelOverride",
     "NativeBody",
@@ -212,6 +214,8 @@ __all__ = [
     "Overloaded",
     "PaymentRequired",
     "PermissionDenied",
+    "PostgresStoreConfig",
+    "PostgresUnavailable",
     "Price",
     "PriceTable",
     "Principal",
@@ -229,11 +233,13 @@ __all__ = [
     "RequestTimeout",
     "RequestTooLarge",
     "RoutePlan",
+    "SchemaTooNew",
     "Settings",
     "SharedRedis",
     "SseBatch",
     "SseFrame",
     "StartupError",
+    "StoreConfig",
     "StreamWrapper",
     "StructuredOutput",
     "StructuredOutputConfig",
@@ -268,6 +274,7 @@ __all__ = [
     "kind_for_status",
     "measure",
     "message_to_events",
+    "migrate",
     "models_named_by_keys",
     "new_message_id",
     "new_tool_use_id",
@@ -275,6 +282,7 @@ __all__ = [
     "patch_native",
     "plugin_config",
     "plugin_enabled",
+    "postgres_pool",
     "prompt_size",
     "read_error_body",
     "record_tool_call",

@@ -12,6 +12,7 @@ from aiohttp import web
 from .admin import ADMIN_API, Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
+from .config_shared import store_secrets
 from .http import async_jobs, index, inference, models, provider_health
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.cors import install_cors
@@ -76,7 +77,8 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
-    app[REDACTOR] = Redactor([*configured_secrets(settings), *redis_secrets(settings.redis)])
+    stores = store_secrets(settings.config_store, settings.logs_store)
+    app[REDACTOR] = Redactor([*configured_secrets(settings), *redis_secrets(settings.redis), *stores])
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)

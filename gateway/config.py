@@ -20,7 +20,7 @@ from msgspec import Meta, Struct, field
 
 from . import bifrost
 from .config_base import ConfigStruct as ConfigStruct
-from .config_shared import RedisConfig
+from .config_shared import RedisConfig, StoreConfig
 from .errors import split_validation_message
 from .model_override import ModelOverride
 from .prompt_cache import PromptCacheConfig
@@ -87,14 +87,6 @@ class ProxyConfig(ConfigStruct, frozen=True):
                 ssl.create_default_context().load_verify_locations(cadata=self.ca_cert_pem)
             except (ssl.SSLError, ValueError):
                 raise ValueError("ca_cert_pem is not a PEM certificate") from None
-
-
-class StoreConfig(ConfigStruct, frozen=True):
-    """Bifrost's `config_store` / `logs_store`: which database keeps what (see gateway.stores for ours)."""
-
-    enabled: bool = True
-    type: str = "sqlite"
-    config: dict[str, Any] = field(default_factory=dict)
 
 
 GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")

@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from .config import ConfigError, Settings, StoreConfig, collect_errors, decode_config, prepare
+from .config import ConfigError, Settings, collect_errors, decode_config, prepare
+from .config_shared import StoreConfig
 
 _TOP = re.compile(r"^\$\.([^.\[:]+)(?:\.([^.\[:]+))?")
 
