@@ -31,8 +31,8 @@ class RedisConfig(ConfigStruct, frozen=True):
         # The messages never quote the URL: it may hold a password.
         if urlsplit(self.url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("url: a redis://, rediss:// or unix:// URL is expected")
-        if importlib.util.find_spec("redis") is None:
-            raise ValueError("needs the redis package (pip install 'llm-gateway[redis]')")
+        if importlib.util.find_spec("redis") is None or importlib.util.find_spec("hiredis") is None:
+            raise ValueError("needs the redis and hiredis packages (pip install 'llm-gateway[redis]')")
 
 
 class PostgresStoreConfig(ConfigStruct, frozen=True):

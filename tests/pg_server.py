@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -23,11 +24,16 @@ from typing import Any
 
 import pytest
 
-from tests.http.async_helpers import free_port
-
 USER = "gateway"
 PASSWORD = "pg-password-for-tests-4be1d0"  # a test cluster's: the tests look for it in outputs
 START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    # Not tests.http.async_helpers': it imports tests.conftest, which imports this module.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _binary(name: str) -> str:
