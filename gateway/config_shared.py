@@ -79,6 +79,9 @@ class StoreConfig(ConfigStruct, frozen=True):
     config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        path = self.config.get("path")
+        if self.type == "sqlite" and path is not None and not (isinstance(path, str) and path):
+            raise ValueError("config.path: a file path is expected (relative to the app dir, or absolute)")
         if self.type == "postgres" and self.enabled:
             try:
                 self.postgres()

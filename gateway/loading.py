@@ -77,7 +77,7 @@ def partial_support_warnings(settings: Settings) -> list[str]:
     """What is accepted but only partly served: Bifrost's stores (governance keeps its state, Bifrost's config
     store, in sqlite at <app-dir>/config.db; the `logging` plugin its log store, at <app-dir>/logs.db) and socks5
     proxies."""
-    found = _store_warnings("config_store", settings.config_store, "governance state", "config.db")
+    found = _config_store_warnings(settings.config_store)
     found += _store_warnings("logs_store", settings.logs_store, "the request log (plugin `logging`)", "logs.db")
     found += [
         f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
@@ -96,6 +96,13 @@ def _store_warnings(section: str, store: StoreConfig | None, what: str, file: st
     if "path" in store.config:
         return [f"$.{section}.config.path: not honoured; {what} is kept in <app-dir>/{file}"]
     return []
+
+
+def _config_store_warnings(store: StoreConfig | None) -> list[str]:
+    """Governance honours the sqlite `config.path` and the postgres type: only another type is warned about."""
+    if store is None or store.type in ("sqlite", "postgres"):
+        return []
+    return _store_warnings("config_store", store, "governance state", "config.db")
 
 
 def _partial(data: Any, schema_errors: list[str]) -> Settings | None:

@@ -42,6 +42,22 @@ def _binary(name: str) -> str:
     return found
 
 
+def create_database(server: PostgresServer) -> str:
+    """A new database on `server`, without an event loop (for sync fixtures); its name."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    _client("createdb", server, name)
+    return name
+
+
+def drop_database(server: PostgresServer, name: str) -> None:
+    _client("dropdb", server, "--force", name)
+
+
+def _client(binary: str, server: PostgresServer, *args: str) -> None:
+    command = [_binary(binary), "-h", "127.0.0.1", "-p", str(server.port), "-U", USER, *args]
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PGPASSWORD": PASSWORD}, timeout=30)
+
+
 class PostgresServer:
     def __init__(self) -> None:
         self.port = free_port()

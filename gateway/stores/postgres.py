@@ -54,15 +54,21 @@ async def postgres_pool(config: PostgresStoreConfig, what: str) -> AsyncIterator
     """An open pool for the store `what` ("config_store", "logs_store"), closed when the block ends."""
     import asyncpg
 
+    # No floor of open connections (min_size 0): asyncpg restores a floor in the background, logging a traceback
+    # every retry while the database is down. The first connection is opened here instead, to fail the start.
+    pool = asyncpg.create_pool(
+        config.url(),
+        min_size=0,
+        max_size=config.max_open_conns,
+        timeout=config.timeout_in_seconds,
+        command_timeout=config.timeout_in_seconds,
+    )
     try:
-        pool = await asyncpg.create_pool(
-            config.url(),
-            min_size=1,
-            max_size=config.max_open_conns,
-            timeout=config.timeout_in_seconds,
-            command_timeout=config.timeout_in_seconds,
-        )
+        await pool
+        async with pool.acquire():
+            pass
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        await pool.close()
         # asyncpg's messages name the host and user, never the password; the type is enough to act on.
         raise PostgresUnavailable(f"{what}: PostgreSQL could not be reached ({type(error).__name__})") from None
     try:

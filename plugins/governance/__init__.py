@@ -1,6 +1,7 @@
 """Governance: virtual keys (`sk-bf-...`), what each may use, budgets and rate limits, and an admin API.
 
-Configured by the top-level `governance` section (Bifrost's names); state is kept in `<app-dir>/config.db`.
+Configured by the top-level `governance` section (Bifrost's names); state is kept in `<app-dir>/config.db`, or
+where Bifrost's `config_store` says (a sqlite `config.path`, or a PostgreSQL database: pg_store.py).
 Its request-path hooks (hooks.py) are registered at start-up only when governance is in use (keys exist or the
 admin API is open), so a gateway without it pays nothing per request.
 """

@@ -76,7 +76,7 @@ async def _create(request: web.Request) -> web.Response:
     entry = _convert(request, raw, entry_type)
     if _exists(request, kind, entry.id):
         raise InvalidRequest(f"an entry with id {entry.id!r} exists already", param="id")
-    await _save(request, kind, entry, value)
+    await _save(request, kind, entry, value, new=True)
     shown = _public(entry) | ({"value": value} if value else {})
     return _json(shown, status=201)
 
@@ -91,15 +91,21 @@ async def _update(request: web.Request) -> web.Response:
     if kind == "virtual_key":
         merged["value"] = ""  # unchanged: the stored hash is kept
     entry = _convert(request, merged, entry_type)
-    await _save(request, kind, entry, None)
+    await _save(request, kind, entry, None, new=False)
     return _json(_public(entry))
 
 
 async def _delete(request: web.Request) -> web.Response:
     kind, _ = _admin(request)
     entry_id = request.match_info["id"]
-    if not await request.app[STORE].delete(kind, entry_id):
+    deleted = await request.app[STORE].delete(kind, entry_id)
+    _forget(request, kind, entry_id)  # gone from the store (maybe deleted by another gateway): gone here too
+    if not deleted:
         raise NotFound(f"no {kind.replace('_', ' ')} {entry_id!r}")
+    return web.Response(status=204)
+
+
+def _forget(request: web.Request, kind: Kind, entry_id: str) -> None:
     directory = request.app[GOVERNANCE].directory
     directory.changed()
     if kind == "virtual_key":
@@ -108,7 +114,6 @@ async def _delete(request: web.Request) -> web.Response:
         directory.teams.pop(entry_id, None)
     else:
         directory.customers.pop(entry_id, None)
-    return web.Response(status=204)
 
 
 async def _usage(request: web.Request) -> web.Response:
@@ -172,13 +177,21 @@ def _in_force(request: web.Request, kind: Kind, entry_type: type[Entry]) -> Entr
     return entry
 
 
-async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | None) -> None:
+async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | None, *, new: bool) -> None:
+    """Write the entry (`new`: created, else updated), then put it in force. The store decides, atomically, when
+    several gateways share it: a create whose id another gateway took, or an update of an entry another deleted,
+    writes nothing and is refused."""
     governance = request.app[GOVERNANCE]
     now = governance.clock()
     value_hash = key_hash(value) if value else None
     if value and value_hash:
         request.app[REDACTOR].add(value, value_hash)
-    await request.app[STORE].put(kind, entry, "api", value_hash, now)
+    store = request.app[STORE]
+    if new and not await store.create(kind, entry, value_hash, now):
+        raise InvalidRequest(f"an entry with id {entry.id!r} exists already", param="id")
+    if not new and not await store.update(kind, entry):
+        _forget(request, kind, entry.id)
+        raise NotFound(f"no {kind.replace('_', ' ')} {entry.id!r}")
     directory = governance.directory
     directory.changed()
     if isinstance(entry, VirtualKey):

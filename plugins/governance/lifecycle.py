@@ -1,5 +1,6 @@
-"""Governance's start and stop: open the store, reconcile the config file into it, load what is in force,
-and save usage in the background (every FLUSH_INTERVAL_S, and once more at shutdown)."""
+"""Governance's start and stop: open the store (pg_store.open_store: SQLite or PostgreSQL), reconcile the config
+file into it, load what is in force, and save usage in the background (every FLUSH_INTERVAL_S, and once more at
+shutdown)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,22 @@ import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import APP_DIR, REDACTOR, REDIS, SETTINGS, add_hooks, remove_hooks
+from gateway import Overloaded
+from gateway.api import REDACTOR, REDIS, SETTINGS, add_hooks, remove_hooks
 
 from .config import GovernanceConfig
 from .hooks import RequestHooks
+from .pg_store import open_store
 from .service import Governance
 from .shared import SharedCounters
-from .store import GovernanceStore, key_hash
+from .store import ConfigEntry, GovernanceStore, key_hash
 
 log = logging.getLogger("gateway.governance")
 GOVERNANCE = web.AppKey("governance", Governance)
-STORE = web.AppKey("governance_store", GovernanceStore)
-DB_FILE = "config.db"
+STORE: web.AppKey[GovernanceStore] = web.AppKey("governance_store")
 FLUSH_INTERVAL_S = 0.5
 HOOKS_NAME = "governance.requests"
 
@@ -31,7 +32,7 @@ HOOKS_NAME = "governance.requests"
 @contextlib.asynccontextmanager
 async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await GovernanceStore.open(Path(app[APP_DIR]) / DB_FILE)
+    store = await open_store(app)
     governance = app[GOVERNANCE]
     governance.enforce_auth = settings.client.enforce_auth_on_inference
     app[STORE] = store
@@ -55,7 +56,10 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
-        await flush(store, governance)
+        try:
+            await flush(store, governance)
+        except Overloaded as error:  # the database out of reach: a line, not a traceback at every stop
+            log.warning("governance usage not saved at shutdown: %s", error)
         await store.close()
 
 
@@ -87,15 +91,12 @@ def _register_secrets(app: web.Application, config: GovernanceConfig) -> None:
 
 async def reconcile(store: GovernanceStore, config: GovernanceConfig, now: float) -> None:
     """Make the store hold the config file's entries: added or updated, and removed once gone from the file."""
-    for customer in config.customers:
-        await store.put("customer", customer, "config", None, now)
-    for team in config.teams:
-        await store.put("team", team, "config", None, now)
-    for key in config.virtual_keys:
-        await store.put("virtual_key", key, "config", key_hash(key.value), now)
-    await store.delete_config_entries_except("customer", {c.id for c in config.customers})
-    await store.delete_config_entries_except("team", {t.id for t in config.teams})
-    await store.delete_config_entries_except("virtual_key", {k.id for k in config.virtual_keys})
+    entries = [
+        *(ConfigEntry("customer", customer) for customer in config.customers),
+        *(ConfigEntry("team", team) for team in config.teams),
+        *(ConfigEntry("virtual_key", key, key_hash(key.value)) for key in config.virtual_keys),
+    ]
+    await store.reconcile(entries, now)
 
 
 async def load(store: GovernanceStore, governance: Governance) -> None:
@@ -129,9 +130,16 @@ async def flush(store: GovernanceStore, governance: Governance) -> None:
 
 
 async def _flush_forever(store: GovernanceStore, governance: Governance) -> None:
+    unreachable = False  # a database out of reach is said once per outage, not with a traceback every flush
     while True:
         await asyncio.sleep(FLUSH_INTERVAL_S)
         try:
             await flush(store, governance)
+        except Overloaded as error:
+            if not unreachable:
+                log.warning("could not save governance usage: %s; retrying", error)
+            unreachable = True
         except Exception:
             log.exception("could not save governance usage; retrying")
+        else:
+            unreachable = False

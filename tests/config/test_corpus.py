@@ -14,8 +14,10 @@ import pytest
 
 from gateway.testing import get_once
 from tests.cli_helpers import run_cli
-from tests.config.corpus import ROOT, WARNING, corpus, env_for
+from tests.config.corpus import ROOT, WARNING, corpus, env_for, uses_postgres, with_postgres
 from tests.http.async_helpers import free_port, spawn_gateway, wait_healthy
+from tests.pg_server import PASSWORD as PG_PASSWORD
+from tests.pg_server import create_database, drop_database
 
 START_TIMEOUT_S = 20.0
 CONFIGS = [pytest.param(path, id=path.stem) for path in corpus()]
@@ -43,17 +45,27 @@ def test_check_config_accepts_it_with_one_warning_per_ignored_setting(path: Path
 
 
 @pytest.fixture
-def serving(path: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`gateway serve` on the test's config (`path`, parametrized) and a free port; always killed at the end."""
+def serving(
+    path: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`gateway serve` on the test's config (`path`, parametrized) and a free port; always killed at the end.
+    A config with PostgreSQL stores has them on a database of the tests' server (see with_postgres)."""
     port = free_port()
     log = tmp_path / "serve.log"
-    proc = spawn_gateway(path, port, tmp_path / "app", log, env=env_for(path))
+    served, server, database = path, None, ""
+    if uses_postgres(path):
+        server = request.getfixturevalue("postgres_server")
+        database = create_database(server)
+        served = with_postgres(path, server.dsn(database), tmp_path)
+    proc = spawn_gateway(served, port, tmp_path / "app", log, env=env_for(path))
     try:
         yield proc, f"http://127.0.0.1:{port}", log
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
+        if server is not None:
+            drop_database(server, database)
 
 
 @pytest.mark.parametrize("path", CONFIGS)
@@ -67,3 +79,4 @@ async def test_serve_starts_on_it(path: Path, serving: tuple[subprocess.Popen[by
     assert "Traceback" not in text
     for secret in (v for k, v in env_for(path).items() if v.startswith("dummy-") and "PASSWORD" in k):
         assert secret not in text
+    assert PG_PASSWORD not in text  # the DSN of a config with PostgreSQL stores

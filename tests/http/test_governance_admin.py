@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from gateway.api import ADMIN as ADMIN_GUARD
 from gateway.config import ConfigError
+from gateway.loading import check_settings
 from gateway.testing import (
     FakeUpstream,
     Http,
@@ -43,16 +45,26 @@ from tests.http.governance_helpers import (
     used,
     vk,
 )
+from tests.http.governance_stores import Store
+from tests.pg_server import create_database, drop_database
 
 EXPENSIVE = anthropic_usage(10, 10_000)  # $0.02001 at the test prices
 NEW_KEY: dict[str, Any] = {"name": "ci", "provider_configs": providers("anthropic")}
 
 
-def db_bytes(app_dir: Path) -> bytes:
-    """config.db with its WAL and shared-memory files: wherever SQLite may have put a row."""
-    files = sorted(app_dir.glob("config.db*"))
-    assert app_dir / "config.db" in files, files
-    return b"".join(path.read_bytes() for path in files)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The tests that take it run on each config store. Ask for it before make_gateway: its database must
+    outlive the gateways (fixtures end in the reverse order)."""
+    if request.param == "sqlite":
+        yield Store()
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = create_database(server)
+    try:
+        yield Store(server.dsn(name))
+    finally:
+        drop_database(server, name)
 
 
 async def create_key(raw: Http, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,11 +115,11 @@ async def test_admin_routes_need_the_admin_token(make_gateway: MakeGateway, fake
 
 
 async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     answer_everything(fake_upstream)
     app_dir = tmp_path / "app"
-    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)), app_dir=app_dir)
+    gw = await make_gateway(store.config(config(fake_upstream.url, vk("vk-a", VK_A))), app_dir=app_dir)
     async with gw.http(None) as raw:
         created = await create_key(raw)
         value = created["value"]
@@ -128,15 +140,17 @@ async def test_created_key_is_shown_once_works_at_once_and_is_stored_as_a_hash(
     listed = shown[1].json()["data"]
     assert {e["id"] for e in listed} == {"vk-a", created["id"], second["id"]}
     assert all(e.get("value") in (None, "") for e in listed)
-    stored = db_bytes(app_dir)
+    stored = await store.contents(app_dir)
     for secret in (value, second["value"], VK_A):
         assert secret.encode() not in stored
         assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
 
 
-async def test_updated_key_takes_effect_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+async def test_updated_key_takes_effect_at_once(
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
     answer_everything(fake_upstream)
-    gw = await make_gateway(config(fake_upstream.url))
+    gw = await make_gateway(store.config(config(fake_upstream.url)))
     async with gw.http(None) as raw:
         key = await create_key(raw)
         path = f"/virtual-keys/{key['id']}"
@@ -154,9 +168,11 @@ async def test_updated_key_takes_effect_at_once(make_gateway: MakeGateway, fake_
         assert (await admin(raw, "PUT", path, {"budgets": [{"max_limit": -1}]})).status == 400
 
 
-async def test_deleted_key_stops_working_at_once(make_gateway: MakeGateway, fake_upstream: FakeUpstream) -> None:
+async def test_deleted_key_stops_working_at_once(
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream
+) -> None:
     answer_everything(fake_upstream)
-    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A)))
+    gw = await make_gateway(store.config(config(fake_upstream.url, vk("vk-a", VK_A))))
     async with gw.http(None) as raw:
         key = await create_key(raw)
         assert (await messages(raw, key["value"])).status == 200
@@ -172,10 +188,10 @@ async def test_deleted_key_stops_working_at_once(make_gateway: MakeGateway, fake
 
 
 async def test_teams_and_customers_crud_and_their_budgets(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
-    gw = await make_gateway(config(fake_upstream.url))
+    gw = await make_gateway(store.config(config(fake_upstream.url)))
     async with gw.http(None) as raw:
         customer = await admin(raw, "POST", "/customers", {"id": "c-1", "name": "Acme"})
         assert customer.status == 201 and customer.json()["name"] == "Acme", customer
@@ -236,9 +252,11 @@ async def test_usage_endpoint_shows_that_keys_meters_only(
 # --- persistence --------------------------------------------------------------------------------------------
 
 
-async def test_restart_keeps_api_keys_and_spent_budgets(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_restart_keeps_api_keys_and_spent_budgets(
+    store: Store, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
-    cfg = config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)]))
+    cfg = store.config(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)])))
     app_dir = tmp_path / "app"
     async with serve_gateway(cfg, app_dir=app_dir) as gw, gw.http(None) as raw:
         key = await create_key(raw, {**NEW_KEY, "budgets": [budget(0.01)]})
@@ -258,27 +276,23 @@ async def test_restart_keeps_api_keys_and_spent_budgets(fake_upstream: FakeUpstr
 
 
 async def test_usage_is_saved_while_running(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     fake_upstream.default(UP_MESSAGES, Reply.json(anthropic_message("ok", usage=EXPENSIVE)))
     app_dir = tmp_path / "app"
-    gw = await make_gateway(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)])), app_dir=app_dir)
+    cfg = store.config(config(fake_upstream.url, vk("vk-a", VK_A, budgets=[budget(1.0)])))
+    gw = await make_gateway(cfg, app_dir=app_dir)
     async with gw.http(None) as raw:
         assert (await messages(raw, VK_A)).status == 200
     await asyncio.sleep(0.7)  # past one flush interval (0.5 s)
-    connection = sqlite3.connect(f"file:{app_dir / 'config.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = dict(connection.execute("SELECT meter, used FROM usage").fetchall())
-    finally:
-        connection.close()
-    assert rows["budget:vk:vk-a:0"] == pytest.approx(0.02001)
+    assert (await store.usage(app_dir))["budget:vk:vk-a:0"] == pytest.approx(0.02001)
 
 
 async def test_restart_reconciles_the_config_file_and_keeps_api_keys(
-    fake_upstream: FakeUpstream, tmp_path: Path
+    store: Store, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     answer_everything(fake_upstream)
-    first = config(fake_upstream.url, vk("vk-a", VK_A), vk("vk-b", VK_B), teams=[{"id": "t-gone"}])
+    first = store.config(config(fake_upstream.url, vk("vk-a", VK_A), vk("vk-b", VK_B), teams=[{"id": "t-gone"}]))
     app_dir = tmp_path / "app"
     async with serve_gateway(first, app_dir=app_dir) as gw, gw.http(None) as raw:
         key = await create_key(raw)
@@ -286,7 +300,7 @@ async def test_restart_reconciles_the_config_file_and_keeps_api_keys(
         assert api_team.status == 201
 
     # vk-b and t-gone leave the file; vk-a changes there.
-    second = config(fake_upstream.url, vk("vk-a", VK_A, is_active=False))
+    second = store.config(config(fake_upstream.url, vk("vk-a", VK_A, is_active=False)))
     async with serve_gateway(second, app_dir=app_dir) as gw, gw.http(None) as raw:
         assert_anthropic_error(await messages(raw, VK_B), 401, "authentication_error")
         assert_anthropic_error(await messages(raw, VK_A), 403, "permission_error", "inactive")
@@ -316,10 +330,10 @@ async def test_malformed_expires_at_in_the_config_file_is_a_config_error(
 
 
 async def test_malformed_expires_at_through_the_api_is_400(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream
+    store: Store, make_gateway: MakeGateway, fake_upstream: FakeUpstream
 ) -> None:
     answer_everything(fake_upstream)
-    gw = await make_gateway(config(fake_upstream.url))
+    gw = await make_gateway(store.config(config(fake_upstream.url)))
     async with gw.http(None) as raw:
         answer = await admin(raw, "POST", "/virtual-keys", {**NEW_KEY, "expires_at": "next tuesday"})
         assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
@@ -328,3 +342,32 @@ async def test_malformed_expires_at_through_the_api_is_400(
         answer = await admin(raw, "PUT", f"/virtual-keys/{key['id']}", {"expires_at": "2031-02-30T00:00:00Z"})
         assert_openai_error(answer, 400, "invalid_request_error", "expires_at")
         assert (await messages(raw, key["value"])).status == 200
+
+
+async def test_the_sqlite_store_is_where_config_store_path_says(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+    """Bifrost's `config_store.config.path`: relative to the app dir, or absolute."""
+    app_dir, elsewhere = tmp_path / "app", tmp_path / "elsewhere" / "governance.db"
+    for path, expected in (("state/gov.db", app_dir / "state" / "gov.db"), (str(elsewhere), elsewhere)):
+        settings = {**config(fake_upstream.url), "config_store": {"type": "sqlite", "config": {"path": path}}}
+        async with serve_gateway(settings, app_dir=app_dir) as gw, gw.http(None) as raw:
+            key = await create_key(raw)
+        connection = sqlite3.connect(f"file:{expected}?mode=ro", uri=True, timeout=5)
+        try:
+            assert connection.execute("SELECT id FROM entries").fetchall() == [(key["id"],)]
+        finally:
+            connection.close()
+    assert not (app_dir / "config.db").exists()
+
+
+def test_config_store_warnings_name_only_what_is_not_honoured() -> None:
+    def warnings(store: dict[str, Any]) -> list[str]:
+        loaded = check_settings({"providers": {"mock": {}}, "config_store": store})
+        return [line for line in loaded.warnings if "config_store" in line]
+
+    assert warnings({"type": "sqlite", "config": {"path": "./config.db"}}) == []
+    assert warnings({"type": "postgres", "config": {"dsn": "postgresql://u@127.0.0.1/gw"}}) == []
+    assert warnings({"type": "mysql"}) == [
+        "$.config_store.type: 'mysql' is not supported yet; governance state is kept in sqlite at <app-dir>/config.db"
+    ]
+    with pytest.raises(ConfigError, match=r"config_store.*config.path: a file path is expected"):
+        check_settings({"providers": {"mock": {}}, "config_store": {"type": "sqlite", "config": {"path": 7}}})
