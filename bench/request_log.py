@@ -30,7 +30,7 @@ from bench.structured_output import body
 from gateway.testing import Http, serve_gateway
 from gateway_plugins.request_log.config import LoggingConfig
 from gateway_plugins.request_log.rows import Row
-from gateway_plugins.request_log.store import LogStore
+from gateway_plugins.request_log.store import SqliteLogStore
 from gateway_plugins.request_log.writer import RequestLog
 
 ADMIN = "bench-admin-token"
@@ -87,7 +87,7 @@ async def fill(path: Path, rows: int) -> float:
     """Rows through the plugin's writer; answer rows/s."""
     rng = random.Random(14)
     config = LoggingConfig()
-    store = await LogStore.open(path, clock=time.time)
+    store = await SqliteLogStore.open(path, clock=time.time)
     log = RequestLog(store, config.queue_size, config.batch_size, config.flush_interval_in_seconds)
     writer = asyncio.create_task(log.run())
     start = time.perf_counter()

@@ -31,7 +31,7 @@ from gateway.api import (
 from . import api
 from .config import LoggingConfig
 from .hooks import ContentHooks, LogHooks
-from .store import LogStore
+from .store import SqliteLogStore
 from .writer import RequestLog
 
 NAME = "logging"
@@ -61,7 +61,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
     config = plugin_config(app, LoggingConfig)
     client = app[SETTINGS].client
     path = Path(config.path) if config.path else app[APP_DIR] / "logs.db"
-    store = await LogStore.open(path, clock=time.time)
+    store = await SqliteLogStore.open(path, clock=time.time)
     log = app[api.LOG] = RequestLog(store, config.queue_size, config.batch_size, config.flush_interval_in_seconds)
     content = not client.disable_content_logging
     add_hooks(app, LogHooks(log, app[PRICES], content), HOOKS)

@@ -95,16 +95,15 @@ class RequestLog:
 
     async def _write(self, batch: list[Row]) -> None:
         try:
-            last = await self.store.insert(batch, ids=bool(self._tails))
+            given = await self.store.insert(batch, ids=bool(self._tails))
         except Exception:
             self.dropped += len(batch)
             log.exception("request log: a batch of %d rows could not be written", len(batch))
             return
         self.written += len(batch)
         self.batches += 1
-        if self._tails and last is not None:
-            first = last - len(batch) + 1
-            self._publish([msgspec.structs.replace(row, id=first + i) for i, row in enumerate(batch)])
+        if self._tails and given is not None:
+            self._publish([msgspec.structs.replace(row, id=i) for row, i in zip(batch, given, strict=True)])
 
     def _publish(self, rows: list[Row]) -> None:
         for tail in self._tails:

@@ -14,7 +14,7 @@ from gateway.testing import FakeUpstream, Http, MakeGateway, Reply, anthropic_bo
 from gateway_plugins.request_log.api import LOG
 from gateway_plugins.request_log.query import Filters
 from gateway_plugins.request_log.rows import Row
-from gateway_plugins.request_log.store import LogStore
+from gateway_plugins.request_log.store import SqliteLogStore
 from gateway_plugins.request_log.writer import RequestLog
 from tests.request_log.helpers import AUTH, logged, logs, rows, written
 
@@ -137,7 +137,7 @@ def _row(at: float, request_id: str) -> Row:
 
 async def test_retention_purges_rows_older_than_the_configured_days(tmp_path: Path) -> None:
     now = 1_800_000_000.0
-    store = await LogStore.open(tmp_path / "logs.db", clock=lambda: now)
+    store = await SqliteLogStore.open(tmp_path / "logs.db", clock=lambda: now)
     try:
         await store.insert([_row(now - 31 * DAY, "old"), _row(now - 29 * DAY, "recent"), _row(now, "new")])
         assert await store.purge(retention_days=30) == 1
@@ -150,7 +150,7 @@ async def test_a_starting_gateway_purges_what_is_past_retention(
     make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     app_dir = tmp_path / "app"
-    store = await LogStore.open(app_dir / "logs.db", clock=time.time)
+    store = await SqliteLogStore.open(app_dir / "logs.db", clock=time.time)
     await store.insert([_row(time.time() - 10 * DAY, "stale"), _row(time.time() - DAY, "kept")])
     await store.close()
     gw = await make_gateway(logged(fake_upstream.url, log_retention_days=7), app_dir=app_dir)
@@ -162,7 +162,7 @@ async def test_a_starting_gateway_purges_what_is_past_retention(
 
 
 async def test_a_full_queue_drops_and_counts_rows_instead_of_waiting(tmp_path: Path) -> None:
-    store = await LogStore.open(tmp_path / "logs.db", clock=time.time)
+    store = await SqliteLogStore.open(tmp_path / "logs.db", clock=time.time)
     try:
         log = RequestLog(store, queue_size=2, batch_size=10)
         for i in range(5):
