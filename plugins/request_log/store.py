@@ -1,6 +1,6 @@
 """What the request log keeps its rows in: the `LogStore` protocol the writer and the API call, and its SQLite
 implementation (the default; `logs.db` in the app dir): WAL (readers never wait for the writer), batched inserts,
-indexes for the filters of `/api/logs`, and the retention purge."""
+indexes for the filters of `/api/logs`, and the retention purge. The PostgreSQL one is `postgres.py`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ _FULL_INSERT = _INSERT_HEAD + ", ".join([_ONE_ROW] * ROWS_PER_INSERT)
 _TRAIL_AT = COLUMNS.index("fallback_trail")
 _TRAIL = msgspec.json.Encoder()
 DAY = 86_400.0
+
+
+class StoreUnavailable(Exception):
+    """The store's database cannot be reached now (its message names no address): the writer keeps the batch
+    and tries again, the API answers 503. Any other error of a write loses its batch."""
 
 
 class LogStore(Protocol):
