@@ -152,6 +152,8 @@ class RequestLog:
                 removed = await self.store.purge(retention_days)
                 if removed:
                     log.info("request log: %d rows older than %d days purged", removed, retention_days)
+            except StoreUnavailable as error:  # an outage, warned about by the writer too: no traceback
+                log.warning("request log: the retention purge waits for its store (%s)", error)
             except Exception:
                 log.exception("request log: the retention purge failed")
             await asyncio.sleep(interval)
