@@ -78,7 +78,9 @@ def partial_support_warnings(settings: Settings) -> list[str]:
     store, in sqlite at <app-dir>/config.db; the `logging` plugin its log store, at <app-dir>/logs.db) and socks5
     proxies."""
     found = _config_store_warnings(settings.config_store)
-    found += _store_warnings("logs_store", settings.logs_store, "the request log (plugin `logging`)", "logs.db")
+    logs = settings.logs_store
+    if logs is None or logs.type != "postgres":  # a postgres logs_store is the request log's (plugin `logging`)
+        found += _store_warnings("logs_store", logs, "the request log (plugin `logging`)", "logs.db")
     found += [
         f"$.providers.{name}.proxy_config.type: socks5 is not supported yet; this provider connects directly"
         for name, provider in settings.providers.items()

@@ -5,14 +5,17 @@ governance admin token as `Bearer`, or its Basic username and password), failed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import msgspec
 from aiohttp import web
 
-from gateway.api import SETTINGS, InvalidRequest, require_admin
+from gateway.api import SETTINGS, InvalidRequest, Overloaded, require_admin
 
 from .query import GROUPS, matches, parse_filters
 from .series import Span, parse_span
+from .store import StoreUnavailable
 from .writer import RequestLog
 
 BASE = "/api/logs"
@@ -37,13 +40,24 @@ def _content_logged(request: web.Request) -> bool:
     return not request.app[SETTINGS].client.disable_content_logging
 
 
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """A store that cannot be reached now (PostgreSQL down) is a 503 to retry, not a 500."""
+    try:
+        yield
+    except StoreUnavailable:
+        message = "the request log's database cannot be reached now; try again shortly"
+        raise Overloaded(message, status=503, retry_after=1.0) from None
+
+
 def _json(data: object) -> web.Response:
     return web.Response(body=_ENCODER.encode(data), content_type="application/json")
 
 
 async def _logs(request: web.Request) -> web.Response:
     log = _admin(request)
-    return _json(await log.store.page(parse_filters(request.query, _content_logged(request))))
+    with _reachable():
+        return _json(await log.store.page(parse_filters(request.query, _content_logged(request))))
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -52,7 +66,8 @@ async def _stats(request: web.Request) -> web.Response:
     if by not in GROUPS:
         raise InvalidRequest(f"group_by: must be one of {', '.join(GROUPS)}", param="group_by")
     filters = parse_filters(request.query, _content_logged(request))
-    return _json({"group_by": by, "data": await log.store.stats(filters, by)})
+    with _reachable():
+        return _json({"group_by": by, "data": await log.store.stats(filters, by)})
 
 
 async def _series(request: web.Request) -> web.Response:
@@ -62,8 +77,9 @@ async def _series(request: web.Request) -> web.Response:
     span = parse_span(request.query, log.store.clock())
     filters = parse_filters(request.query, _content_logged(request))
     filters = msgspec.structs.replace(filters, search=None)
-    data = await log.store.series(span, filters)
-    whole = await log.store.series(Span(span.since, span.until, span.until - span.since), filters)
+    with _reachable():
+        data = await log.store.series(span, filters)
+        whole = await log.store.series(Span(span.since, span.until, span.until - span.since), filters)
     return _json({"since": span.since, "until": span.until, "bucket": span.bucket, "total": whole[0], "data": data})
 
 

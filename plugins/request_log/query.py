@@ -1,4 +1,5 @@
-"""`/api/logs` filters as SQL: every value a bound parameter, every column name from a fixed set."""
+"""`/api/logs` filters (the model every store shares) and SQLite's SQL for them: every value a bound parameter,
+every column name from a fixed set."""
 
 from __future__ import annotations
 
@@ -121,23 +122,33 @@ def matches(row: Row, filters: Filters) -> bool:
     )
 
 
-def where(filters: Filters) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
+def compared(filters: Filters) -> list[tuple[str, object]]:
+    """The filters with a value as (column and operator, value): the part of a WHERE clause every dialect writes
+    alike (the text search and the cursor are each dialect's own)."""
+    found: list[tuple[str, object]] = []
     for clause, value in (
-        ("time >= ?", filters.start),
-        ("time < ?", filters.end),
-        ("provider = ?", filters.provider),
-        ("model = ?", filters.model),
-        ("virtual_key = ?", filters.virtual_key),
-        ("status = ?", filters.status),
-        ("latency_ms >= ?", filters.min_latency_ms),
-        ("cost_usd >= ?", filters.min_cost),
-        ("instr(lower(content), ?) > 0", filters.search.lower() if filters.search else None),
+        ("time >=", filters.start),
+        ("time <", filters.end),
+        ("provider =", filters.provider),
+        ("model =", filters.model),
+        ("virtual_key =", filters.virtual_key),
+        ("status =", filters.status),
+        ("latency_ms >=", filters.min_latency_ms),
+        ("cost_usd >=", filters.min_cost),
     ):
         if value is not None:
-            clauses.append(clause)
-            params.append(value)
+            found.append((clause, value))
+    return found
+
+
+def where(filters: Filters) -> tuple[str, list[object]]:
+    """SQLite's WHERE clause for the filters (its parameters `?`)."""
+    found = compared(filters)
+    clauses = [f"{clause} ?" for clause, _ in found]
+    params = [value for _, value in found]
+    if filters.search:
+        clauses.append("instr(lower(content), ?) > 0")
+        params.append(filters.search.lower())
     if filters.errors_only:
         clauses.append("status >= 400")
     if filters.before is not None:

@@ -1,10 +1,12 @@
-"""The request log's SQLite file: WAL (readers never wait for the writer), batched inserts, indexes for the
-filters of `/api/logs`, and the retention purge."""
+"""What the request log keeps its rows in: the `LogStore` protocol the writer and the API call, and its SQLite
+implementation (the default; `logs.db` in the app dir): WAL (readers never wait for the writer), batched inserts,
+indexes for the filters of `/api/logs`, and the retention purge. The PostgreSQL one is `postgres.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 import msgspec
@@ -43,7 +45,29 @@ _TRAIL = msgspec.json.Encoder()
 DAY = 86_400.0
 
 
-class LogStore:
+class StoreUnavailable(Exception):
+    """The store's database cannot be reached now (its message names no address): the writer keeps the batch
+    and tries again, the API answers 503. Any other error of a write loses its batch."""
+
+
+class LogStore(Protocol):
+    """The store behind the writer (`insert`, `purge`) and the API (`page`, `stats`, `series`); every answer is
+    the same whichever database holds the rows."""
+
+    clock: Callable[[], float]  # Unix seconds; injectable so retention can be tested without waiting days
+
+    async def insert(self, rows: Sequence[Row], ids: bool = False) -> Sequence[int] | None:
+        """Write a batch; with `ids`, answer the ids given to its rows, in order."""
+        ...
+
+    async def purge(self, retention_days: int) -> int: ...
+    async def page(self, filters: Filters) -> Page: ...
+    async def stats(self, filters: Filters, by: str) -> list[Stats]: ...
+    async def series(self, span: Span, filters: Filters, sample: int = PERCENTILE_SAMPLE) -> list[Bucket]: ...
+    async def close(self) -> None: ...
+
+
+class SqliteLogStore:
     """Two connections: one the writer inserts with, one queries read from (each aiosqlite runs in a thread)."""
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Callable[[], float]):
@@ -52,7 +76,7 @@ class LogStore:
         self.clock = clock  # Unix seconds; injectable so retention can be tested without waiting days
 
     @classmethod
-    async def open(cls, path: Path, clock: Callable[[], float]) -> LogStore:
+    async def open(cls, path: Path, clock: Callable[[], float]) -> SqliteLogStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path)
         await writer.execute("PRAGMA journal_mode=WAL")
@@ -64,9 +88,9 @@ class LogStore:
         reader.row_factory = aiosqlite.Row
         return cls(writer, reader, clock)
 
-    async def insert(self, rows: Sequence[Row], ids: bool = False) -> int | None:
-        """Write a batch in one transaction; with `ids`, answer the id of its last row (ids are given in order:
-        one writer), else None (asking costs a round trip to the database's thread)."""
+    async def insert(self, rows: Sequence[Row], ids: bool = False) -> Sequence[int] | None:
+        """Write a batch in one transaction; with `ids`, answer its rows' ids (given in order: one writer, so
+        they end at the last one), else None (asking costs a round trip to the database's thread)."""
         # Many rows a statement: SQLite's thread lets the GIL go at each statement's step and must win it back
         # from the event loop after it, which cost the loop ~1 context switch and ~60-90 us of CPU a row at
         # concurrency 64 with one row a step; ROWS_PER_INSERT rows a step make that once per ROWS_PER_INSERT rows.
@@ -82,7 +106,7 @@ class LogStore:
             return None
         async with self._writer.execute("SELECT last_insert_rowid()") as cursor:
             last = await cursor.fetchone()
-        return int(last[0]) if last else None
+        return range(int(last[0]) - len(rows) + 1, int(last[0]) + 1) if last else None
 
     async def purge(self, retention_days: int) -> int:
         """Delete the rows older than the retention; answer how many went."""

@@ -9,12 +9,13 @@ import logging
 import msgspec
 
 from .rows import Row
-from .store import LogStore
+from .store import LogStore, StoreUnavailable
 
 log = logging.getLogger("gateway.logging")
 TAIL_BACKLOG = 1_000  # rows a slow tail may fall behind by before it misses some
 BUSY_ROWS = 100  # rows that arrived within one flush interval: the gateway is busy, gather another interval
 BUSY_INTERVALS = 5  # intervals rows gather at most (1 s at the default 0.2 s) unless a batch fills first
+RETRY_SECONDS = 1.0  # a store that cannot be reached is tried again this often, its rows kept meanwhile
 
 
 class RequestLog:
@@ -32,6 +33,7 @@ class RequestLog:
         self.dropped = 0  # rows lost: the queue was full, or their batch failed to write
         self.written = 0
         self.batches = 0  # transactions written
+        self._down_since_dropped: int | None = None  # `dropped` when the store stopped answering; None: it answers
 
     @property
     def backlog(self) -> int:
@@ -56,8 +58,8 @@ class RequestLog:
         while True:
             await self._pending.wait()
             await self._gather()
-            if batch := self._take():
-                await self._write(batch)
+            if (batch := self._take()) and not await self._write(batch):
+                await asyncio.sleep(RETRY_SECONDS)  # the store is down: its rows wait, within queue_size
             if not self._rows:
                 self._pending.clear()
                 self._idle.set()
@@ -87,24 +89,46 @@ class RequestLog:
     async def flush(self) -> None:
         """Write what is queued now (at shutdown, after the observers have run)."""
         while self._rows:
-            await self._write(self._take())
+            if not await self._write(self._take()):  # the store is down at shutdown: nothing can keep these
+                log.warning("request log: %d rows dropped at shutdown (its store cannot be reached)", len(self._rows))
+                self.dropped += len(self._rows)
+                self._rows = []
 
     async def idle(self) -> None:
         """Until every queued row is written."""
         await self._idle.wait()
 
-    async def _write(self, batch: list[Row]) -> None:
+    async def _write(self, batch: list[Row]) -> bool:
+        """Write a batch; False when the store cannot be reached now (the batch is queued again)."""
         try:
-            last = await self.store.insert(batch, ids=bool(self._tails))
+            given = await self.store.insert(batch, ids=bool(self._tails))
+        except StoreUnavailable as error:
+            self._requeue(batch, error)
+            return False
         except Exception:
             self.dropped += len(batch)
             log.exception("request log: a batch of %d rows could not be written", len(batch))
-            return
+            return True
+        if self._down_since_dropped is not None:
+            lost, self._down_since_dropped = self.dropped - self._down_since_dropped, None
+            log.warning("request log: its store answers again; %d rows were dropped while it did not", lost)
         self.written += len(batch)
         self.batches += 1
-        if self._tails and last is not None:
-            first = last - len(batch) + 1
-            self._publish([msgspec.structs.replace(row, id=first + i) for i, row in enumerate(batch)])
+        if self._tails and given is not None:
+            self._publish([msgspec.structs.replace(row, id=i) for row, i in zip(batch, given, strict=True)])
+        return True
+
+    def _requeue(self, batch: list[Row], error: StoreUnavailable) -> None:
+        """The batch goes back to the head of the queue; what exceeds `queue_size` (the newest rows) is dropped."""
+        if self._down_since_dropped is None:  # one warning per outage, not one per try
+            self._down_since_dropped = self.dropped
+            log.warning(
+                "request log: %s; rows are kept (up to %d) and written when it answers", error, self._queue_size
+            )
+        self._rows[:0] = batch
+        if (excess := len(self._rows) - self._queue_size) > 0:
+            del self._rows[-excess:]
+            self.dropped += excess  # told in the warning when the store is back
 
     def _publish(self, rows: list[Row]) -> None:
         for tail in self._tails:
@@ -128,6 +152,8 @@ class RequestLog:
                 removed = await self.store.purge(retention_days)
                 if removed:
                     log.info("request log: %d rows older than %d days purged", removed, retention_days)
+            except StoreUnavailable as error:  # an outage, warned about by the writer too: no traceback
+                log.warning("request log: the retention purge waits for its store (%s)", error)
             except Exception:
                 log.exception("request log: the retention purge failed")
             await asyncio.sleep(interval)

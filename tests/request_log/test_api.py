@@ -14,8 +14,8 @@ from gateway.testing import FakeUpstream, Http, MakeGateway, Reply, anthropic_bo
 from gateway_plugins.request_log.api import LOG
 from gateway_plugins.request_log.query import Filters
 from gateway_plugins.request_log.rows import Row
-from gateway_plugins.request_log.store import LogStore
 from gateway_plugins.request_log.writer import RequestLog
+from tests.request_log.conftest import OpenStore
 from tests.request_log.helpers import AUTH, logged, logs, rows, written
 
 UP_MESSAGES = "/v1/messages"
@@ -135,24 +135,21 @@ def _row(at: float, request_id: str) -> Row:
     return Row(time=at, request_id=request_id, route="/v1/messages", dialect="anthropic", model="mock/m")
 
 
-async def test_retention_purges_rows_older_than_the_configured_days(tmp_path: Path) -> None:
+async def test_retention_purges_rows_older_than_the_configured_days(tmp_path: Path, open_store: OpenStore) -> None:
     now = 1_800_000_000.0
-    store = await LogStore.open(tmp_path / "logs.db", clock=lambda: now)
-    try:
+    async with open_store(tmp_path) as store:
+        store.clock = lambda: now
         await store.insert([_row(now - 31 * DAY, "old"), _row(now - 29 * DAY, "recent"), _row(now, "new")])
         assert await store.purge(retention_days=30) == 1
         assert [r.request_id for r in (await store.page(Filters())).data] == ["new", "recent"]
-    finally:
-        await store.close()
 
 
 async def test_a_starting_gateway_purges_what_is_past_retention(
-    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path
+    make_gateway: MakeGateway, fake_upstream: FakeUpstream, tmp_path: Path, open_store: OpenStore
 ) -> None:
     app_dir = tmp_path / "app"
-    store = await LogStore.open(app_dir / "logs.db", clock=time.time)
-    await store.insert([_row(time.time() - 10 * DAY, "stale"), _row(time.time() - DAY, "kept")])
-    await store.close()
+    async with open_store(app_dir) as store:
+        await store.insert([_row(time.time() - 10 * DAY, "stale"), _row(time.time() - DAY, "kept")])
     gw = await make_gateway(logged(fake_upstream.url, log_retention_days=7), app_dir=app_dir)
     for _ in range(200):  # the purge runs in the background at start: bounded wait
         if [r["request_id"] for r in await rows(gw)] == ["kept"]:
@@ -161,17 +158,14 @@ async def test_a_starting_gateway_purges_what_is_past_retention(
     assert [r["request_id"] for r in await rows(gw)] == ["kept"]
 
 
-async def test_a_full_queue_drops_and_counts_rows_instead_of_waiting(tmp_path: Path) -> None:
-    store = await LogStore.open(tmp_path / "logs.db", clock=time.time)
-    try:
+async def test_a_full_queue_drops_and_counts_rows_instead_of_waiting(tmp_path: Path, open_store: OpenStore) -> None:
+    async with open_store(tmp_path) as store:
         log = RequestLog(store, queue_size=2, batch_size=10)
         for i in range(5):
             log.add(_row(time.time(), f"r{i}"))
         assert log.dropped == 3
         await log.flush()
         assert log.written == 2
-    finally:
-        await store.close()
 
 
 async def test_unconfigured_the_plugin_adds_no_route_and_no_hook(

@@ -15,7 +15,7 @@ from gateway_plugins.request_log.api import LOG
 from gateway_plugins.request_log.query import Filters
 from gateway_plugins.request_log.rows import Row
 from gateway_plugins.request_log.series import Span
-from gateway_plugins.request_log.store import LogStore
+from gateway_plugins.request_log.store import SqliteLogStore
 from tests.request_log.helpers import AUTH, logged, rows, written
 
 T0 = 1_800_000_000.0  # a bucket boundary for the rows placed by hand
@@ -127,14 +127,14 @@ async def test_a_logs_db_of_the_first_schema_gains_the_overhead_column(tmp_path:
     with sqlite3.connect(path) as db:
         db.executescript(FIRST_SCHEMA)
     db.close()
-    store = await LogStore.open(path, clock=time.time)
+    store = await SqliteLogStore.open(path, clock=time.time)
     try:
         await store.insert([_row(T0 + 1, 2.0, overhead=0.25)])
         found = (await store.page(Filters())).data
         assert [(r.request_id, r.overhead_ms) for r in found] == [(f"r{T0 + 1}", 0.25), ("old", None)]
     finally:
         await store.close()
-    reopened = await LogStore.open(path, clock=time.time)  # a second open finds the column and adds nothing
+    reopened = await SqliteLogStore.open(path, clock=time.time)  # a second open finds the column and adds nothing
     await reopened.close()
 
 

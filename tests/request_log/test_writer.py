@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway_plugins.request_log.rows import Row
-from gateway_plugins.request_log.store import LogStore
+from gateway_plugins.request_log.store import SqliteLogStore
 from gateway_plugins.request_log.writer import BUSY_INTERVALS, BUSY_ROWS, RequestLog
 
 INTERVAL = 0.2
@@ -22,7 +22,7 @@ def _row(request_id: str) -> Row:
 
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, batch_size: int = 100_000) -> AsyncIterator[RequestLog]:
-    store = await LogStore.open(tmp_path / "logs.db", clock=time.time)
+    store = await SqliteLogStore.open(tmp_path / "logs.db", clock=time.time)
     log = RequestLog(store, queue_size=100_000, batch_size=batch_size, flush_interval=INTERVAL)
     task = asyncio.create_task(log.run())
     try:
