@@ -12,6 +12,7 @@ from aiohttp import web
 from .admin import ADMIN_API, Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
+from .events import Events
 from .http import async_jobs, index, inference, models, provider_health
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.cors import install_cors
@@ -25,6 +26,7 @@ from .keys import (
     CATALOG,
     DRAIN,
     ENGINE,
+    EVENTS,
     INFLATIONS,
     MODEL_LISTS,
     PLUGINS,
@@ -161,13 +163,17 @@ async def _redis_client(app: web.Application) -> AsyncIterator[None]:
         return
     async with shared_redis(config) as client:
         app[REDIS] = client
+        app[EVENTS] = events = Events(client)
 
         async def answers() -> None:
             if not await client.ping():
                 raise NotReady("Redis (the redis section) does not answer")
 
         add_readiness_check(app, "redis", answers, timeout_s=config.timeout_in_seconds * 2 + 0.5)
-        yield
+        try:
+            yield
+        finally:
+            await events.close()
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 from .config_shared import RedisConfig
 
+SUBSCRIBER_HEALTH_S = 5  # a pub/sub connection sends PING after this many idle seconds
+
 
 @dataclass(frozen=True, slots=True)
 class LuaScript:
@@ -73,6 +75,61 @@ class SharedRedis:
             raise
         except self._failures as error:
             raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        """PUBLISH `data` on `channel` (the number of subscribers that got it); RedisUnavailable on failure."""
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 2):
+                return int(await self.client.publish(channel, data))
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def get(self, key: str) -> bytes | None:
+        """GET, bounded like every operation; RedisUnavailable on failure."""
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 2):
+                found = await self.client.get(key)
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+        return found if isinstance(found, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """SET with an expiry (milliseconds, at least one), bounded; RedisUnavailable on failure."""
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 2):
+                await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def scan_values(self, pattern: str, limit: int) -> dict[str, bytes]:
+        """The keys matching `pattern` (at most `limit`) and their values, bounded; RedisUnavailable on failure."""
+        found: dict[str, bytes] = {}
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 4):
+                async for key in self.client.scan_iter(match=pattern, count=500):
+                    value = await self.client.get(key)
+                    if isinstance(value, bytes):
+                        found[key.decode() if isinstance(key, bytes) else str(key)] = value
+                    if len(found) >= limit:
+                        break
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+        return found
+
+    def subscriber(self) -> Any:
+        """A client of its own for one pub/sub connection (which stays open and idle: no read timeout, unlike the
+        pool's), with redis-py's periodic PING so a dead connection is noticed."""
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        return aioredis.Redis.from_url(
+            self.config.url,
+            socket_connect_timeout=self.config.timeout_in_seconds,
+            socket_timeout=None,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=SUBSCRIBER_HEALTH_S,
+        )
 
     async def ping(self) -> bool:
         """Whether Redis answers now (readiness)."""

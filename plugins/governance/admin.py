@@ -18,6 +18,7 @@ from .config import Customer, Team, VirtualKey
 from .lifecycle import GOVERNANCE, STORE
 from .references import Resolver
 from .store import Entry, Kind, key_hash
+from .sync import announce
 
 BASE = "/api/governance"
 _ENCODER = msgspec.json.Encoder()
@@ -108,6 +109,7 @@ async def _delete(request: web.Request) -> web.Response:
         directory.teams.pop(entry_id, None)
     else:
         directory.customers.pop(entry_id, None)
+    await announce(request.app, kind, entry_id)
     return web.Response(status=204)
 
 
@@ -190,3 +192,4 @@ async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | Non
     else:
         directory.customers[entry.id] = entry
         directory.created.setdefault(f"customer:{entry.id}", now)
+    await announce(request.app, kind, entry.id)
