@@ -42,6 +42,7 @@ from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .providers.listing import ModelLists
+from .providers.shared import SharedState
 from .readiness import Drain, NotReady, add_readiness_check, ready
 from .redaction import Redactor, configured_secrets, install_log_redaction
 from .shared_redis import redis_secrets, shared_redis
@@ -131,6 +132,9 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
     async with provider_clients(app[SETTINGS]) as clients:
         pipeline = Pipeline(loaded.pm)
         providers = Providers(loaded.providers.build(app[SETTINGS], clients))
+        redis = app.get(REDIS)
+        if redis is not None:  # sticky sessions and dead-key marks shared by every gateway on it
+            providers.shared = SharedState(app, redis, providers.health)
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
         app[MODEL_LISTS] = lists = ModelLists(providers.instances, app[SETTINGS].client.model_list_ttl_in_seconds)
         stop = asyncio.Event()
@@ -141,6 +145,8 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
             await lists.close()  # no model list fetch outlives the sessions
             stop.set()  # observers still queued run before the session closes
             await drainer
+            if providers.shared is not None:
+                await providers.shared.close()
 
 
 async def _app_dir_lock(app: web.Application) -> AsyncIterator[None]:
