@@ -89,14 +89,15 @@ def create_app(
     # The app dir is locked first and released last: nothing opens its databases without holding it.
     if lock_app_dir:
         app.cleanup_ctx.append(_app_dir_lock)
-    # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
-    # only then do plugins close what those observers write to. Log redaction is on before anything starts
-    # and off after everything stopped.
+    # Cleanup runs in reverse: the pub/sub listener stops first (no resync reads a store being closed), jobs
+    # finish next, then the engine drains its observers (usage records), and only then do plugins close what
+    # those observers write to. Log redaction is on before anything starts and off after everything stopped.
     app.cleanup_ctx.append(_log_redaction)
     app.cleanup_ctx.append(_redis_client)  # plugins' stores use it: opened before them, closed after
     app.cleanup_ctx.append(_plugin_lifespans)
     app.cleanup_ctx.append(_engine_context)
     app.cleanup_ctx.append(jobs_context)
+    app.cleanup_ctx.append(_events_listener)
     _add_routes(app)
     loaded.pm.hook.gw_register_routes(app=app)
     return app
@@ -180,6 +181,14 @@ async def _redis_client(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await events.close()
+
+
+async def _events_listener(app: web.Application) -> AsyncIterator[None]:
+    """Started first on the way down: no message or resync may reach a plugin's store while it is being closed."""
+    yield
+    events = app.get(EVENTS)
+    if events is not None:
+        await events.close()
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

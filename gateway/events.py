@@ -28,6 +28,7 @@ log = logging.getLogger("gateway.events")
 T = TypeVar("T", bound=msgspec.Struct)
 RETRY_FIRST_S = 0.25  # the first pause before reconnecting: a restarting Redis is not hammered
 RETRY_MAX_S = 5.0
+CLOSE_WAIT_S = 2.0
 LISTEN_S = 1.0  # one wait for a message; the loop goes on (and notices a closed connection at once)
 _ENCODER = msgspec.json.Encoder()
 
@@ -59,6 +60,7 @@ class Events:
         self._connected = False
         self._lost = False  # the connection was lost and not yet back: warn once per outage
         self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def publish(self, topic: str, payload: msgspec.Struct) -> bool:
         """Send `payload` to every other node subscribed to `topic`; False (and a warning) when Redis cannot take
@@ -88,16 +90,21 @@ class Events:
             task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        """Stop listening (the app stops: first thing, before the subscribers close their stores); idempotent."""
         tasks = [*self._background, *([self._listener] if self._listener else [])]
+        self._listener = None
+        self._closed = True
+        self._subscriptions.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:  # bounded: a cancellation that races a client's own read timeout may be lost in the client
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+            for task in stuck:
+                task.cancel()  # and the loops see _closed at their next turn
 
     async def _listen_forever(self) -> None:
         delay = RETRY_FIRST_S
-        while True:  # until close() cancels it
+        while not self._closed:  # until close()
             try:
                 await self._listen_once()
             except Exception as error:  # the connection failed or was closed: reconnect after a pause
@@ -123,7 +130,7 @@ class Events:
             for topic, subscriptions in list(self._subscriptions.items()):
                 for subscription in subscriptions:
                     await _resync(topic, subscription)
-            while True:
+            while not self._closed:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_S)
                 if message is not None:
                     await self._dispatch(message)

@@ -160,8 +160,8 @@ class Providers:
             except UpstreamError as exc:
                 refused = exc.status in REFUSED and provider.requires_keys
                 health.failed(name, key, exc.status, f"{exc.kind}: {exc.message}", refused=refused)
-                if refused and self.shared is not None:
-                    self.shared.refused(name, health.label(name, key) or "")
+                if refused and self.shared is not None and (label := health.label(name, key)):
+                    self.shared.refused(name, label)  # every other gateway skips it too
                 if refused:
                     key = keys.kill_current() or _all_refused(target, exc)
                     continue

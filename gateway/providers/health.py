@@ -108,8 +108,10 @@ class Health:
     def mark_dead(self, provider: str, label: str, seconds: float) -> None:
         """Another gateway saw the key refused: dead here too for `seconds` (unless marked for longer already)."""
         found = self._providers.get(provider)
+        if found is None or seconds <= 0:  # a provider this node lacks, or a mark that expired on its way
+            return
         until = self._clock() + min(seconds, DEAD_FOR_S)
-        for record in found.keys.values() if found is not None and seconds > 0 else ():
+        for record in found.keys.values():
             if record.name == label:
                 record.dead_until = max(record.dead_until, until)
 
