@@ -142,7 +142,7 @@ def direct_store_memory(entries: int) -> float:
     async def fill() -> float:
         text = "A cached answer of about one kilobyte. " * 26
         tracemalloc.start()
-        store = EntryStore(CacheStore())
+        store = EntryStore.configured(CacheStore(), None)
         for i in range(entries):
             message = a.Message(id=f"msg_{i}", model="gpt-x", content=[a.ContentBlock(type="text", text=text)],
                                 stop_reason="end_turn", usage=a.Usage(input_tokens=250, output_tokens=260))  # fmt: skip

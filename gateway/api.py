@@ -62,6 +62,7 @@ from .errors import (
     UpstreamTimeout,
     kind_for_status,
 )
+from .events import publish, subscribe
 from .hookspecs import hookimpl
 from .keys import ADMIN, APP_DIR, CATALOG, ERROR_DIALECT, PRICES, REDACTOR, REDIS, SETTINGS
 from .keys import PLUGINS as _PLUGINS
@@ -284,6 +285,7 @@ __all__ = [
     "plugin_enabled",
     "postgres_pool",
     "prompt_size",
+    "publish",
     "read_error_body",
     "record_tool_call",
     "relay_body",
@@ -294,6 +296,7 @@ __all__ = [
     "retry_after_seconds",
     "start_call",
     "stop_reason_from_finish",
+    "subscribe",
     "total_usage",
     "upper_bound",
     "usage_from_openai",

@@ -13,6 +13,7 @@ from .admin import ADMIN_API, Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
 from .config_shared import store_secrets
+from .events import Events
 from .http import async_jobs, index, inference, models, provider_health
 from .http.bodies import CONCURRENT_INFLATIONS
 from .http.cors import install_cors
@@ -26,6 +27,7 @@ from .keys import (
     CATALOG,
     DRAIN,
     ENGINE,
+    EVENTS,
     INFLATIONS,
     MODEL_LISTS,
     PLUGINS,
@@ -41,6 +43,7 @@ from .pricing import PriceTable
 from .providers.connections import provider_clients
 from .providers.executor import Providers
 from .providers.listing import ModelLists
+from .providers.shared import SharedState
 from .readiness import Drain, NotReady, add_readiness_check, ready
 from .redaction import Redactor, configured_secrets, install_log_redaction
 from .shared_redis import redis_secrets, shared_redis
@@ -88,14 +91,15 @@ def create_app(
     # The app dir is locked first and released last: nothing opens its databases without holding it.
     if lock_app_dir:
         app.cleanup_ctx.append(_app_dir_lock)
-    # Cleanup runs in reverse: jobs finish first, then the engine drains its observers (usage records), and
-    # only then do plugins close what those observers write to. Log redaction is on before anything starts
-    # and off after everything stopped.
+    # Cleanup runs in reverse: the pub/sub listener stops first (no resync reads a store being closed), jobs
+    # finish next, then the engine drains its observers (usage records), and only then do plugins close what
+    # those observers write to. Log redaction is on before anything starts and off after everything stopped.
     app.cleanup_ctx.append(_log_redaction)
     app.cleanup_ctx.append(_redis_client)  # plugins' stores use it: opened before them, closed after
     app.cleanup_ctx.append(_plugin_lifespans)
     app.cleanup_ctx.append(_engine_context)
     app.cleanup_ctx.append(jobs_context)
+    app.cleanup_ctx.append(_events_listener)
     _add_routes(app)
     loaded.pm.hook.gw_register_routes(app=app)
     return app
@@ -131,6 +135,9 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
     async with provider_clients(app[SETTINGS]) as clients:
         pipeline = Pipeline(loaded.pm)
         providers = Providers(loaded.providers.build(app[SETTINGS], clients))
+        redis = app.get(REDIS)
+        if redis is not None:  # sticky sessions and dead-key marks shared by every gateway on it
+            providers.shared = SharedState(app, redis, providers.health)
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
         app[MODEL_LISTS] = lists = ModelLists(providers.instances, app[SETTINGS].client.model_list_ttl_in_seconds)
         stop = asyncio.Event()
@@ -141,6 +148,8 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
             await lists.close()  # no model list fetch outlives the sessions
             stop.set()  # observers still queued run before the session closes
             await drainer
+            if providers.shared is not None:
+                await providers.shared.close()
 
 
 async def _app_dir_lock(app: web.Application) -> AsyncIterator[None]:
@@ -163,13 +172,25 @@ async def _redis_client(app: web.Application) -> AsyncIterator[None]:
         return
     async with shared_redis(config) as client:
         app[REDIS] = client
+        app[EVENTS] = events = Events(client)
 
         async def answers() -> None:
             if not await client.ping():
                 raise NotReady("Redis (the redis section) does not answer")
 
         add_readiness_check(app, "redis", answers, timeout_s=config.timeout_in_seconds * 2 + 0.5)
-        yield
+        try:
+            yield
+        finally:
+            await events.close()
+
+
+async def _events_listener(app: web.Application) -> AsyncIterator[None]:
+    """Started first on the way down: no message or resync may reach a plugin's store while it is being closed."""
+    yield
+    events = app.get(EVENTS)
+    if events is not None:
+        await events.close()
 
 
 async def _plugin_lifespans(app: web.Application) -> AsyncIterator[None]:

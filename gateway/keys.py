@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .call import Dialect
     from .catalog import Catalog
     from .config import Settings
+    from .events import Events
     from .jobs.service import JobService
     from .pipeline.execute import Engine
     from .plugins import LoadedPlugins
@@ -43,6 +44,7 @@ ERROR_DIALECT: web.RequestKey[Dialect] = web.RequestKey("error_dialect")
 # The core's own.
 PLUGINS: web.AppKey[LoadedPlugins] = web.AppKey("plugins")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+EVENTS: web.AppKey[Events] = web.AppKey("events")  # publish/subscribe over REDIS (set only when it is)
 MODEL_LISTS: web.AppKey[ModelLists] = web.AppKey("model_lists")  # the providers' live model lists (cached)
 JOBS: web.AppKey[JobService] = web.AppKey("jobs")
 ADMIN_CONNECTIONS: web.AppKey[set[object]] = web.AppKey("admin_connections")  # the admin listener's, if any

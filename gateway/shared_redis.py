@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 from .config_shared import RedisConfig
 from .redis_wire import PipelinedConnection, ReplyError
 
+SUBSCRIBER_HEALTH_S = 5  # a pub/sub connection sends PING after this many idle seconds
+
 
 @dataclass(frozen=True, slots=True)
 class LuaScript:
@@ -77,6 +79,60 @@ class SharedRedis:
             raise
         except (OSError, TimeoutError, ConnectionError) as error:
             raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        """PUBLISH `data` on `channel` (the number of subscribers that got it); RedisUnavailable on failure."""
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 2):
+                return int(await self.client.publish(channel, data))
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def get(self, key: str) -> bytes | None:
+        """GET, bounded like every operation; RedisUnavailable on failure. On the pipelined connection: a sticky
+        session reads its key on every call."""
+        found = await self._call("GET", key)
+        return found if isinstance(found, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """SET with an expiry (milliseconds, at least one), bounded; RedisUnavailable on failure."""
+        await self._call("SET", key, value, "PX", max(1, int(ttl_s * 1000)))
+
+    async def _call(self, *command: Any) -> Any:
+        try:
+            return await self._wire.call(*command)
+        except (OSError, TimeoutError, ConnectionError) as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+
+    async def scan_values(self, pattern: str, limit: int) -> dict[str, bytes]:
+        """The keys matching `pattern` (at most `limit`) and their values, bounded; RedisUnavailable on failure."""
+        found: dict[str, bytes] = {}
+        try:
+            async with asyncio.timeout(self.config.timeout_in_seconds * 4):
+                async for key in self.client.scan_iter(match=pattern, count=500):
+                    value = await self.client.get(key)
+                    if isinstance(value, bytes):
+                        found[key.decode() if isinstance(key, bytes) else str(key)] = value
+                    if len(found) >= limit:
+                        break
+        except self._failures as error:
+            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+        return found
+
+    def subscriber(self) -> Any:
+        """A client of its own for one pub/sub connection (which stays open and idle: no read timeout, unlike the
+        pool's), with redis-py's periodic PING so a dead connection is noticed."""
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        return aioredis.Redis.from_url(
+            self.config.url,
+            socket_connect_timeout=self.config.timeout_in_seconds,
+            socket_timeout=None,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=SUBSCRIBER_HEALTH_S,
+        )
 
     async def ping(self) -> bool:
         """Whether Redis answers now (readiness)."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..call import ChatCall, ChatResult, Chunk, Dialect, Target
     from ..context import CallContext
     from .base import Provider
+    from .shared import SharedState
 
 T = TypeVar("T")
 NO_KEY = ProviderKey(name="", value="")
@@ -51,6 +52,7 @@ class Providers:
         self.instances = instances
         self._rng = rng or random.Random()
         self._sessions = Sessions()
+        self.shared: SharedState | None = None  # sessions and dead-key marks on Redis (the `redis` section)
         self._gates = {name: Gate(name, p.setup.config.concurrency_and_buffer_size) for name, p in instances.items()}
         self.health = Health({name: p.setup.config.keys for name, p in instances.items()})
 
@@ -149,9 +151,7 @@ class Providers:
             provider.setup.config.keys, target.model, ctx.headers, self._rng, lambda k: health.is_dead(name, k)
         )
         session = f"{target.provider}/{ctx.headers[SESSION]}" if SESSION in ctx.headers else None
-        key = keys.first(self._sessions.get(session, monotonic()) if session else None) or self._no_key(
-            provider, target
-        )
+        key = keys.first(await self._sticky(session) if session else None) or self._no_key(provider, target)
         retry = 0
         while True:
             trail(ctx).attempts += 1
@@ -160,6 +160,8 @@ class Providers:
             except UpstreamError as exc:
                 refused = exc.status in REFUSED and provider.requires_keys
                 health.failed(name, key, exc.status, f"{exc.kind}: {exc.message}", refused=refused)
+                if refused and self.shared is not None and (label := health.label(name, key)):
+                    self.shared.refused(name, label)  # every other gateway skips it too
                 if refused:
                     key = keys.kill_current() or _all_refused(target, exc)
                     continue
@@ -173,8 +175,19 @@ class Providers:
                 continue
             health.answered(name, key)
             if session is not None and key.name:
-                self._sessions.put(session, key.name, monotonic() + session_ttl(ctx.headers))
+                await self._stick(session, key.name, session_ttl(ctx.headers))
             return result
+
+    async def _sticky(self, session: str) -> str | None:
+        if self.shared is None:
+            return self._sessions.get(session, monotonic())
+        return await self.shared.sticky(session)
+
+    async def _stick(self, session: str, key_name: str, ttl_s: float) -> None:
+        if self.shared is None:
+            self._sessions.put(session, key_name, monotonic() + ttl_s)
+        else:
+            await self.shared.stick(session, key_name, ttl_s)
 
     def _no_key(self, provider: Provider, target: Target) -> ProviderKey:
         if provider.requires_keys:

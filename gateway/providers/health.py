@@ -3,7 +3,8 @@ upstream refused.
 
 A key refused with 401/402/403 (revoked, out of credit, forbidden) is marked dead for `DEAD_FOR_S`: later calls
 try the provider's live keys first instead of paying a refused round trip each, and only fall back to a dead key
-when no live one is left (it may have been restored). In memory, per process; `GET /api/providers/health` shows it.
+when no live one is left (it may have been restored). In memory, per process (with the `redis` section, marks are
+shared: providers/shared.py); `GET /api/providers/health` shows it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,21 @@ class Health:
             found.last_status = status
             if refused:
                 found.dead_until = self._clock() + DEAD_FOR_S
+
+    def label(self, provider: str, key: ProviderKey) -> str | None:
+        """The key's name as health shows it and other gateways know it ("#<position>" when unnamed)."""
+        record = self._providers[provider].keys.get(id(key))
+        return record.name if record is not None else None
+
+    def mark_dead(self, provider: str, label: str, seconds: float) -> None:
+        """Another gateway saw the key refused: dead here too for `seconds` (unless marked for longer already)."""
+        found = self._providers.get(provider)
+        if found is None or seconds <= 0:  # a provider this node lacks, or a mark that expired on its way
+            return
+        until = self._clock() + min(seconds, DEAD_FOR_S)
+        for record in found.keys.values():
+            if record.name == label:
+                record.dead_until = max(record.dead_until, until)
 
     def snapshot(self, provider: str, gate: GateState, mask: Callable[[str], str]) -> ProviderHealth:
         record = self._providers[provider]

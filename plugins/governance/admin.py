@@ -18,6 +18,7 @@ from .config import Customer, Team, VirtualKey
 from .lifecycle import GOVERNANCE, STORE
 from .references import Resolver
 from .store import Entry, Kind, key_hash
+from .sync import announce
 
 BASE = "/api/governance"
 _ENCODER = msgspec.json.Encoder()
@@ -102,6 +103,7 @@ async def _delete(request: web.Request) -> web.Response:
     _forget(request, kind, entry_id)  # gone from the store (maybe deleted by another gateway): gone here too
     if not deleted:
         raise NotFound(f"no {kind.replace('_', ' ')} {entry_id!r}")
+    await announce(request.app, kind, entry_id)
     return web.Response(status=204)
 
 
@@ -203,3 +205,4 @@ async def _save(request: web.Request, kind: Kind, entry: Entry, value: str | Non
     else:
         directory.customers[entry.id] = entry
         directory.created.setdefault(f"customer:{entry.id}", now)
+    await announce(request.app, kind, entry.id)

@@ -21,6 +21,7 @@ from .pg_store import open_store
 from .service import Governance
 from .shared import SharedCounters
 from .store import ConfigEntry, GovernanceStore, key_hash
+from .sync import follow
 
 log = logging.getLogger("gateway.governance")
 GOVERNANCE = web.AppKey("governance", Governance)
@@ -44,6 +45,7 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     shared = None
     if settings.redis is not None:  # budgets and rate limits held in Redis, for every gateway process on it
         shared = governance.counters = SharedCounters(app[REDIS], governance.ledger, settings.redis.on_failure)
+    follow(app, store, governance)  # the other gateway processes' admin-API changes (with the `redis` section)
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
         add_hooks(app, RequestHooks(governance), HOOKS_NAME)
     flusher = asyncio.create_task(_flush_forever(store, governance))

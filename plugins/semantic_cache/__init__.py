@@ -57,7 +57,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     config = plugin_config(app, SemanticCacheConfig)
-    store = EntryStore(config.cache_store)
+    store = EntryStore.configured(config.cache_store, app[SETTINGS].redis)
     semantic = Semantic.configured(app[SETTINGS], config)
     if semantic is not None:
         await semantic.start()

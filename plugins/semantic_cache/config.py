@@ -64,7 +64,9 @@ class SemanticCacheConfig(ConfigStruct, frozen=True):
     cache_by_provider: bool = True
     default_cache_key: str | None = None
     vector_store_namespace: str = "BifrostSemanticCachePlugin"  # prefix of every stored key
-    cache_store: CacheStore = field(default_factory=CacheStore)
+    # None: the app's top-level `redis` section when there is one (entries shared by every gateway on it), else
+    # memory; given, it is used as it is (`{"type": "memory"}` keeps a gateway with `redis` caching on its own).
+    cache_store: CacheStore | None = None
     max_entries: Annotated[int, Meta(ge=1)] = 100_000  # semantic index entries per process (oldest dropped)
 
     @property
@@ -93,7 +95,11 @@ class SemanticCacheConfig(ConfigStruct, frozen=True):
                 f" {LOCAL_MODEL!r} (the bundled local one)"
             )
         errors += self._local_errors()
-        if self.cache_store.type == "redis" and importlib.util.find_spec("redis") is None:
+        if (
+            self.cache_store is not None
+            and self.cache_store.type == "redis"
+            and importlib.util.find_spec("redis") is None
+        ):
             errors.append(".cache_store.type: redis needs the redis package (pip install 'llm-gateway[redis]')")
         return errors
 

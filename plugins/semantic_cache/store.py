@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from aiocache import SimpleMemoryCache
 from aiocache.base import BaseCache
 
+from gateway.api import RedisConfig
 from gateway.api import anthropic as a
 
 from .config import CacheStore
@@ -54,14 +55,25 @@ class _Bytes:
 class EntryStore:
     """get / set / delete / clear-by-prefix of entries; never raises (a failure is a miss, logged)."""
 
-    def __init__(self, config: CacheStore) -> None:
-        self.kind = config.type
-        self._cache = _backend(config)
+    def __init__(self, kind: str, cache: BaseCache, key_prefix: str = "") -> None:
+        self.kind = kind
+        self._cache = cache
+        self._prefix = key_prefix  # the app's redis.key_prefix on the app's Redis, before every key
         self._last_warning = -WARN_EVERY
         self.writes = 0  # entries stored so far (what a test waits for: stores happen after the answer)
 
+    @classmethod
+    def configured(cls, config: CacheStore | None, redis: RedisConfig | None) -> EntryStore:
+        """The plugin's own `cache_store` when given, else the app's `redis` section when set, else memory."""
+        if config is None and redis is not None:
+            if urlsplit(redis.url).scheme != "unix":
+                return cls("redis", _on_app_redis(redis), redis.key_prefix)
+            log.warning("response cache: aiocache cannot reach Redis on a unix:// URL; caching in memory")
+        config = config or CacheStore()
+        return cls(config.type, _backend(config))
+
     async def get(self, key: str) -> Entry | None:
-        raw = await self._guard("read", self._cache.get(key))
+        raw = await self._guard("read", self._cache.get(self._prefix + key))
         if not isinstance(raw, bytes):
             return None
         try:
@@ -71,15 +83,15 @@ class EntryStore:
         return entry if entry.expires_at > time.time() else None
 
     async def set(self, key: str, entry: Entry, ttl: float) -> bool:
-        stored = bool(await self._guard("write", self._cache.set(key, _ENCODER.encode(entry), ttl=ttl)))
+        stored = bool(await self._guard("write", self._cache.set(self._prefix + key, _ENCODER.encode(entry), ttl=ttl)))
         self.writes += stored
         return stored
 
     async def delete(self, key: str) -> int:
-        return int(await self._guard("delete", self._cache.delete(key)) or 0)
+        return int(await self._guard("delete", self._cache.delete(self._prefix + key)) or 0)
 
     async def clear_prefix(self, prefix: str) -> bool:
-        return bool(await self._guard("clear", self._cache.clear(namespace=prefix)))
+        return bool(await self._guard("clear", self._cache.clear(namespace=self._prefix + prefix)))
 
     async def close(self) -> None:
         await self._guard("close", self._cache.close())
@@ -117,6 +129,24 @@ def _backend(config: CacheStore) -> BaseCache:
         namespace="",
         timeout=redis.timeout,
         create_connection_timeout=redis.timeout,
+    )
+
+
+def _on_app_redis(config: RedisConfig) -> BaseCache:
+    """aiocache's Redis backend on the address of the app's `redis` section, with its timeout."""
+    from aiocache import RedisCache
+
+    host, port, db, password = _address(config.url)
+    return RedisCache(
+        endpoint=host,
+        port=port,
+        db=db or 0,
+        password=password and unquote(password),
+        ssl=urlsplit(config.url).scheme == "rediss",
+        serializer=_Bytes(),
+        namespace="",
+        timeout=config.timeout_in_seconds,
+        create_connection_timeout=config.timeout_in_seconds,
     )
 
 
