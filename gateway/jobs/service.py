@@ -26,6 +26,7 @@ log = logging.getLogger("gateway.jobs")
 MAX_ATTEMPTS = 3
 SHUTDOWN_GRACE_S = 10.0
 QUEUE_FULL_RETRY_AFTER_S = 1.0
+TAKE_RETRY_S = 1.0
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.uuid4())
 
 
@@ -93,7 +94,12 @@ class JobService:
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping:
-            job = await self.store.next()
+            try:
+                job = await self.store.next()
+            except Exception:  # a store's bug or a broken disk must not end the worker for good
+                log.exception("async jobs: taking the next job failed")
+                await asyncio.sleep(TAKE_RETRY_S)
+                continue
             self._holding[me] = job.id
             try:
                 if job.attempts > MAX_ATTEMPTS:  # every earlier start was interrupted (a crash, a lost node)

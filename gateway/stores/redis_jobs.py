@@ -168,6 +168,11 @@ class RedisJobStore:
     async def next(self) -> Job:
         """Wait for a job (an outage is waited out: logged once, asked again every RETRY_S)."""
         while True:
+            # The service stops idle workers by cancelling them, and under load a cancel has been seen lost below
+            # (a worker blocked in XREADGROUP kept reading): the task still counts it, so the wait ends here, at
+            # the latest when the blocking read returns.
+            if (task := asyncio.current_task()) is not None and task.cancelling():
+                raise asyncio.CancelledError
             try:
                 entry = await self._take()
                 job = await self._claim(*entry) if entry else None
@@ -206,12 +211,12 @@ class RedisJobStore:
         return None
 
     async def _claim(self, entry_id: str, job_id: str) -> Job | None:
-        reply = await self._run("claim", [self._record(job_id), self._stream], [GROUP, entry_id, time.time()])
+        now = time.time()
+        reply = await self._run("claim", [self._record(job_id), self._stream], [GROUP, entry_id, now])
         if not reply:
             return None  # finished (or expired) already: the entry is gone
         self._held[job_id] = entry_id
-        job = _DECODE(reply[0])
-        return msgspec.structs.replace(job, status="running", attempts=int(reply[1]), started_at=time.time())
+        return msgspec.structs.replace(_DECODE(reply[0]), status="running", attempts=int(reply[1]), started_at=now)
 
     async def finish(self, job: Job) -> None:
         # Held no longer, even if this fails: with no heartbeat, its entry is re-claimed after the timeout.
@@ -232,7 +237,7 @@ class RedisJobStore:
         if self._heart is not None:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
-        with contextlib.suppress(Overloaded):
+        with contextlib.suppress(Overloaded, ResponseError):  # NOGROUP: a Redis that lost its data
             await self._run("leave", [self._stream], [GROUP, self._consumer])
         await self._reader.aclose()
         await self._reader.connection_pool.disconnect()
@@ -241,7 +246,7 @@ class RedisJobStore:
         while True:
             await asyncio.sleep(self._beat_s)
             if held := list(self._held.values()):
-                with contextlib.suppress(Overloaded):
+                with contextlib.suppress(Overloaded, ResponseError):  # beats again next time
                     await self._run("heartbeat", [self._stream], [GROUP, self._consumer, *held])
 
     def _went_down(self, error: Exception) -> None:
@@ -252,7 +257,7 @@ class RedisJobStore:
     def _came_back(self) -> None:
         if self._down_since is not None:
             self._down_since = None
-            log.warning("async jobs: Redis answers again; workers take jobs")
+            log.warning("async jobs: Redis is back; workers take jobs again")
 
 
 SCRIPTS = {

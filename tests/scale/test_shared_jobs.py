@@ -246,7 +246,7 @@ async def test_redis_down_at_submit_is_a_503_then_jobs_run_again(
         log = a.output()
     assert "job-refused" not in calls(upstream)
     assert PASSWORD not in log and "Traceback" not in log
-    assert "async jobs: Redis cannot be reached" in log and "async jobs: Redis answers again" in log, log
+    assert "async jobs: Redis cannot be reached" in log and "async jobs: Redis is back" in log, log
 
 
 async def submit_jobs_or_none(at: Node) -> dict[str, str] | None:
