@@ -26,6 +26,9 @@ class RedisConfig(ConfigStruct, frozen=True):
     # One operation's deadline: a Redis that hangs must not hang the calls that wait on it.
     timeout_in_seconds: Annotated[float, Meta(gt=0, le=30)] = 0.5
     max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 200
+    # Async jobs: how long a job claimed by a process that stopped answering (its heartbeat, every quarter of this,
+    # stopped) waits before another process takes it over and runs it again.
+    jobs_visibility_timeout_in_seconds: Annotated[float, Meta(ge=0.2, le=86_400)] = 60.0
 
     def __post_init__(self) -> None:
         # The messages never quote the URL: it may hold a password.

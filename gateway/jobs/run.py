@@ -12,8 +12,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from ..answer import answer_headers, new_context, new_request_id
 from ..dialects.registry import BY_NAME
 from ..errors import GatewayError
-from ..keys import APP_DIR, ENGINE, JOBS, REDACTOR, SETTINGS
-from ..stores.jobs import Job
+from ..keys import APP_DIR, ENGINE, JOBS, REDACTOR, REDIS, SETTINGS
+from ..stores.jobs import Job, JobStore
 from ..stores.sqlite_jobs import SqliteJobStore
 from .service import JobService, Outcome
 
@@ -22,14 +22,23 @@ DB_FILE = "gateway.db"
 
 async def jobs_context(app: web.Application) -> AsyncIterator[None]:
     """The app's job store and worker pool (after the engine, so that jobs can finish before it closes)."""
-    store = await SqliteJobStore.open(Path(app[APP_DIR]) / DB_FILE)
-    service = JobService(store, lambda job: run_job(app, job), app[SETTINGS].client)
+    service = JobService(await _store(app), lambda job: run_job(app, job), app[SETTINGS].client)
     app[JOBS] = service
     await service.start()
     try:
         yield
     finally:
         await service.stop()
+
+
+async def _store(app: web.Application) -> JobStore:
+    """SQLite in the app dir, or Redis (shared by every gateway on it) when the `redis` section is configured."""
+    if (redis := app.get(REDIS)) is None:
+        return await SqliteJobStore.open(Path(app[APP_DIR]) / DB_FILE)
+    from ..stores.redis_jobs import RedisJobStore  # imports the redis package: only when configured
+
+    concurrency, config = app[SETTINGS].client.async_max_concurrency, redis.config
+    return await RedisJobStore.open(redis, concurrency, config.jobs_visibility_timeout_in_seconds)
 
 
 async def run_job(app: web.Application, job: Job) -> Outcome:

@@ -1,8 +1,9 @@
 """The job service of one app: admission, a bounded worker pool, crash recovery, expiry.
 
-Guarantees: a job is committed to the store before its submit answer leaves; a restarted gateway runs every job
-that was pending or running (a running one was interrupted, so it runs again, at most MAX_ATTEMPTS times in
-all, then fails with a reason); a completed job is never run again.
+Guarantees, on either store: a job is committed to the store before its submit answer leaves; every job that was
+pending or running when a gateway stopped runs (on SQLite at the next start on the app dir, on Redis on any node);
+an interrupted one runs again, at most MAX_ATTEMPTS starts in all, then fails with a reason; a completed job is
+never run again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
@@ -26,6 +26,7 @@ log = logging.getLogger("gateway.jobs")
 MAX_ATTEMPTS = 3
 SHUTDOWN_GRACE_S = 10.0
 QUEUE_FULL_RETRY_AFTER_S = 1.0
+TAKE_RETRY_S = 1.0
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.uuid4())
 
 
@@ -46,26 +47,23 @@ class JobService:
         self.store = store
         self._run = run
         self._config = config
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._holding: dict[asyncio.Task[None], str] = {}  # worker -> the job it is running
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
-        self._admitting = 0  # submits between the admission check and the queue (their insert is in flight)
 
     async def start(self) -> None:
-        await self._recover()
         self._workers = [asyncio.create_task(self._work()) for _ in range(self._config.async_max_concurrency)]
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        """Let running jobs finish for up to `grace_s`, then put the unfinished ones back to pending."""
+        """Let running jobs finish for up to `grace_s`, then give the unfinished ones back to the store."""
         self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         for worker in self._workers:
             if worker not in self._holding:
-                worker.cancel()  # idle: waiting on the queue
+                worker.cancel()  # idle: waiting for a job
         if busy := list(self._holding):
             await asyncio.wait(busy, timeout=grace_s)
         interrupted = sorted(self._holding.values())
@@ -73,24 +71,15 @@ class JobService:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         if interrupted:
-            await self.store.release(interrupted)  # run again by the next start
+            await self.store.release(interrupted)  # run again, by the next start or by another node
         await self.store.close()
 
     async def submit(self, job: Job) -> Job:
         """Admit and durably store a job; raises RateLimited when the queue is full."""
-        if self._queue.qsize() + self._admitting >= self._config.async_max_queue:
+        # Shielded: a client that leaves mid-insert must not cut it short (the job stored, but not queued).
+        if not await asyncio.shield(self.store.insert(job, self._config.async_max_queue)):
             raise RateLimited("the async job queue is full; retry later", retry_after=QUEUE_FULL_RETRY_AFTER_S)
-        self._admitting += 1
-        # Shielded: a client that leaves mid-insert must not leave a stored job that nothing queued.
-        await asyncio.shield(self._admit(job))
         return job
-
-    async def _admit(self, job: Job) -> None:
-        try:
-            await self.store.insert(job)
-            self._queue.put_nowait(job)
-        finally:
-            self._admitting -= 1
 
     async def poll(self, job_id: str, owner: str) -> Job:
         """The job, if it exists, has not expired and belongs to `owner`; else NotFound (no hint which)."""
@@ -101,32 +90,32 @@ class JobService:
             raise NotFound("job not found or expired")
         return job
 
-    async def _recover(self) -> None:
-        for job in await self.store.unfinished():
-            if job.status == "running" and job.attempts >= MAX_ATTEMPTS:
-                reason = f"the gateway stopped while running this job {job.attempts} times; not retried again"
-                await self.store.finish(_failed(job, reason))
-                continue
-            if job.status == "running":
-                await self.store.release([job.id])
-            self._queue.put_nowait(msgspec.structs.replace(job, status="pending"))
-        if self._queue.qsize():
-            log.info("recovered %d unfinished async jobs", self._queue.qsize())
-
     async def _work(self) -> None:
         me = asyncio.current_task()
         assert me is not None
         while not self._stopping:
-            queued = await self._queue.get()
-            job = await self.store.claim(queued, time.time())
-            if job is None:
-                continue  # no longer pending (finished meanwhile)
+            try:
+                job = await self.store.next()
+            except Exception:  # a store's bug or a broken disk must not end the worker for good
+                log.exception("async jobs: taking the next job failed")
+                await asyncio.sleep(TAKE_RETRY_S)
+                continue
             self._holding[me] = job.id
             try:
-                outcome = await self._outcome(job)
-                await self.store.finish(_finished(job, outcome))
+                if job.attempts > MAX_ATTEMPTS:  # every earlier start was interrupted (a crash, a lost node)
+                    reason = f"the gateway stopped while running this job {MAX_ATTEMPTS} times; not retried again"
+                    outcome = Outcome(status=500, body=b"", headers=[], error=reason)
+                else:
+                    outcome = await self._outcome(job)
+                await self._finish(_finished(job, outcome))
             finally:
                 del self._holding[me]
+
+    async def _finish(self, job: Job) -> None:
+        try:
+            await self.store.finish(job)
+        except Exception as exc:  # the store is out of reach: the job stays claimed and runs again later
+            log.warning("async job %s: its result could not be stored (%s); it will run again", job.id, exc)
 
     async def _outcome(self, job: Job) -> Outcome:
         try:
@@ -158,7 +147,3 @@ def _finished(job: Job, outcome: Outcome) -> Job:
         result_headers=outcome.headers,
         error=outcome.error,
     )
-
-
-def _failed(job: Job, reason: str) -> Job:
-    return _finished(job, Outcome(status=500, body=b"", headers=[], error=reason))

@@ -38,26 +38,27 @@ class Job(Struct, frozen=True, kw_only=True):
 
 
 class JobStore(Protocol):
-    """Durable job records. `insert` returns only once the job would survive the process being killed."""
+    """Durable job records and the queue of the jobs still to run: SQLite (this process's) or Redis (shared by
+    every gateway on it). The service above admits, runs and expires jobs the same way on either."""
 
-    async def insert(self, job: Job) -> None: ...
+    async def insert(self, job: Job, max_waiting: int) -> bool:
+        """Store a pending job and queue it, unless `max_waiting` jobs wait already (False). Returns only once the
+        job would survive this process being killed."""
+        ...
+
+    async def next(self) -> Job:
+        """Wait for a job to run and claim it for this process: status running, `attempts` counting this start
+        (a job started more than MAX_ATTEMPTS times comes so too: the service fails it without running it)."""
+        ...
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def claim(self, job: Job, now: float) -> Job | None:
-        """Mark a pending job running (attempts + 1) and return it so; None if it is no longer pending."""
-        ...
-
     async def finish(self, job: Job) -> None:
-        """Store a terminal job (completed or failed) with its result."""
+        """Store a terminal job (completed or failed) with its result; it is never claimed again."""
         ...
 
     async def release(self, job_ids: list[str]) -> None:
-        """Put running jobs back to pending (graceful shutdown)."""
-        ...
-
-    async def unfinished(self) -> list[Job]:
-        """Pending and running jobs, oldest first: what a restarted gateway must still run."""
+        """Give back running jobs this process claimed (graceful shutdown): they run again, here or elsewhere."""
         ...
 
     async def delete_expired(self, now: float) -> int: ...

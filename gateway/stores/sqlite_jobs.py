@@ -2,13 +2,18 @@
 
 WAL with synchronous=NORMAL makes a committed transaction survive the process being killed (SIGKILL): the
 commit is in the WAL file before `insert` returns. (Surviving power loss would need synchronous=FULL.)
-SQLite is for one gateway process per app dir; several processes share jobs through the Redis store.
+SQLite is for one gateway process per app dir; several processes share jobs through the Redis store. The queue of
+jobs to run is this process's own (an asyncio queue), filled by submits and, at start, by what the last process on
+the app dir left unfinished.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ import msgspec
 from ..call import Principal
 from .jobs import Job
 
+log = logging.getLogger("gateway.jobs")
 _PRINCIPAL = msgspec.json.Encoder()
 _PRINCIPAL_DECODER = msgspec.json.Decoder(Principal)
 
@@ -64,6 +70,7 @@ class SqliteJobStore:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()  # pending jobs, in the order they are to run
 
     @classmethod
     async def open(cls, path: Path) -> SqliteJobStore:
@@ -73,16 +80,40 @@ class SqliteJobStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(SCHEMA)
-        return cls(connection)
+        store = cls(connection)
+        store._recover()
+        return store
 
-    async def insert(self, job: Job) -> None:
-        self._db.execute(INSERT, _row(job))
+    def _recover(self) -> None:
+        """Queue what the last process left: pending jobs, and running ones (interrupted: they run again)."""
+        query = f"SELECT {COLUMNS} FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at"
+        unfinished = [_job(row) for row in self._db.execute(query).fetchall()]
+        self._db.execute("UPDATE jobs SET status = 'pending' WHERE status = 'running'")
+        for job in unfinished:
+            self._queue.put_nowait(msgspec.structs.replace(job, status="pending"))
+        if unfinished:
+            log.info("recovered %d unfinished async jobs", len(unfinished))
+
+    async def insert(self, job: Job, max_waiting: int) -> bool:
+        if self._queue.qsize() >= max_waiting:
+            return False
+        self._db.execute(INSERT, _row(job))  # synchronous: no other submit runs between the check and the queue
+        self._queue.put_nowait(job)
+        return True
+
+    async def next(self) -> Job:
+        while True:
+            job = await self._claim(await self._queue.get())
+            if job is not None:
+                return job
 
     async def get(self, job_id: str) -> Job | None:
         row = self._db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row is not None else None
 
-    async def claim(self, job: Job, now: float) -> Job | None:
+    async def _claim(self, job: Job) -> Job | None:
+        """The job marked running (attempts + 1); None if it is no longer pending (finished meanwhile)."""
+        now = time.time()
         row = self._db.execute(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
             " WHERE id = ? AND status = 'pending' RETURNING attempts",
@@ -112,10 +143,6 @@ class SqliteJobStore:
         self._db.executemany(
             "UPDATE jobs SET status = 'pending' WHERE id = ? AND status = 'running'", [(i,) for i in job_ids]
         )
-
-    async def unfinished(self) -> list[Job]:
-        query = f"SELECT {COLUMNS} FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at"
-        return [_job(row) for row in self._db.execute(query).fetchall()]
 
     async def delete_expired(self, now: float) -> int:
         cursor = self._db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
