@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import signal
 import socket
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -77,23 +75,6 @@ def holding_upstream() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def start_redis(tmp: Path) -> servers.Server:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    port = servers.free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)]
-    redis = servers.spawn("redis", argv, port=port, log_dir=tmp, cwd=ROOT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as conn:
-            conn.sendall(b"PING\r\n")
-            if conn.recv(64).startswith(b"+PONG"):
-                return redis
-        time.sleep(0.05)
-    raise RuntimeError(f"redis-server did not start:\n{redis.log_tail()}")
 
 
 def start_gateways(args: argparse.Namespace, tmp: Path, redis: servers.Server, hold: str) -> dict[str, Any]:
@@ -194,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-submissions-") as tmp_name, holding_upstream() as hold:
         tmp = Path(tmp_name)
         try:
-            started["redis"] = start_redis(tmp)
+            started["redis"] = servers.start_redis(tmp)
             started |= start_gateways(args, tmp, started["redis"], hold)
             runs = new_loop(args.uvloop).run_until_complete(run_rounds(args, started))
         finally:

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,31 +37,6 @@ from bench.scenarios import gateway_config
 
 MODES = ("local", "redis")
 GOAL_US = 300.0
-
-
-def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    port = servers.free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen([*argv, "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if redis_call(port, b"PING\r\n").startswith(b"+PONG"):
-            return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-def redis_call(port: int, command: bytes) -> bytes:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(command)
-            return sock.recv(65536)
-    except OSError:
-        return b""
 
 
 def start_servers(args: argparse.Namespace, tmp: Path, redis_port: int) -> dict[str, servers.Server]:
@@ -89,7 +61,7 @@ def verify(started: dict[str, servers.Server], redis_port: int) -> None:
             wrong = gov.status_of(started[mode], scenario, gov.headers(scenario, "on", "sk-bf-wrong"))
             if (got, wrong) != (200, 401):
                 raise RuntimeError(f"{mode} {scenario.name}: key -> {got}, wrong key -> {wrong}")
-    keys = redis_call(redis_port, b"KEYS bf:gov:*\r\n")
+    keys = servers.redis_call(redis_port, b"KEYS bf:gov:*\r\n")
     if b"bf:gov:budget:vk:vk1:0" not in keys:
         raise RuntimeError(f"the redis gateway's counters are not in Redis: {keys!r}")
 
@@ -172,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     started: dict[str, servers.Server] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-redis-") as tmp_name:
         tmp = Path(tmp_name)
-        redis, port = start_redis(tmp)
+        redis = servers.start_redis(tmp)
+        port = redis.port
         try:
             started = start_servers(args, tmp, port)
             verify(started, port)
@@ -181,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in reversed(list(started.values())):
                 servers.stop(server)
-            redis.kill()
-            redis.wait(timeout=10)
+            servers.stop(redis)
     print(f"\nuvloop gateways: {args.uvloop}   repeat: {args.repeat}   quick: {args.quick}\n")
     print("\n".join([*table(runs), "", *paired]))
     return 0

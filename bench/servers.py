@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -158,3 +159,30 @@ def stop(server: Server, grace_s: float = 3.0) -> None:
         os.killpg(pgid, signal.SIGKILL)  # also reaps stragglers the leader left behind
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.proc.wait(timeout=grace_s)
+
+
+def redis_call(port: int, command: bytes) -> bytes:
+    """One raw command to the redis-server on `port` (b"" when it cannot be reached)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(command)
+            return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def start_redis(tmp: Path) -> Server:
+    """A redis-server on a free 127.0.0.1 port, no persistence, in its own process group; returns once it answers
+    PING."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)]
+    redis = spawn("redis", argv, port=port, log_dir=tmp, cwd=tmp)
+    deadline = time.monotonic() + 10
+    while not redis_call(port, b"PING\r\n").startswith(b"+PONG"):
+        if time.monotonic() > deadline or redis.proc.poll() is not None:
+            raise RuntimeError(f"redis-server did not start:\n{redis.log_tail()}")
+        time.sleep(0.05)
+    return redis

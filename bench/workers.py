@@ -51,15 +51,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def start_redis(tmp: Path) -> servers.Server:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-    port = servers.free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)]
-    return servers.spawn("redis", argv, port=port, log_dir=tmp, cwd=tmp)
-
-
 def start_gateway(workers: int, upstream: str, redis_port: int, tmp: Path) -> servers.Server:
     network = {"base_url": upstream, "max_retries": 0}
     provider = {"keys": [{"name": "o", "value": "sk-bench", "models": ["*"]}], "network_config": network}
@@ -145,10 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         module = "bench.raw_upstream" if args.lean else "bench.upstream"
         up_argv = [sys.executable, "-m", module, "--port", str(up_port)]
         upstream = servers.spawn("upstream", up_argv, port=up_port, log_dir=tmp, cwd=ROOT)
-        redis = start_redis(tmp)
+        redis = servers.start_redis(tmp)
         try:
             servers.wait_ready(upstream)
-            time.sleep(0.3)  # redis-server starts in a few ms; no HTTP to probe it with
             rps: dict[int, list[float]] = {1: [], 2: []}
             cpu: dict[int, list[float]] = {1: [], 2: []}
             for round_ in range(args.repeat):
