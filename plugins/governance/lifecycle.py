@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import Overloaded
-from gateway.api import REDACTOR, REDIS, SETTINGS, add_hooks, remove_hooks
+from gateway.api import REDACTOR, REDIS, SETTINGS, add_hooks, count_text, remove_hooks
 
 from .config import GovernanceConfig
 from .hooks import RequestHooks
@@ -46,12 +46,18 @@ async def running(app: web.Application, config: GovernanceConfig) -> AsyncIterat
     if settings.redis is not None:  # budgets and rate limits held in Redis, for every gateway process on it
         shared = governance.counters = SharedCounters(app[REDIS], governance.ledger, settings.redis.on_failure)
     follow(app, store, governance)  # the other gateway processes' admin-API changes (with the `redis` section)
+    warming = None
     if governance.in_use:  # before the engine reads the hook table (its context starts after this one)
         add_hooks(app, RequestHooks(governance), HOOKS_NAME)
+        # A call its worst case would deny is counted exactly before it is refused; the tokenizer that does it
+        # takes ~0.5 s to load here, which the first such call (per process) would wait for: load it now instead.
+        warming = asyncio.create_task(asyncio.to_thread(count_text, "warm up"))
     flusher = asyncio.create_task(_flush_forever(store, governance))
     try:
         yield
     finally:
+        if warming is not None:
+            await warming  # a thread cannot be cancelled: a stop in the first half second waits for it
         remove_hooks(app, HOOKS_NAME)
         if shared is not None:
             await shared.close()
