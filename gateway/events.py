@@ -164,6 +164,8 @@ class Events:
 async def _resync(topic: str, subscription: _Subscription) -> None:
     try:
         await subscription.resync()
+    except RedisUnavailable:  # Redis failed again (it was restarting): reconnect, and so resync, later
+        raise
     except Exception:
         log.exception("could not resync %s", topic)
 
