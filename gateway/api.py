@@ -86,9 +86,10 @@ from .providers.upstream import OPENED as OPENED_BATCH
 from .providers.upstream import ErrorMapper, UpstreamClient, UpstreamReply, read_error_body, retry_after_seconds
 from .readiness import NotReady, add_readiness_check
 from .redaction import Redactor
+from .redis_wire import ReplyError
 from .routing import check_model_name, explicit_target, resolve_target
 from .schemas import anthropic, openai
-from .shared_redis import LuaScript, RedisUnavailable, SharedRedis
+from .shared_redis import LuaScript, Outage, RedisUnavailable, SharedRedis
 from .sse import END, SseBatch, SseFrame
 from .startup import StartupError
 from .stores.postgres import MigrationFailed, PostgresUnavailable, SchemaTooNew, migrate, postgres_pool
@@ -212,6 +213,7 @@ __all__ = [
     "NoOptions",
     "NotFound",
     "NotReady",
+    "Outage",
     "Overloaded",
     "PaymentRequired",
     "PermissionDenied",
@@ -231,6 +233,7 @@ __all__ = [
     "Redactor",
     "RedisConfig",
     "RedisUnavailable",
+    "ReplyError",
     "RequestTimeout",
     "RequestTooLarge",
     "RoutePlan",

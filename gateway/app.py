@@ -12,7 +12,6 @@ from aiohttp import web
 from .admin import ADMIN_API, Admin, admin_auth
 from .catalog import Catalog
 from .config import Settings
-from .config_shared import store_secrets
 from .events import Events
 from .http import async_jobs, index, inference, models, provider_health
 from .http.bodies import CONCURRENT_INFLATIONS
@@ -46,7 +45,7 @@ from .providers.listing import ModelLists
 from .providers.shared import SharedState
 from .readiness import Drain, NotReady, add_readiness_check, ready
 from .redaction import Redactor, configured_secrets, install_log_redaction
-from .shared_redis import redis_secrets, shared_redis
+from .shared_redis import shared_redis
 from .startup import app_dir_lock
 
 DEFAULT_APP_DIR = Path("gateway-data")
@@ -80,8 +79,7 @@ def create_app(
     app[SETTINGS] = settings
     app[PLUGINS] = loaded
     app[APP_DIR] = app_dir or DEFAULT_APP_DIR
-    stores = store_secrets(settings.config_store, settings.logs_store)
-    app[REDACTOR] = Redactor([*configured_secrets(settings), *redis_secrets(settings.redis), *stores])
+    app[REDACTOR] = Redactor(configured_secrets(settings))
     app[CATALOG] = catalog = Catalog(settings)
     app[PRICES] = PriceTable(catalog, kind=settings.provider_kind)
     app[INFLATIONS] = asyncio.Semaphore(CONCURRENT_INFLATIONS)

@@ -37,6 +37,10 @@ class RedisConfig(ConfigStruct, frozen=True):
         if importlib.util.find_spec("redis") is None or importlib.util.find_spec("hiredis") is None:
             raise ValueError("needs the redis and hiredis packages (pip install 'llm-gateway[redis]')")
 
+    def secrets(self) -> list[str]:
+        """The URL and its password: never in a log line or an answer."""
+        return url_secrets(self.url)
+
 
 class PostgresStoreConfig(ConfigStruct, frozen=True):
     """Where a PostgreSQL store is: a `dsn` (postgresql://user:password@host:port/db?sslmode=...; "env.PG_DSN"
@@ -69,8 +73,7 @@ class PostgresStoreConfig(ConfigStruct, frozen=True):
 
     def secrets(self) -> list[str]:
         """The DSN and its password: never in a log line, an answer or a stored row."""
-        password = urlsplit(self.url()).password  # as written in the URL (percent-encoded), and as sent
-        return [self.url(), *((password, unquote(password)) if password else ())]
+        return url_secrets(self.url())
 
 
 class StoreConfig(ConfigStruct, frozen=True):
@@ -101,3 +104,9 @@ class StoreConfig(ConfigStruct, frozen=True):
 def store_secrets(*stores: StoreConfig | None) -> list[str]:
     """The DSNs and passwords of the Postgres stores among `stores`."""
     return [secret for store in stores if store is not None and (pg := store.postgres()) for secret in pg.secrets()]
+
+
+def url_secrets(url: str) -> list[str]:
+    """A URL that may hold a password, and the password as written in it (percent-encoded) and as sent."""
+    password = urlsplit(url).password
+    return [url, *((password, unquote(password)) if password else ())]

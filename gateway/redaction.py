@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .config_shared import store_secrets
 from .errors import GatewayError
 
 if TYPE_CHECKING:
@@ -124,9 +125,11 @@ class Redactor:
 
 
 def configured_secrets(settings: Settings) -> list[str]:
-    """Every secret in the core config: provider keys, their cloud credentials, credential-like headers and
-    proxy passwords."""
-    found: list[str] = []
+    """Every secret in the core config: provider keys, their cloud credentials, credential-like headers, proxy
+    passwords, and the URLs (and passwords) of Redis and the PostgreSQL stores."""
+    found = store_secrets(settings.config_store, settings.logs_store)
+    if settings.redis is not None:
+        found += settings.redis.secrets()
     for provider in settings.providers.values():
         for key in provider.keys:
             found.append(key.value)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .config_shared import RedisConfig
 from .redis_wire import PipelinedConnection, ReplyError
@@ -30,6 +31,35 @@ class LuaScript:
 
 class RedisUnavailable(Exception):
     """Redis could not be reached or did not answer in time (the message names no address or password)."""
+
+
+def unavailable(error: BaseException) -> RedisUnavailable:
+    """What a failure of Redis is raised as: its type only (redis-py's messages may name the address)."""
+    return RedisUnavailable(f"Redis is unreachable ({type(error).__name__})")
+
+
+class Outage:
+    """A node's view, for one use of Redis, of whether Redis answers: after a failure, `skipping` for `retry_s`
+    (calls do not wait on a Redis that just failed), and one warning when it goes away and one when it answers
+    again, never one per call. `down` is formatted with the error as `{error}`."""
+
+    def __init__(self, log: logging.Logger, retry_s: float, down: str, back: str) -> None:
+        self._log, self._retry_s, self._down, self._back = log, retry_s, down, back
+        self.since: float | None = None  # monotonic time of the last failure, while Redis is out of reach
+
+    @property
+    def skipping(self) -> bool:
+        return self.since is not None and time.monotonic() - self.since < self._retry_s
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self._log.warning(self._down.format(error=error))
+        self.since = time.monotonic()
+
+    def answered(self) -> None:
+        if self.since is not None:
+            self.since = None
+            self._log.warning(self._back)
 
 
 class SharedRedis:
@@ -63,22 +93,18 @@ class SharedRedis:
         return LuaScript(source, hashlib.sha1(source.encode()).hexdigest())
 
     async def run(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run `script` atomically; RedisUnavailable when Redis cannot answer within the timeout.
+        """Run `script` atomically; RedisUnavailable when Redis cannot answer within the timeout (a script's own
+        error is a ReplyError: a bug, not an outage).
 
         On the request path: it goes through the pipelined connection (gateway/redis_wire.py), not redis-py's
         pool, which cost more CPU than the rest of the round trip."""
         try:
-            try:
-                return await self._wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
-            except ReplyError as error:
-                if not str(error).startswith("NOSCRIPT"):
-                    raise
-                await self._wire.call("SCRIPT", "LOAD", script.source)  # a new or restarted Redis: load it, once
-                return await self._wire.call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except ReplyError:  # the script itself failed: a bug, not an outage, so not handled as one
-            raise
-        except (OSError, TimeoutError, ConnectionError) as error:
-            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+            return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except ReplyError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+        await self.call("SCRIPT", "LOAD", script.source)  # a new or restarted Redis: load it, once
+        return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def publish(self, channel: str, data: bytes) -> int:
         """PUBLISH `data` on `channel` (the number of subscribers that got it); RedisUnavailable on failure."""
@@ -86,23 +112,25 @@ class SharedRedis:
             async with asyncio.timeout(self.config.timeout_in_seconds * 2):
                 return int(await self.client.publish(channel, data))
         except self._failures as error:
-            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+            raise unavailable(error) from None
 
     async def get(self, key: str) -> bytes | None:
         """GET, bounded like every operation; RedisUnavailable on failure. On the pipelined connection: a sticky
         session reads its key on every call."""
-        found = await self._call("GET", key)
+        found = await self.call("GET", key)
         return found if isinstance(found, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """SET with an expiry (milliseconds, at least one), bounded; RedisUnavailable on failure."""
-        await self._call("SET", key, value, "PX", max(1, int(ttl_s * 1000)))
+        await self.call("SET", key, value, "PX", max(1, int(ttl_s * 1000)))
 
-    async def _call(self, *command: Any) -> Any:
+    async def call(self, *command: Any) -> Any:
+        """One command on the pipelined connection (for what requests do), bounded; RedisUnavailable on
+        failure, ReplyError when Redis answers with an error."""
         try:
             return await self._wire.call(*command)
-        except (OSError, TimeoutError, ConnectionError) as error:
-            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+        except (OSError, TimeoutError) as error:  # ConnectionError is an OSError
+            raise unavailable(error) from None
 
     async def scan_values(self, pattern: str, limit: int) -> dict[str, bytes]:
         """The keys matching `pattern` (at most `limit`) and their values, bounded; RedisUnavailable on failure."""
@@ -116,7 +144,7 @@ class SharedRedis:
                     if len(found) >= limit:
                         break
         except self._failures as error:
-            raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+            raise unavailable(error) from None
         return found
 
     def subscriber(self) -> Any:
@@ -146,14 +174,6 @@ class SharedRedis:
         await self._wire.close()
         await self.client.aclose()
         await self._pool.disconnect()
-
-
-def redis_secrets(config: RedisConfig | None) -> list[str]:
-    """The URL and its password: never in a log line or an answer."""
-    if config is None:
-        return []
-    password = urlsplit(config.url).password
-    return [config.url, *((password, unquote(password)) if password else ())]
 
 
 @contextlib.asynccontextmanager

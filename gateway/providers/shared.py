@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ..events import subscribe
 from ..keys import EVENTS
-from ..shared_redis import RedisUnavailable, SharedRedis
+from ..shared_redis import Outage, RedisUnavailable, SharedRedis
 from .health import DEAD_FOR_S, Health
 from .keys import Sessions
 
@@ -47,45 +47,36 @@ class SharedState:
         self._redis = redis
         self._health = health
         self._local = Sessions()
-        self._down_until = 0.0  # monotonic: while in the future, sessions are this node's own
+        self._outage = Outage(
+            log, RETRY_AFTER_S, "sticky sessions: {error}; each gateway chooses keys on its own until it is back",
+            "sticky sessions: Redis answers again; sessions are shared again",
+        )  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
         subscribe(app, TOPIC, DeadKey, self._marked, self._read_marks)
 
     # --- sticky sessions ------------------------------------------------------------------------------------
 
     async def sticky(self, session: str) -> str | None:
-        now = time.monotonic()
-        if now >= self._down_until:
+        if not self._outage.skipping:
             try:
                 found = await self._redis.get(self._redis.key("session:" + session))
             except RedisUnavailable as error:
-                self._failed(error)
+                self._outage.failed(error)
             else:
-                self._back()
+                self._outage.answered()
                 return found.decode(errors="replace") if found is not None else None
-        return self._local.get(session, now)
+        return self._local.get(session, time.monotonic())
 
     async def stick(self, session: str, key_name: str, ttl_s: float) -> None:
-        now = time.monotonic()
-        self._local.put(session, key_name, now + ttl_s)
-        if now < self._down_until:
+        self._local.put(session, key_name, time.monotonic() + ttl_s)
+        if self._outage.skipping:
             return
         try:
             await self._redis.set(self._redis.key("session:" + session), key_name.encode(), ttl_s)
         except RedisUnavailable as error:
-            self._failed(error)
+            self._outage.failed(error)
         else:
-            self._back()
-
-    def _failed(self, error: RedisUnavailable) -> None:
-        if self._down_until == 0.0:
-            log.warning("sticky sessions: %s; each gateway chooses keys on its own until it is back", error)
-        self._down_until = time.monotonic() + RETRY_AFTER_S
-
-    def _back(self) -> None:
-        if self._down_until != 0.0:
-            self._down_until = 0.0
-            log.warning("sticky sessions: Redis answers again; sessions are shared again")
+            self._outage.answered()
 
     # --- dead-key marks -------------------------------------------------------------------------------------
 

@@ -32,8 +32,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from ..errors import Overloaded
-from ..shared_redis import RedisUnavailable, SharedRedis
-from .jobs import Job
+from ..redis_wire import ReplyError
+from ..shared_redis import Outage, RedisUnavailable, SharedRedis
+from ..shared_redis import unavailable as redis_unavailable
+from .jobs import TERMINAL, Job
 
 log = logging.getLogger("gateway.jobs")
 GROUP = "workers"
@@ -118,7 +120,10 @@ class RedisJobStore:
         self._block_ms = int(min(1.0, self._beat_s) * 1000)
         self._reclaim_at = 0.0  # monotonic time of the next look for entries that a dead node held
         self._held: dict[str, str] = {}  # job id -> the stream entry this process holds for it
-        self._down_since: float | None = None
+        self._outage = Outage(
+            log, RETRY_S, "async jobs: Redis cannot be reached ({error}); workers wait until it answers",
+            "async jobs: Redis is back; workers take jobs again",
+        )  # fmt: skip
         self._scripts = {name: shared.script(source) for name, source in SCRIPTS.items()}
         self._heart: asyncio.Task[None] | None = None
 
@@ -153,13 +158,13 @@ class RedisJobStore:
     async def get(self, job_id: str) -> Job | None:
         fields = ["job", "status", "attempts", "started_at"]
         try:
-            raw, status, attempts, started = await _ask(self._redis.client.hmget(self._record(job_id), fields))
+            raw, status, attempts, started = await self._redis.call("HMGET", self._record(job_id), *fields)
         except RedisUnavailable:
             raise unavailable() from None
         if raw is None:
             return None
         job = _DECODE(raw)
-        if job.status in ("completed", "failed"):
+        if job.status in TERMINAL:
             return job
         return msgspec.structs.replace(
             job, status=status.decode(), attempts=int(attempts), started_at=float(started) if started else None
@@ -177,10 +182,10 @@ class RedisJobStore:
                 entry = await self._take()
                 job = await self._claim(*entry) if entry else None
             except (RedisUnavailable, Overloaded) as error:
-                self._went_down(error)
+                self._outage.failed(error)
                 await asyncio.sleep(RETRY_S)
                 continue
-            self._came_back()
+            self._outage.answered()
             if job is not None:
                 return job
 
@@ -237,7 +242,7 @@ class RedisJobStore:
         if self._heart is not None:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
-        with contextlib.suppress(Overloaded, ResponseError):  # NOGROUP: a Redis that lost its data
+        with contextlib.suppress(Overloaded, ReplyError):  # NOGROUP: a Redis that lost its data
             await self._run("leave", [self._stream], [GROUP, self._consumer])
         await self._reader.aclose()
         await self._reader.connection_pool.disconnect()
@@ -246,18 +251,8 @@ class RedisJobStore:
         while True:
             await asyncio.sleep(self._beat_s)
             if held := list(self._held.values()):
-                with contextlib.suppress(Overloaded, ResponseError):  # beats again next time
+                with contextlib.suppress(Overloaded, ReplyError):  # beats again next time
                     await self._run("heartbeat", [self._stream], [GROUP, self._consumer, *held])
-
-    def _went_down(self, error: Exception) -> None:
-        if self._down_since is None:
-            log.warning("async jobs: Redis cannot be reached (%s); workers wait until it answers", error)
-        self._down_since = time.monotonic()
-
-    def _came_back(self) -> None:
-        if self._down_since is not None:
-            self._down_since = None
-            log.warning("async jobs: Redis is back; workers take jobs again")
 
 
 SCRIPTS = {
@@ -282,4 +277,4 @@ async def _ask(command: Awaitable[Any]) -> Any:
     except ResponseError:
         raise
     except (RedisError, OSError, TimeoutError) as error:
-        raise RedisUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
+        raise redis_unavailable(error) from None

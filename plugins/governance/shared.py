@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 from gateway import Overloaded
-from gateway.api import RedisUnavailable, SharedRedis
+from gateway.api import Outage, RedisUnavailable, SharedRedis
 
 from .ledger import Ledger, Meter, Reservation, denial
 
@@ -96,12 +95,16 @@ class SharedCounters:
         self._ledger = ledger
         self._deny = on_failure == "deny"
         self._script = redis.script(SCRIPT.replace("GRACE", str(GRACE_S)))
-        self._down_since: float | None = None  # monotonic time of the last failure, while Redis is out of reach
+        policy = "refusing governed calls" if self._deny else "counting on this process alone"
+        self._outage = Outage(
+            log, RETRY_S, f"shared budgets and rate limits: {{error}}; {policy} until it answers",
+            "shared budgets and rate limits: Redis answers again; counting there",
+        )  # fmt: skip
         self._unsent: Unsent = {}  # settlements not sent yet (and those that failed, until Redis answers)
         self._sender: asyncio.Task[None] | None = None
 
     async def admit(self, amounts: list[tuple[Meter, float]]) -> Reservation:
-        if self._down_since is not None and time.monotonic() - self._down_since < RETRY_S:
+        if self._outage.skipping:
             return self._without_redis(amounts)
         now = self._ledger.clock()
         batch, self._unsent = self._unsent, {}
@@ -115,7 +118,7 @@ class SharedCounters:
         except RedisUnavailable as error:
             self._went_down(error, batch)
             return self._without_redis(amounts)
-        self._came_back()
+        self._outage.answered()
         denied = int(reply[0])
         if denied:
             meter = amounts[denied - 1][0]
@@ -142,12 +145,12 @@ class SharedCounters:
         """Send what is still unsent, once (bounded by the Redis timeout)."""
         if self._sender is not None:
             await self._sender  # not cancelled: it may hold a batch it took
-        self._down_since = None
+        self._outage.since = None
         await self._send_unsent(delay=0.0)
 
     def _add(self, changes: list[tuple[Meter, float, float]]) -> None:
         _merge(self._unsent, changes)
-        if self._unsent and self._down_since is None and (self._sender is None or self._sender.done()):
+        if self._unsent and self._outage.since is None and (self._sender is None or self._sender.done()):
             self._sender = asyncio.create_task(self._send_unsent(SETTLE_DELAY_S))
 
     async def _send_unsent(self, delay: float) -> None:
@@ -190,15 +193,7 @@ class SharedCounters:
 
     def _went_down(self, error: RedisUnavailable, unsent: Unsent) -> None:
         _merge(self._unsent, list(unsent.values()))  # kept for when Redis answers again
-        if self._down_since is None:
-            policy = "refusing governed calls" if self._deny else "counting on this process alone"
-            log.warning("shared budgets and rate limits: %s; %s until it answers", error, policy)
-        self._down_since = time.monotonic()
-
-    def _came_back(self) -> None:
-        if self._down_since is not None:
-            self._down_since = None
-            log.warning("shared budgets and rate limits: Redis answers again; counting there")
+        self._outage.failed(error)
 
 
 def _merge(unsent: Unsent, changes: list[tuple[Meter, float, float]]) -> None:
