@@ -135,7 +135,7 @@ async def _engine_context(app: web.Application) -> AsyncIterator[None]:
         providers = Providers(loaded.providers.build(app[SETTINGS], clients))
         redis = app.get(REDIS)
         if redis is not None:  # sticky sessions and dead-key marks shared by every gateway on it
-            providers.shared = SharedState(app, redis, providers.health)
+            providers.shared = SharedState(app, redis, providers.health, providers.sessions)
         app[ENGINE] = Engine(pipeline, providers, loaded.configs)
         app[MODEL_LISTS] = lists = ModelLists(providers.instances, app[SETTINGS].client.model_list_ttl_in_seconds)
         stop = asyncio.Event()

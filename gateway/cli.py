@@ -28,10 +28,8 @@ from .config import ConfigError, PluginEntry, Settings
 from .keys import APP_DIR, CATALOG, PLUGINS, SETTINGS
 from .loading import first_problem, invalid, load_config
 from .logformat import LEVELS, LogFormat, configure, startup_fields, startup_line
-from .startup import StartupError
+from .startup import EXIT_FAILED, EXIT_USAGE, StartupError
 
-EXIT_FAILED = 1  # could not start (or check-config found errors)
-EXIT_USAGE = 2  # bad arguments or config
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 MAX_DRAIN_TIMEOUT_S = 3600.0
 MAX_WORKERS = 256

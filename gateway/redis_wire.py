@@ -17,7 +17,7 @@ import asyncio
 import collections
 import ssl
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 class ReplyError(Exception):
@@ -160,7 +160,7 @@ class PipelinedConnection:
         if url.password:
             user = (unquote(url.username),) if url.username else ()
             commands.append(("AUTH", *user, unquote(url.password)))
-        db = url.path.strip("/") if url.scheme != "unix" else dict(_query(url.query)).get("db", "")
+        db = url.path.strip("/") if url.scheme != "unix" else dict(parse_qsl(url.query)).get("db", "")
         if db and db != "0":
             commands.append(("SELECT", db))
         try:
@@ -168,7 +168,3 @@ class PipelinedConnection:
                 await future
         except ReplyError as error:  # a wrong password is an outage to the caller, not a bug of ours
             raise ConnectionRefusedError(f"Redis refused the connection ({str(error).split()[0]})") from None
-
-
-def _query(query: str) -> list[tuple[str, str]]:
-    return [(k, v) for k, _, v in (part.partition("=") for part in query.split("&") if part)]

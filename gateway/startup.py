@@ -15,6 +15,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+EXIT_FAILED = 1  # could not start (or check-config found errors)
+EXIT_USAGE = 2  # bad arguments or config
 LOCK_FILE = "gateway.lock"
 
 

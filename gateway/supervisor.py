@@ -31,13 +31,12 @@ from pathlib import Path
 
 from .config import ConfigError
 from .loading import first_problem, invalid, load_config
-from .startup import StartupError, app_dir_lock, bind_error
+from .startup import EXIT_FAILED, EXIT_USAGE, StartupError, app_dir_lock, bind_error
 
 log = logging.getLogger("gateway.supervisor")
 LISTEN_BACKLOG = 1024
 START_TIMEOUT_S = 60.0  # a worker that has not printed its start-up line by then is killed
 RESTART_DELAY_S = 1.0  # between a worker's death and its replacement (a crash loop must not spin)
-EXIT_FAILED, EXIT_USAGE = 1, 2
 NEEDS_REDIS = (
     "--workers {n} needs the config's `redis` section: without shared state each worker would keep its own "
     "budgets, rate limits, async jobs and virtual keys (run one worker, or configure redis)"

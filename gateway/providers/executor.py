@@ -51,7 +51,7 @@ class Providers:
     def __init__(self, instances: dict[str, Provider], rng: random.Random | None = None):
         self.instances = instances
         self._rng = rng or random.Random()
-        self._sessions = Sessions()
+        self.sessions = Sessions()
         self.shared: SharedState | None = None  # sessions and dead-key marks on Redis (the `redis` section)
         self._gates = {name: Gate(name, p.setup.config.concurrency_and_buffer_size) for name, p in instances.items()}
         self.health = Health({name: p.setup.config.keys for name, p in instances.items()})
@@ -180,12 +180,12 @@ class Providers:
 
     async def _sticky(self, session: str) -> str | None:
         if self.shared is None:
-            return self._sessions.get(session, monotonic())
+            return self.sessions.get(session, monotonic())
         return await self.shared.sticky(session)
 
     async def _stick(self, session: str, key_name: str, ttl_s: float) -> None:
         if self.shared is None:
-            self._sessions.put(session, key_name, monotonic() + ttl_s)
+            self.sessions.put(session, key_name, monotonic() + ttl_s)
         else:
             await self.shared.stick(session, key_name, ttl_s)
 

@@ -42,11 +42,11 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class SharedState:
-    def __init__(self, app: web.Application, redis: SharedRedis, health: Health) -> None:
+    def __init__(self, app: web.Application, redis: SharedRedis, health: Health, local: Sessions) -> None:
         self._app = app
         self._redis = redis
         self._health = health
-        self._local = Sessions()
+        self._local = local  # the providers' own sessions: what a node chooses while Redis fails
         self._outage = Outage(
             log, RETRY_AFTER_S, "sticky sessions: {error}; each gateway chooses keys on its own until it is back",
             "sticky sessions: Redis answers again; sessions are shared again",

@@ -47,12 +47,14 @@ async def reload(
     app: web.Application, store: GovernanceStore, governance: Governance, only: tuple[Kind, str] | None
 ) -> None:
     """Make the directory hold what the store holds: for the entry `only`, or (None) for all of them."""
-    stored: dict[tuple[Kind, str], StoredEntry] = {}
+    stored: dict[tuple[Kind, str], StoredEntry]
     if only is not None:  # one change: one row read, however many entries the store holds
         found = await store.entry(*only)
         stored = {only: found} if found is not None else {}
     else:
         stored = {(_kind(each.kind), each.entry.id): each for each in await store.entries()}
+    # Once for all the hashes: the Redactor compiles its pattern again each time it learns a value.
+    app[REDACTOR].add(*(each.value_hash for each in stored.values() if each.value_hash is not None))
     directory = governance.directory
     wanted = {only} if only is not None else set(stored) | _present(directory)
     for kind, entry_id in wanted:
@@ -60,7 +62,7 @@ async def reload(
         if found is None:
             _remove(directory, kind, entry_id)
         else:
-            _put(app, directory, found)
+            _put(directory, found)
     directory.changed()
 
 
@@ -75,12 +77,11 @@ def _present(directory: Directory) -> set[tuple[Kind, str]]:
     return keys | {("team", i) for i in directory.teams} | {("customer", i) for i in directory.customers}
 
 
-def _put(app: web.Application, directory: Directory, stored: StoredEntry) -> None:
+def _put(directory: Directory, stored: StoredEntry) -> None:
     entry = stored.entry
     if isinstance(entry, VirtualKey):
         if stored.value_hash is None:
             return
-        app[REDACTOR].add(stored.value_hash)
         if directory.keys.get(entry.id) != entry or directory.key_hashes.get(entry.id) != stored.value_hash:
             directory.put_key(entry, stored.value_hash)
         directory.created.setdefault(f"vk:{entry.id}", stored.created_at)

@@ -180,9 +180,6 @@ class PostgresLogStore:
         except StoreUnavailable:
             raise NotReady("the request log's PostgreSQL (logs_store) does not answer") from None
 
-    async def close(self) -> None:
-        """The pool is closed by `postgres_store`, which opened it."""
-
 
 @contextlib.asynccontextmanager
 async def postgres_store(config: PostgresStoreConfig, clock: Callable[[], float]) -> AsyncIterator[PostgresLogStore]:
